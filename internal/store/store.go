@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every engine returns, so callers test with errors.Is and never see
+// driver-specific values.
+var (
+	// ErrNotFound means no object, token or credential has the given identity.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a create collided with an existing id or key, or an
+	// update's expected revision no longer matches.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable wraps every failure to reach the database (connection
+	// refused, lost mid-query, timeout), so the API can answer 503 and retry.
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrSchemaTooNew means the database was migrated by a newer binary.
+	ErrSchemaTooNew = errors.New("database schema is newer than this binary")
+	// ErrCompacted means the change log no longer holds the requested range;
+	// the reader must reload everything.
+	ErrCompacted = errors.New("change log compacted")
+)
+
+// Object is one stored resource: a user, group, application, named location,
+// role assignment... The store does not interpret Body; domain packages own
+// its shape and validation.
+type Object struct {
+	Kind string // resource kind, e.g. "user"; lower case, stable
+	ID   string // stable identifier (a UUID), unique within Kind
+	// Key is an optional natural key, unique within Kind when not empty
+	// (a lower-cased userPrincipalName, an appId). The store compares it
+	// byte for byte; callers normalise it.
+	Key string
+	// ManagedBy names the tool that owns the object ("apply" for policy as
+	// code), or "" when it was made by hand. Apply prunes only its own.
+	ManagedBy string
+	Body      []byte // canonical JSON
+	Revision  int64  // store revision of the last write to this object
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Op is the kind of a change.
+type Op string
+
+const (
+	OpPut    Op = "put"
+	OpDelete Op = "delete"
+)
+
+// Change records one write in the change log; Revision orders all writes of
+// the store, across every node.
+type Change struct {
+	Revision int64
+	Kind     string
+	ID       string
+	Op       Op
+}
+
+// Token is an API bearer token. Only the SHA-256 of the secret is kept.
+type Token struct {
+	Hash        []byte // sha256 of the secret
+	PrincipalID string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	Description string
+}
+
+// Credential is a secret that proves a principal's identity, kept apart from
+// the directory objects so it never reaches a snapshot, an export or a log.
+type Credential struct {
+	PrincipalID string
+	Type        string // "password"
+	Hash        string // encoded hash (argon2id PHC string); never the secret
+	UpdatedAt   time.Time
+}
+
+// AuditEvent is one entry of the append-only audit table.
+type AuditEvent struct {
+	Seq       int64 // assigned by the store on append
+	Time      time.Time
+	RequestID string
+	Actor     string // principal id, or "" when unauthenticated
+	Action    string // e.g. "users.create", "auth.login"
+	Target    string // resource path, e.g. "/users/2b1c..."
+	Result    string // "success", "denied", "failure"
+	Status    int    // HTTP status when the event came from the API
+	Details   []byte // JSON object, never secrets
+}
+
+// AuditQuery selects audit events, newest first.
+type AuditQuery struct {
+	AfterSeq  int64 // only events with Seq > AfterSeq when > 0
+	BeforeSeq int64 // only events with Seq < BeforeSeq when > 0 (paging back)
+	Actor     string
+	Action    string
+	Limit     int // default 100, maximum 1000
+}
+
+// ListOptions pages through one kind in ID order.
+type ListOptions struct {
+	AfterID string // exclusive cursor
+	Limit   int    // 0 means no limit
+}
+
+// Reader reads objects. Inside Update it sees the transaction's own writes.
+type Reader interface {
+	Get(ctx context.Context, kind, id string) (Object, error)
+	GetByKey(ctx context.Context, kind, key string) (Object, error)
+	List(ctx context.Context, kind string, opts ListOptions) ([]Object, error)
+}
+
+// Tx is a write transaction. All writes of one Update share one new store
+// revision and commit or roll back together.
+type Tx interface {
+	Reader
+	// Create inserts obj; ErrConflict when its ID or Key exists in its kind.
+	Create(ctx context.Context, obj Object) error
+	// Put inserts or replaces obj by (Kind, ID); ErrConflict when Key is
+	// held by another object of the kind.
+	Put(ctx context.Context, obj Object) error
+	// Update replaces an existing object; ErrNotFound when absent,
+	// ErrConflict when ifRevision > 0 and differs from the stored revision.
+	Update(ctx context.Context, obj Object, ifRevision int64) error
+	// Delete removes an object; ErrNotFound when absent.
+	Delete(ctx context.Context, kind, id string) error
+	// Revision is the revision this transaction's writes will carry.
+	Revision() int64
+}
+
+// Store is what every engine provides. All methods take ctx first and wrap
+// database failures in ErrUnavailable.
+type Store interface {
+	Reader
+	// Update runs fn in one serializable write transaction. When fn returns
+	// nil and wrote anything, the store revision is bumped once, every
+	// write is recorded in the change log under it, and listeners are
+	// notified after commit. Returns the new revision (or the current one
+	// when fn wrote nothing).
+	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) (int64, error)
+	// View runs fn against one consistent read view of all objects and
+	// passes the revision that view reflects.
+	View(ctx context.Context, fn func(ctx context.Context, r Reader, revision int64) error) error
+	// Revision is the latest committed revision.
+	Revision(ctx context.Context) (int64, error)
+	// Changes lists changes with Revision > since in order, at most limit;
+	// ErrCompacted when since predates the retained log.
+	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
+	// Watch returns a channel that receives the latest revision whenever
+	// another writer (on this node or any other) commits, coalescing bursts.
+	// It is closed when ctx ends. Delivery is best effort: a receiver must
+	// still read Revision/Changes, the channel only says "look now".
+	Watch(ctx context.Context) <-chan int64
+
+	CreateToken(ctx context.Context, t Token) error
+	GetToken(ctx context.Context, hash []byte) (Token, error) // ErrNotFound also when expired
+	DeleteToken(ctx context.Context, hash []byte) error
+	DeletePrincipalTokens(ctx context.Context, principalID string) error
+
+	SetCredential(ctx context.Context, c Credential) error
+	GetCredential(ctx context.Context, principalID, typ string) (Credential, error)
+	DeleteCredentials(ctx context.Context, principalID string) error
+
+	AppendAudit(ctx context.Context, e AuditEvent) (int64, error)
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	// Engine names the engine: "sqlite" or "postgres".
+	Engine() string
+	Close() error
+}
