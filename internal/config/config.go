@@ -1,0 +1,274 @@
+// Package config defines Verity's configuration file: one YAML (or JSON)
+// document whose types below are the documented format. Every field can be
+// overridden by an environment variable named after its path, e.g.
+// store.dsn by VERITY_STORE_DSN and http.tls.certFile by
+// VERITY_HTTP_TLS_CERT_FILE. Unknown keys and unknown VERITY_ variables are
+// errors, never ignored. config imports only leaf packages.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/verityhq/verity/internal/strictjson"
+)
+
+// Config is the whole configuration of one Verity node.
+type Config struct {
+	// DataDir holds the embedded database, generated TLS material and other
+	// node-local state. Default "./verity-data".
+	DataDir string `json:"dataDir,omitempty"`
+	// HTTP configures the listener that serves the admin API, health and
+	// metrics endpoints.
+	HTTP HTTP `json:"http,omitempty"`
+	// Store selects and tunes the database.
+	Store Store `json:"store,omitempty"`
+	// Log configures structured logging.
+	Log Log `json:"log,omitempty"`
+	// Auth configures API sign-in.
+	Auth Auth `json:"auth,omitempty"`
+}
+
+// HTTP configures the HTTP listener.
+type HTTP struct {
+	// Addr is the listen address, host:port. Default "127.0.0.1:8443".
+	Addr string `json:"addr,omitempty"`
+	// ExternalURL is the URL users reach this node at, printed at start and
+	// used in links. Default derived from Addr.
+	ExternalURL string `json:"externalURL,omitempty"`
+	// TLS configures HTTPS. With no files, `verity up` generates a local CA
+	// and `verity server` refuses to start unless TLS.Disable is set.
+	TLS TLS `json:"tls,omitempty"`
+	// MaxBodyBytes caps every request body. Default 1 MiB; apply documents
+	// get ApplyMaxBodyBytes.
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// ApplyMaxBodyBytes caps policy-as-code documents. Default 16 MiB.
+	ApplyMaxBodyBytes int64 `json:"applyMaxBodyBytes,omitempty"`
+	// ReadTimeout bounds reading a whole request. Default 30s.
+	ReadTimeout Duration `json:"readTimeout,omitempty"`
+	// WriteTimeout bounds writing a response. Default 60s.
+	WriteTimeout Duration `json:"writeTimeout,omitempty"`
+	// ShutdownTimeout is how long in-flight requests may run after SIGTERM.
+	// Default 20s.
+	ShutdownTimeout Duration `json:"shutdownTimeout,omitempty"`
+}
+
+// TLS configures certificates for the listener.
+type TLS struct {
+	// CertFile is a PEM certificate chain.
+	CertFile string `json:"certFile,omitempty"`
+	// KeyFile is the PEM private key for CertFile.
+	KeyFile string `json:"keyFile,omitempty"`
+	// Disable serves plain HTTP: only behind a TLS-terminating proxy.
+	Disable bool `json:"disable,omitempty"`
+}
+
+// Store selects the database engine.
+type Store struct {
+	// DSN chooses the engine: "postgres://user@host:5432/db?sslmode=..."
+	// for PostgreSQL, or a file path (or "sqlite:PATH") for the embedded
+	// SQLite database. Default: DataDir/verity.db.
+	DSN string `json:"dsn,omitempty"`
+	// ConnectTimeout is how long start-up keeps retrying an unreachable
+	// database before giving up. Default 30s.
+	ConnectTimeout Duration `json:"connectTimeout,omitempty"`
+	// PollInterval is how often a node polls for changes when PostgreSQL
+	// notifications are unavailable. Default 1s.
+	PollInterval Duration `json:"pollInterval,omitempty"`
+	// MaxConns caps the PostgreSQL connection pool. Default 10.
+	MaxConns int `json:"maxConns,omitempty"`
+	// ChangeRetention is how many change-log entries are kept for nodes
+	// that catch up incrementally. Default 100000.
+	ChangeRetention int `json:"changeRetention,omitempty"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `json:"level,omitempty"`
+	// Format is json or text. Default json.
+	Format string `json:"format,omitempty"`
+}
+
+// Auth configures API authentication.
+type Auth struct {
+	// TokenTTL is the lifetime of an API bearer token. Default 8h, at most 24h.
+	TokenTTL Duration `json:"tokenTTL,omitempty"`
+	// MaxFailedLogins locks a principal's password sign-in after this many
+	// consecutive failures for LockoutDuration. Default 10.
+	MaxFailedLogins int `json:"maxFailedLogins,omitempty"`
+	// LockoutDuration is how long a locked password sign-in stays locked.
+	// Default 5m.
+	LockoutDuration Duration `json:"lockoutDuration,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string such as "1m30s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`must be a duration string such as "30s"`)
+	}
+	return d.UnmarshalText([]byte(s))
+}
+
+// UnmarshalText parses a duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("must be a duration such as \"30s\", not %q", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("must not be negative")
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the configuration used when a field is not set.
+func Default() Config {
+	return Config{
+		DataDir: "./verity-data",
+		HTTP: HTTP{
+			Addr:              "127.0.0.1:8443",
+			MaxBodyBytes:      1 << 20,
+			ApplyMaxBodyBytes: 16 << 20,
+			ReadTimeout:       Duration(30 * time.Second),
+			WriteTimeout:      Duration(60 * time.Second),
+			ShutdownTimeout:   Duration(20 * time.Second),
+		},
+		Store: Store{
+			ConnectTimeout:  Duration(30 * time.Second),
+			PollInterval:    Duration(time.Second),
+			MaxConns:        10,
+			ChangeRetention: 100000,
+		},
+		Log:  Log{Level: "info", Format: "json"},
+		Auth: Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
+	}
+}
+
+// Load reads the file at path (YAML or JSON; "" means no file), applies
+// environment overrides from env (os.Environ form) and defaults, and
+// validates the result.
+func Load(path string, env []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("read config: %w", err)
+		}
+		if err := Parse(b, &cfg); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := ApplyEnv(&cfg, env); err != nil {
+		return Config{}, err
+	}
+	cfg.fillDerived()
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Parse decodes a YAML or JSON document over cfg, rejecting unknown keys
+// with their path.
+func Parse(doc []byte, cfg *Config) error {
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return fmt.Errorf("not valid YAML: %w", err)
+	}
+	if strings.TrimSpace(string(js)) == "null" {
+		return nil // an empty file keeps the defaults
+	}
+	return strictjson.Unmarshal(js, cfg)
+}
+
+func (c *Config) fillDerived() {
+	if c.Store.DSN == "" {
+		c.Store.DSN = filepath.Join(c.DataDir, "verity.db")
+	}
+	if c.HTTP.ExternalURL == "" {
+		scheme := "https"
+		if c.HTTP.TLS.Disable {
+			scheme = "http"
+		}
+		host, port, err := net.SplitHostPort(c.HTTP.Addr)
+		if err == nil {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "localhost"
+			}
+			c.HTTP.ExternalURL = scheme + "://" + net.JoinHostPort(host, port)
+		}
+	}
+}
+
+// Validate reports the first invalid field with its path.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return strictjson.Errorf("dataDir", "must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		return strictjson.Errorf("http.addr", "must be host:port: %v", err)
+	}
+	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
+		return strictjson.Errorf("http.tls", "certFile and keyFile must be set together")
+	}
+	if c.HTTP.TLS.Disable && c.HTTP.TLS.CertFile != "" {
+		return strictjson.Errorf("http.tls.disable", "cannot be true when certFile is set")
+	}
+	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 64<<20 {
+		return strictjson.Errorf("http.maxBodyBytes", "must be between 1024 and 67108864")
+	}
+	if c.HTTP.ApplyMaxBodyBytes < c.HTTP.MaxBodyBytes || c.HTTP.ApplyMaxBodyBytes > 256<<20 {
+		return strictjson.Errorf("http.applyMaxBodyBytes", "must be between maxBodyBytes and 268435456")
+	}
+	for path, d := range map[string]Duration{
+		"http.readTimeout": c.HTTP.ReadTimeout, "http.writeTimeout": c.HTTP.WriteTimeout,
+		"store.pollInterval": c.Store.PollInterval, "auth.tokenTTL": c.Auth.TokenTTL,
+	} {
+		if d <= 0 {
+			return strictjson.Errorf(path, "must be positive")
+		}
+	}
+	if c.Auth.TokenTTL.D() > 24*time.Hour {
+		return strictjson.Errorf("auth.tokenTTL", "must be at most 24h")
+	}
+	if c.Auth.MaxFailedLogins < 1 {
+		return strictjson.Errorf("auth.maxFailedLogins", "must be at least 1")
+	}
+	if c.Store.MaxConns < 1 || c.Store.MaxConns > 1000 {
+		return strictjson.Errorf("store.maxConns", "must be between 1 and 1000")
+	}
+	if c.Store.ChangeRetention < 1000 {
+		return strictjson.Errorf("store.changeRetention", "must be at least 1000")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return strictjson.Errorf("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return strictjson.Errorf("log.format", "must be json or text, not %q", c.Log.Format)
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package rbac
+
+import (
+	"path"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/verityhq/verity/internal/strictjson"
+)
+
+// Kind is the store kind of role assignments.
+const Kind = "roleAssignment"
+
+// RoleDefinition is a built-in role, in the shape of `az role definition list`.
+type RoleDefinition struct {
+	ID          string `json:"id"`   // /providers/Microsoft.Authorization/roleDefinitions/{name}
+	Name        string `json:"name"` // the GUID
+	RoleName    string `json:"roleName"`
+	RoleType    string `json:"roleType"`
+	Description string `json:"description"`
+	// ReadOnly is true when the role only reads.
+	ReadOnly bool `json:"-"`
+}
+
+const definitionPrefix = "/providers/Microsoft.Authorization/roleDefinitions/"
+
+// Azure's built-in role definition GUIDs, identical in every tenant.
+const (
+	OwnerID  = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+	ReaderID = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+)
+
+var builtin = []RoleDefinition{
+	{ID: definitionPrefix + OwnerID, Name: OwnerID, RoleName: "Owner", RoleType: "BuiltInRole",
+		Description: "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC."},
+	{ID: definitionPrefix + ReaderID, Name: ReaderID, RoleName: "Reader", RoleType: "BuiltInRole",
+		Description: "View all resources, but does not allow you to make any changes.", ReadOnly: true},
+}
+
+// BuiltinRoles lists the role definitions Verity knows.
+func BuiltinRoles() []RoleDefinition { return builtin }
+
+// LookupRole finds a role by GUID, full ARM ID or role name (case-insensitive).
+func LookupRole(ref string) (RoleDefinition, bool) {
+	ref = strings.TrimPrefix(ref, definitionPrefix)
+	for _, r := range builtin {
+		if strings.EqualFold(r.Name, ref) || strings.EqualFold(r.RoleName, ref) {
+			return r, true
+		}
+	}
+	return RoleDefinition{}, false
+}
+
+// Assignment grants a role to a principal at a scope, in the flat shape of
+// `az role assignment list`.
+type Assignment struct {
+	ID               string `json:"id,omitempty"`
+	PrincipalID      string `json:"principalId"`
+	PrincipalType    string `json:"principalType,omitempty"` // User, Group, ServicePrincipal
+	RoleDefinitionID string `json:"roleDefinitionId"`
+	// RoleDefinitionName is filled on output for readers; ignored on input.
+	RoleDefinitionName string `json:"roleDefinitionName,omitempty"`
+	Scope              string `json:"scope"`
+	Description        string `json:"description,omitempty"`
+	CreatedOn          string `json:"createdOn,omitempty"`
+}
+
+// Normalize fills defaults and canonical forms.
+func (a *Assignment) Normalize() {
+	if a.Scope == "" {
+		a.Scope = "/"
+	}
+	if r, ok := LookupRole(a.RoleDefinitionID); ok {
+		a.RoleDefinitionID = r.ID
+		a.RoleDefinitionName = r.RoleName
+	}
+	a.ID = strings.ToLower(a.ID)
+	a.PrincipalID = strings.ToLower(a.PrincipalID)
+}
+
+// Validate reports the first invalid field with its JSON path.
+func (a *Assignment) Validate() error {
+	if a.ID != "" {
+		if _, err := uuid.Parse(a.ID); err != nil {
+			return strictjson.Errorf("id", "not a GUID")
+		}
+	}
+	if _, err := uuid.Parse(a.PrincipalID); err != nil {
+		return strictjson.Errorf("principalId", "not a GUID")
+	}
+	switch a.PrincipalType {
+	case "", "User", "Group", "ServicePrincipal":
+	default:
+		return strictjson.Errorf("principalType", "must be User, Group or ServicePrincipal")
+	}
+	if _, ok := LookupRole(a.RoleDefinitionID); !ok {
+		return strictjson.Errorf("roleDefinitionId", "unknown role definition %q (known: Owner, Reader)", a.RoleDefinitionID)
+	}
+	if !strings.HasPrefix(a.Scope, "/") || path.Clean(a.Scope) != a.Scope || strings.ContainsAny(a.Scope, "\x00\\") {
+		return strictjson.Errorf("scope", "must be a clean absolute path such as / or /apps/payroll")
+	}
+	if len(a.Description) > 1024 {
+		return strictjson.Errorf("description", "must be at most 1024 characters")
+	}
+	return nil
+}
