@@ -23,7 +23,6 @@ var OtherVariables = []string{
 	"VERITY_CA_FILE",          // CA bundle for client commands
 	"VERITY_TEST_POSTGRES",    // PostgreSQL server for the test suite
 	"VERITY_CREDENTIALS_FILE", // where `verity login` keeps tokens
-	"VERITY_BOOTSTRAP_OUTPUT", // where a node writes the one-time admin credential
 }
 
 // EnvVar is one configuration field reachable from the environment.

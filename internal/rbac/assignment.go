@@ -3,6 +3,7 @@ package rbac
 import (
 	"path"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -105,3 +106,12 @@ func (a *Assignment) Validate() error {
 	}
 	return nil
 }
+
+// ObjectID is the assignment's id.
+func (a *Assignment) ObjectID() string { return a.ID }
+
+// SetObjectID sets the id on create.
+func (a *Assignment) SetObjectID(id string) { a.ID = id }
+
+// SetCreatedDateTime records when the assignment was made.
+func (a *Assignment) SetCreatedDateTime(t time.Time) { a.CreatedOn = t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func newLoginCmd() *cobra.Command {
+	var f clientFlags
+	var user string
+	var passwordStdin bool
+	cmd := &cobra.Command{
+		Use:   "login",
+		Short: "Sign in to a Verity server and keep the token for later commands",
+		Long: `Login signs in with a user principal name and password and keeps the API
+token, the server URL and the CA file in the user's configuration directory
+(~/.config/verity/credentials.json, mode 0600, or $VERITY_CREDENTIALS_FILE).
+The password is read from the terminal without echo, or from standard input
+with --password-stdin; it is never accepted as a flag.`,
+		Example: `  verity login --server https://127.0.0.1:8443 --ca verity-data/tls/ca.pem --user admin@verity.local
+  echo "$PASSWORD" | verity login --server https://verity.example.com --user alice@example.com --password-stdin`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, creds, err := f.newClient(false)
+			if err != nil {
+				return err
+			}
+			if user == "" {
+				return errors.New("--user is required")
+			}
+			password, err := readPassword(cmd, passwordStdin)
+			if err != nil {
+				return err
+			}
+			var resp struct {
+				AccessToken string `json:"access_token"`
+				ExpiresAt   string `json:"expires_at"`
+			}
+			if err := c.do(cmd.Context(), "POST", "/api/v1/login", map[string]string{"userPrincipalName": user, "password": password}, &resp); err != nil {
+				return err
+			}
+			creds.Token, creds.ExpiresAt, creds.User = resp.AccessToken, resp.ExpiresAt, user
+			if err := saveCredentials(creds); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "Signed in to %s as %s (token expires %s).\n", creds.Server, user, resp.ExpiresAt)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&user, "user", "u", "", "user principal name")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	return cmd
+}
+
+func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	in := cmd.InOrStdin()
+	if fromStdin {
+		line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(b), nil
+	}
+	return "", errors.New("standard input is not a terminal: pass --password-stdin")
+}
+
+func newLogoutCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "logout",
+		Short: "Revoke the saved token and forget it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, creds, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "POST", "/api/v1/logout", nil, nil); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: the server did not revoke the token:", err)
+			}
+			creds.Token, creds.ExpiresAt = "", ""
+			return saveCredentials(creds)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

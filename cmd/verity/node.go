@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/verityhq/verity/internal/api"
+	"github.com/verityhq/verity/internal/config"
+	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/localca"
+	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/version"
+)
+
+// nodeOptions are the differences between `verity up` and `verity server`.
+type nodeOptions struct {
+	// devTLS generates a local CA when no certificate files are configured.
+	devTLS bool
+	out    io.Writer // where the start banner and bootstrap credential go
+}
+
+// runNode wires one Verity node together and serves until ctx ends, then
+// shuts down gracefully: in-flight requests finish, the store closes last.
+func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io.Writer) error {
+	log := newLogger(cfg.Log, logOut)
+	log.Info("starting verity", "version", version.String(), "store", storeConfig(cfg))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+
+	var tlsFiles localca.Files
+	switch {
+	case cfg.HTTP.TLS.Disable:
+	case cfg.HTTP.TLS.CertFile != "":
+		tlsFiles = localca.Files{ServerCert: cfg.HTTP.TLS.CertFile, ServerKey: cfg.HTTP.TLS.KeyFile}
+	case opts.devTLS:
+		var err error
+		tlsFiles, err = localca.Ensure(filepath.Join(cfg.DataDir, "tls"), []string{"localhost", "127.0.0.1", "::1"})
+		if err != nil {
+			return fmt.Errorf("local CA: %w", err)
+		}
+	default:
+		return errors.New("http.tls: set certFile and keyFile, or set disable: true behind a TLS-terminating proxy")
+	}
+
+	st, err := store.Open(ctx, storeConfig(cfg), log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	boot, err := bootstrap(ctx, st)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	revisionGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "verity_snapshot_revision", Help: "Store revision of the snapshot in use."})
+	buildSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "verity_snapshot_build_seconds", Help: "Time to build a snapshot.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
+	reg.MustRegister(revisionGauge, buildSeconds)
+	live, err := decision.NewLive(ctx, st, log, func(s *decision.Snapshot, took time.Duration) {
+		revisionGauge.Set(float64(s.Revision()))
+		buildSeconds.Observe(took.Seconds())
+	})
+	if err != nil {
+		return err
+	}
+	feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFeed()
+	go live.Run(feedCtx, cfg.Store.PollInterval.D())
+
+	srv := api.New(api.Options{
+		Store: st, Live: live, Logger: log, Registry: reg,
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(),
+	})
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
+		WriteTimeout:      cfg.HTTP.WriteTimeout.D(),
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	url := listenURL(cfg, ln.Addr())
+	if tlsFiles.ServerCert != "" {
+		cert, err := tls.LoadX509KeyPair(tlsFiles.ServerCert, tlsFiles.ServerKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, httpSrv.TLSConfig)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	log.Info("verity is serving", "url", url, "revision", live.Current().Revision())
+	printBanner(opts.out, url, tlsFiles.CACert, boot)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.HTTP.ShutdownTimeout.D().String())
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
+	defer cancel()
+	if err := httpSrv.Shutdown(shutCtx); err != nil {
+		log.Warn("shutdown did not finish in time; closing connections", "err", err)
+		_ = httpSrv.Close()
+	}
+	stopFeed()
+	log.Info("verity stopped")
+	return nil
+}
+
+// listenURL is the configured external URL, or the real listen address
+// when the port was chosen by the system (":0").
+func listenURL(cfg config.Config, addr net.Addr) string {
+	_, port, _ := net.SplitHostPort(cfg.HTTP.Addr)
+	if port != "0" {
+		return cfg.HTTP.ExternalURL
+	}
+	scheme := "https"
+	if cfg.HTTP.TLS.Disable {
+		scheme = "http"
+	}
+	return scheme + "://" + addr.String()
+}
+
+func storeConfig(cfg config.Config) store.Config {
+	return store.Config{
+		DSN:             cfg.Store.DSN,
+		ConnectTimeout:  cfg.Store.ConnectTimeout.D(),
+		PollInterval:    cfg.Store.PollInterval.D(),
+		MaxConns:        cfg.Store.MaxConns,
+		ChangeRetention: cfg.Store.ChangeRetention,
+	}
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// printBanner tells a person where Verity is and how to sign in. The
+// bootstrap password appears here once and nowhere else: not in the log,
+// not in the database.
+func printBanner(w io.Writer, url, caFile string, boot *bootstrapResult) {
+	fmt.Fprintf(w, "\nVerity %s is ready.\n\n  Admin API:   %s/api/v1/\n", version.String(), url)
+	if caFile != "" {
+		fmt.Fprintf(w, "  CA to trust: %s\n", caFile)
+	}
+	login := "verity login --server " + url
+	if caFile != "" {
+		login += " --ca " + caFile
+	}
+	if boot != nil {
+		fmt.Fprintf(w, `
+  First start: a one-time bootstrap administrator was created.
+  It is shown only now; the database keeps only its hash.
+
+    user:      %s
+    password:  %s
+
+  Sign in:     %s --user %s
+`, boot.UserPrincipalName, boot.Password, login, boot.UserPrincipalName)
+	} else {
+		fmt.Fprintf(w, "\n  Sign in:     %s --user <your user principal name>\n", login)
+	}
+	fmt.Fprintln(w)
+}

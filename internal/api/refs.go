@@ -1,0 +1,222 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/strictjson"
+)
+
+// principalKinds are the kinds a membership or assignment may point at.
+var principalKinds = []string{directory.KindUser, directory.KindGroup, directory.KindServicePrincipal}
+
+// findPrincipal returns the kind of the directory object with id, or
+// ErrNotFound.
+func findPrincipal(ctx context.Context, r store.Reader, id string) (store.Object, error) {
+	for _, k := range principalKinds {
+		o, err := r.Get(ctx, k, id)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return o, err
+		}
+	}
+	return store.Object{}, store.ErrNotFound
+}
+
+// checkReferences enforces the rules that need the rest of the directory:
+// members and assignees exist, groups do not contain themselves, and
+// directory roles go only to role-assignable groups. It runs inside the
+// write transaction, so what it checks is what commits.
+func checkReferences(ctx context.Context, tx store.Reader, res directory.Resource) error {
+	switch v := res.(type) {
+	case *directory.Group:
+		for i, m := range v.Members {
+			path := strictjson.Index("members", i)
+			if m == v.ID {
+				return invalid(strictjson.Errorf(path, "a group cannot be a member of itself"))
+			}
+			o, err := findPrincipal(ctx, tx, m)
+			if errors.Is(err, store.ErrNotFound) {
+				return invalid(strictjson.Errorf(path, "no user, group or service principal with id %s", m))
+			}
+			if err != nil {
+				return err
+			}
+			if o.Kind == directory.KindGroup {
+				cyc, err := reaches(ctx, tx, m, v.ID)
+				if err != nil {
+					return err
+				}
+				if cyc {
+					return invalid(strictjson.Errorf(path, "adding group %s would make a membership cycle", m))
+				}
+			}
+		}
+	case *directory.RoleAssignment:
+		o, err := findPrincipal(ctx, tx, v.PrincipalID)
+		if errors.Is(err, store.ErrNotFound) {
+			return invalid(strictjson.Errorf("principalId", "no user, group or service principal with id %s", v.PrincipalID))
+		}
+		if err != nil {
+			return err
+		}
+		if o.Kind == directory.KindGroup {
+			g, err := directory.Groups.FromObject(o)
+			if err != nil {
+				return err
+			}
+			if !g.RoleAssignable() {
+				return invalid(strictjson.Errorf("principalId", "group %s is not role-assignable (isAssignableToRole); directory roles go only to such groups", v.PrincipalID))
+			}
+		}
+	case *rbac.Assignment:
+		if _, err := findPrincipal(ctx, tx, v.PrincipalID); errors.Is(err, store.ErrNotFound) {
+			return invalid(strictjson.Errorf("principalId", "no user, group or service principal with id %s", v.PrincipalID))
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reaches reports whether group from contains target, transitively, in the
+// stored membership graph.
+func reaches(ctx context.Context, r store.Reader, from, target string) (bool, error) {
+	seen := map[string]bool{}
+	stack := []string{from}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if id == target {
+			return true, nil
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		o, err := r.Get(ctx, directory.KindGroup, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		g, err := directory.Groups.FromObject(o)
+		if err != nil {
+			return false, err
+		}
+		stack = append(stack, g.Members...)
+	}
+	return false, nil
+}
+
+// removeReferences drops a deleted object from every group and deletes the
+// role assignments made to it, in the same transaction as the delete.
+func removeReferences(ctx context.Context, tx store.Tx, id string) error {
+	if err := eachObject(ctx, tx, directory.KindGroup, func(o store.Object) error {
+		g, err := directory.Groups.FromObject(o)
+		if err != nil {
+			return err
+		}
+		i := slices.Index(g.Members, id)
+		if i < 0 {
+			return nil
+		}
+		g.Members = slices.Delete(g.Members, i, i+1)
+		upd, err := directory.Groups.Object(g)
+		if err != nil {
+			return err
+		}
+		upd.ManagedBy = o.ManagedBy
+		return tx.Update(ctx, upd, 0)
+	}); err != nil {
+		return err
+	}
+	for _, kind := range []string{directory.KindRoleAssignment, rbac.Kind} {
+		if err := eachObject(ctx, tx, kind, func(o store.Object) error {
+			var a struct {
+				PrincipalID string `json:"principalId"`
+			}
+			if err := json.Unmarshal(o.Body, &a); err != nil {
+				return fmt.Errorf("%s %s: %w", kind, o.ID, err)
+			}
+			if a.PrincipalID != id {
+				return nil
+			}
+			return tx.Delete(ctx, kind, o.ID)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureOwnerRemains refuses a change that would leave nobody able to
+// administer Verity: at least one tenant-wide Owner assignment must remain.
+func ensureOwnerRemains(ctx context.Context, r store.Reader) error {
+	found := false
+	err := eachObject(ctx, r, rbac.Kind, func(o store.Object) error {
+		var a rbac.Assignment
+		if err := json.Unmarshal(o.Body, &a); err != nil {
+			return err
+		}
+		if role, ok := rbac.LookupRole(a.RoleDefinitionID); ok && !role.ReadOnly && a.Scope == "/" {
+			found = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !found {
+		return problemf(http.StatusConflict, CodeConflict, "the change would remove the last Owner role assignment at scope /; assign Owner to someone else first")
+	}
+	return nil
+}
+
+// eachObject calls fn for every object of kind, paging through the store.
+func eachObject(ctx context.Context, r store.Reader, kind string, fn func(store.Object) error) error {
+	after := ""
+	for {
+		page, err := r.List(ctx, kind, store.ListOptions{AfterID: after, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, o := range page {
+			if err := fn(o); err != nil {
+				return err
+			}
+		}
+		if len(page) < 500 {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// guardOwners checks, after a change to kind, that an Owner remains.
+func guardOwners(ctx context.Context, tx store.Reader, kind string) error {
+	if kind == rbac.Kind || slices.Contains(principalKinds, kind) {
+		return ensureOwnerRemains(ctx, tx)
+	}
+	return nil
+}
+
+func rbacObject(r directory.Resource) (store.Object, error) {
+	a, ok := r.(*rbac.Assignment)
+	if !ok {
+		return store.Object{}, fmt.Errorf("encode role assignment: got %T", r)
+	}
+	a.RoleDefinitionName = ""
+	body, err := json.Marshal(a)
+	if err != nil {
+		return store.Object{}, err
+	}
+	return store.Object{Kind: rbac.Kind, ID: a.ID, Body: body}, nil
+}

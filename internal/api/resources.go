@@ -1,0 +1,319 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/strictjson"
+)
+
+// resourceKind adapts one stored kind to the generic collection handlers.
+type resourceKind struct {
+	kind   string // store kind
+	action string // audit action prefix, e.g. "users"
+	// decode parses a request body strictly (not yet normalised).
+	decode func(body []byte) (directory.Resource, error)
+	// object encodes a resource for the store.
+	object func(r directory.Resource) (store.Object, error)
+	// view is what a client sees of a stored resource.
+	view func(r directory.Resource) any
+	// byKey lets {id} also be the natural key (users by UPN).
+	byKey bool
+}
+
+func directoryKind(d directory.Descriptor, byKey bool) resourceKind {
+	return resourceKind{
+		kind:   d.Name(),
+		action: d.Collection(),
+		decode: d.DecodeResource,
+		object: d.ObjectOf,
+		view: func(r directory.Resource) any {
+			if g, ok := r.(*directory.Group); ok {
+				return g.GraphView()
+			}
+			return r
+		},
+		byKey: byKey,
+	}
+}
+
+// collection registers list, create, get, update and delete for a kind at base.
+func (s *Server) collection(base string, k resourceKind) {
+	s.handle(http.MethodGet, base, k.action+".list", Read, s.listObjects(k))
+	s.handle(http.MethodPost, base, k.action+".create", Write, s.createObject(k))
+	s.handle(http.MethodGet, base+"/{id}", k.action+".get", Read, s.getObject(k))
+	s.handle(http.MethodPatch, base+"/{id}", k.action+".update", Write, s.updateObject(k))
+	s.handle(http.MethodDelete, base+"/{id}", k.action+".delete", Write, s.deleteObject(k))
+}
+
+const maxPage = 999
+
+func (s *Server) listObjects(k resourceKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		top := 100
+		if v := r.URL.Query().Get("$top"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxPage {
+				return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an integer between 1 and 999", Target: "$top"}
+			}
+			top = n
+		}
+		after := r.URL.Query().Get("$skiptoken")
+		if after != "" && !directory.IsGUID(after) {
+			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "not a valid paging token", Target: "$skiptoken"}
+		}
+		objs, err := s.opts.Store.List(r.Context(), k.kind, store.ListOptions{AfterID: after, Limit: top})
+		if err != nil {
+			return err
+		}
+		out := make([]any, 0, len(objs))
+		for _, o := range objs {
+			v, err := k.decode(o.Body)
+			if err != nil {
+				return err
+			}
+			out = append(out, k.view(v))
+		}
+		resp := map[string]any{"value": out}
+		if len(objs) == top {
+			resp["@odata.nextLink"] = r.URL.Path + "?$top=" + strconv.Itoa(top) + "&$skiptoken=" + objs[len(objs)-1].ID
+		}
+		return writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+func (s *Server) createObject(k resourceKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return invalid(err)
+		}
+		if err := checkJSONContentType(r); err != nil {
+			return err
+		}
+		res, err := k.decode(body)
+		if err != nil {
+			return invalid(err)
+		}
+		if res.ObjectID() == "" {
+			res.SetObjectID(directory.NewID())
+		}
+		res.SetCreatedDateTime(time.Now())
+		res.Normalize()
+		if err := res.Validate(); err != nil {
+			return invalid(err)
+		}
+		obj, err := k.object(res)
+		if err != nil {
+			return err
+		}
+		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
+			if err := checkReferences(ctx, tx, res); err != nil {
+				return err
+			}
+			return tx.Create(ctx, obj)
+		})
+		if err != nil {
+			return err
+		}
+		c.revision = rev
+		c.details = map[string]any{"id": obj.ID}
+		w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+obj.ID)
+		w.Header().Set("ETag", etag(rev))
+		return writeJSON(w, http.StatusCreated, k.view(res))
+	}
+}
+
+// find loads the object named by the {id} path value: an id, or for kinds
+// with byKey, the natural key (a userPrincipalName).
+func find(ctx context.Context, r store.Reader, k resourceKind, id string) (store.Object, error) {
+	if directory.IsGUID(id) {
+		return r.Get(ctx, k.kind, strings.ToLower(id))
+	}
+	if k.byKey && id != "" {
+		return r.GetByKey(ctx, k.kind, strings.ToLower(id))
+	}
+	return store.Object{}, &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no " + k.kind + " " + strconv.Quote(id) + " (ids are GUIDs)", Target: "id"}
+}
+
+func (s *Server) getObject(k resourceKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		obj, err := find(r.Context(), s.opts.Store, k, r.PathValue("id"))
+		if err != nil {
+			return notFound(err, k, r.PathValue("id"))
+		}
+		res, err := k.decode(obj.Body)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", etag(obj.Revision))
+		return writeJSON(w, http.StatusOK, k.view(res))
+	}
+}
+
+// updateObject applies a Graph-style PATCH: the properties present replace
+// the stored ones, null removes one, id and createdDateTime never change.
+// If-Match with an ETag from a GET makes the update conditional.
+func (s *Server) updateObject(k resourceKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		if err := checkJSONContentType(r); err != nil {
+			return err
+		}
+		var patch map[string]json.RawMessage
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return invalid(err)
+		}
+		if err := json.Unmarshal(body, &patch); err != nil || patch == nil {
+			return invalid(strictjson.Errorf("", "the body must be a JSON object of properties to change"))
+		}
+		ifRev, err := parseIfMatch(r.Header.Get("If-Match"))
+		if err != nil {
+			return err
+		}
+		var id string
+		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
+			obj, err := find(ctx, tx, k, r.PathValue("id"))
+			if err != nil {
+				return notFound(err, k, r.PathValue("id"))
+			}
+			if ifRev > 0 && obj.Revision != ifRev {
+				return problemf(http.StatusPreconditionFailed, CodePreconditionFailed, "the resource changed since ETag %s; read it again", etag(ifRev))
+			}
+			var merged map[string]json.RawMessage
+			if err := json.Unmarshal(obj.Body, &merged); err != nil {
+				return err
+			}
+			for key, v := range patch {
+				switch key {
+				case "id", "createdDateTime":
+					if string(v) != string(merged[key]) {
+						return invalid(strictjson.Errorf(key, "is read-only"))
+					}
+				}
+				if string(v) == "null" {
+					delete(merged, key)
+				} else {
+					merged[key] = v
+				}
+			}
+			mb, err := json.Marshal(merged)
+			if err != nil {
+				return err
+			}
+			res, err := k.decode(mb)
+			if err != nil {
+				return invalid(err)
+			}
+			res.Normalize()
+			if err := res.Validate(); err != nil {
+				return invalid(err)
+			}
+			if err := checkReferences(ctx, tx, res); err != nil {
+				return err
+			}
+			updated, err := k.object(res)
+			if err != nil {
+				return err
+			}
+			updated.ManagedBy = obj.ManagedBy
+			id = obj.ID
+			if err := tx.Update(ctx, updated, obj.Revision); err != nil {
+				return err
+			}
+			return guardOwners(ctx, tx, k.kind)
+		})
+		if err != nil {
+			return err
+		}
+		c.revision = rev
+		c.details = map[string]any{"id": id}
+		w.Header().Set("ETag", etag(rev))
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+func (s *Server) deleteObject(k resourceKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		var id string
+		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
+			obj, err := find(ctx, tx, k, r.PathValue("id"))
+			if err != nil {
+				return notFound(err, k, r.PathValue("id"))
+			}
+			id = obj.ID
+			if obj.ID == c.principal {
+				return problemf(http.StatusConflict, CodeConflict, "you cannot delete the account you are signed in with")
+			}
+			if err := tx.Delete(ctx, k.kind, obj.ID); err != nil {
+				return err
+			}
+			if slices.Contains(principalKinds, k.kind) {
+				if err := removeReferences(ctx, tx, obj.ID); err != nil {
+					return err
+				}
+			}
+			return guardOwners(ctx, tx, k.kind)
+		})
+		if err != nil {
+			return err
+		}
+		if k.kind == directory.KindUser || k.kind == directory.KindServicePrincipal {
+			// The principal is gone: nothing it signed in with may outlive it.
+			if err := s.opts.Store.DeletePrincipalTokens(r.Context(), id); err != nil {
+				s.log.Warn("delete: cannot revoke tokens", "requestId", c.requestID, "id", id, "err", err)
+			}
+			if err := s.opts.Store.DeleteCredentials(r.Context(), id); err != nil {
+				s.log.Warn("delete: cannot remove credentials", "requestId", c.requestID, "id", id, "err", err)
+			}
+		}
+		c.revision = rev
+		c.details = map[string]any{"id": id}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+func notFound(err error, k resourceKind, id string) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no " + k.kind + " " + strconv.Quote(id), Err: err}
+	}
+	return err
+}
+
+func checkJSONContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(strings.ToLower(mt))
+	if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+		return problemf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+	}
+	return nil
+}
+
+func etag(rev int64) string { return `W/"` + strconv.FormatInt(rev, 10) + `"` }
+
+func parseIfMatch(v string) (int64, error) {
+	if v == "" || v == "*" {
+		return 0, nil
+	}
+	t := strings.TrimPrefix(strings.TrimSpace(v), "W/")
+	n, err := strconv.ParseInt(strings.Trim(t, `"`), 10, 64)
+	if err != nil || n < 1 {
+		return 0, &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "If-Match must be an ETag returned by this API", Target: "If-Match"}
+	}
+	return n, nil
+}
