@@ -1,0 +1,134 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "verity.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadFullFile(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("testdata/full.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.DSN != "postgres://verity@db.internal:5432/verity?sslmode=verify-full" ||
+		cfg.Store.ConnectTimeout.D() != time.Minute || cfg.Store.PollInterval.D() != 500*time.Millisecond ||
+		cfg.HTTP.ReadTimeout.D() != 20*time.Second || cfg.Auth.TokenTTL.D() != time.Hour || cfg.Log.Format != "text" {
+		t.Fatalf("loaded %+v", cfg)
+	}
+	if cfg.HTTP.WriteTimeout.D() != 60*time.Second {
+		t.Fatalf("unset field lost its default: %v", cfg.HTTP.WriteTimeout.D())
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.DSN != filepath.Join("verity-data", "verity.db") || cfg.HTTP.ExternalURL != "https://127.0.0.1:8443" {
+		t.Fatalf("defaults: dsn %q url %q", cfg.Store.DSN, cfg.HTTP.ExternalURL)
+	}
+}
+
+func TestLoadErrorsNameThePath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body, want string
+	}{
+		{"unknown key", "store:\n  dsnn: x\n", "store.dsnn: unknown field"},
+		{"unknown top key", "listen: :80\n", "listen: unknown field"},
+		{"bad duration", "store:\n  connectTimeout: soon\n", `must be a duration such as "30s"`},
+		{"wrong type", "http:\n  maxBodyBytes: lots\n", "http.maxBodyBytes: must be an integer"},
+		{"invalid value", "log:\n  level: loud\n", `log.level: must be debug, info, warn or error, not "loud"`},
+		{"half TLS", "http:\n  tls:\n    certFile: a.pem\n", "http.tls: certFile and keyFile must be set together"},
+		{"token ttl too long", "auth:\n  tokenTTL: 48h\n", "auth.tokenTTL: must be at most 24h"},
+		{"not yaml", "store: [unclosed\n", "not valid YAML"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(writeFile(t, tt.body), nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v; want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEmptyFileKeepsDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(writeFile(t, "# nothing yet\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr != Default().HTTP.Addr {
+		t.Fatalf("addr %q", cfg.HTTP.Addr)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	t.Parallel()
+	env := []string{
+		"VERITY_STORE_DSN=postgres://a@b/c", "VERITY_HTTP_TLS_DISABLE=true", "VERITY_STORE_MAX_CONNS=7",
+		"VERITY_AUTH_TOKEN_TTL=15m", "VERITY_HTTP_ADDR=127.0.0.1:0", "PATH=/bin", "VERITY_SERVER=https://x",
+	}
+	cfg, err := Load("testdata/full.yaml", env)
+	if err == nil {
+		t.Fatal("tls.disable with certFile set should be invalid")
+	}
+	cfg, err = Load("", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.DSN != "postgres://a@b/c" || !cfg.HTTP.TLS.Disable || cfg.Store.MaxConns != 7 || cfg.Auth.TokenTTL.D() != 15*time.Minute {
+		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	if cfg.HTTP.ExternalURL != "http://127.0.0.1:0" {
+		t.Fatalf("external URL %q", cfg.HTTP.ExternalURL)
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ env, want string }{
+		{"VERITY_STORE_DNS=x", "VERITY_STORE_DNS names no configuration field"},
+		{"VERITY_STORE_MAX_CONNS=many", "VERITY_STORE_MAX_CONNS (store.maxConns): must be an integer"},
+		{"VERITY_HTTP_TLS_DISABLE=perhaps", "must be true or false"},
+		{"VERITY_STORE_POLL_INTERVAL=-1s", "must not be negative"},
+	} {
+		_, err := Load("", []string{tt.env})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v; want %q", tt.env, err, tt.want)
+		}
+	}
+}
+
+func TestEveryFieldHasAnEnvVar(t *testing.T) {
+	t.Parallel()
+	names := map[string]bool{}
+	for _, v := range EnvVars() {
+		if names[v.Name] {
+			t.Errorf("two fields map to %s", v.Name)
+		}
+		names[v.Name] = true
+	}
+	for _, want := range []string{"VERITY_DATA_DIR", "VERITY_HTTP_TLS_CERT_FILE", "VERITY_STORE_CONNECT_TIMEOUT", "VERITY_AUTH_MAX_FAILED_LOGINS", "VERITY_HTTP_EXTERNAL_URL"} {
+		if !names[want] {
+			t.Errorf("missing %s; have %v", want, names)
+		}
+	}
+}
