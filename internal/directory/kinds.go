@@ -278,16 +278,23 @@ func (k *Kind[T, P]) Object(v P) (store.Object, error) {
 
 // FromObject decodes a stored object. Stored bodies were validated when
 // written, so it decodes leniently (and fast); the object's ID wins over
-// the body's.
+// the body's. The result is normalised.
 func (k *Kind[T, P]) FromObject(o store.Object) (P, error) {
-	if o.Kind != k.name {
-		return nil, fmt.Errorf("decode %s %s: object is of kind %q", k.name, o.ID, o.Kind)
-	}
 	v := P(new(T))
+	if err := k.decodeObject(o, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (k *Kind[T, P]) decodeObject(o store.Object, v P) error {
+	if o.Kind != k.name {
+		return fmt.Errorf("decode %s %s: object is of kind %q", k.name, o.ID, o.Kind)
+	}
 	if err := json.Unmarshal(o.Body, v); err != nil {
-		return nil, fmt.Errorf("decode %s %s: %w", k.name, o.ID, err)
+		return fmt.Errorf("decode %s %s: %w", k.name, o.ID, err)
 	}
 	v.SetObjectID(o.ID)
 	v.Normalize()
-	return v, nil
+	return nil
 }

@@ -1,0 +1,327 @@
+package directory
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Snapshot is the directory compiled for the decision hot path, as of one
+// store revision. It is immutable: every method is safe for concurrent use,
+// takes no lock and, unless it says otherwise, does not allocate. Slices
+// and pointers it returns are shared with every other reader and must not
+// be modified.
+//
+// Ids are compared exactly; they are stored in lower case (Normalize), so
+// callers pass lower-case GUIDs.
+type Snapshot struct {
+	revision int64
+
+	users       []User             // sorted by ID
+	groups      []Group            // sorted by ID
+	apps        []Application      // sorted by ID
+	sps         []ServicePrincipal // sorted by ID
+	locations   []Location         // sorted by ID
+	assignments []RoleAssignment   // sorted by ID
+
+	// principals indexes users, groups and service principals by id into
+	// nodes; node order is id order, so lists of group ids built in node
+	// order are sorted.
+	principals map[string]int32
+	nodes      []node
+
+	userByUPN     map[string]int32 // lower-cased UPN -> users
+	groupByName   map[string]int32 // lower-cased displayName -> groups
+	appByAppID    map[string]int32 // appId -> apps
+	spByAppID     map[string]int32 // appId -> sps
+	appByID       map[string]int32 // id -> apps
+	locByID       map[string]int32 // id -> locations
+	locByName     map[string]int32 // lower-cased displayName -> locations
+	trustedRanges []addrRange      // union of trusted IP locations
+
+	stats Stats
+}
+
+// node is one principal (user, group or service principal) with its
+// precomputed relations. Every list is sorted by id and capped, so an
+// append by a careless caller copies instead of overwriting a neighbour.
+type node struct {
+	kind              principalKind
+	index             int32    // into users, groups or sps
+	memberOf          []string // groups the principal is a direct member of
+	transitive        []string // groups the principal is a member of, directly or through nesting
+	transitiveMembers []string // groups only: principals in it, directly or through nesting
+	roles             []string // directory role template ids, directly or through role-assignable groups
+}
+
+type principalKind uint8
+
+const (
+	kindUser principalKind = iota + 1
+	kindGroup
+	kindServicePrincipal
+)
+
+// Stats counts what a Snapshot holds.
+type Stats struct {
+	Users             int
+	Groups            int
+	Applications      int
+	ServicePrincipals int
+	NamedLocations    int
+	RoleAssignments   int
+	// Memberships counts direct member -> group edges between existing
+	// objects; TransitiveMemberships counts (principal, group) pairs.
+	Memberships           int
+	TransitiveMemberships int
+	// DanglingMembers counts member ids that name no user, group or
+	// service principal; DanglingAssignments counts role assignments whose
+	// principal does not exist. Both are ignored.
+	DanglingMembers     int
+	DanglingAssignments int
+	// CyclicGroups counts groups that are, through nesting, members of
+	// themselves. Verity refuses such nesting (WouldCycle) but tolerates it
+	// in imported data.
+	CyclicGroups int
+}
+
+// Revision is the store revision the snapshot reflects.
+func (s *Snapshot) Revision() int64 { return s.revision }
+
+// Stats counts the snapshot's objects and relations.
+func (s *Snapshot) Stats() Stats { return s.stats }
+
+func (s *Snapshot) node(id string) *node {
+	i, ok := s.principals[id]
+	if !ok {
+		return nil
+	}
+	return &s.nodes[i]
+}
+
+// User finds a user by id.
+func (s *Snapshot) User(id string) (*User, bool) {
+	n := s.node(id)
+	if n == nil || n.kind != kindUser {
+		return nil, false
+	}
+	return &s.users[n.index], true
+}
+
+// UserByUPN finds a user by userPrincipalName, ignoring case. It allocates
+// only when upn holds upper-case letters.
+func (s *Snapshot) UserByUPN(upn string) (*User, bool) {
+	i, ok := s.userByUPN[strings.ToLower(upn)]
+	if !ok {
+		return nil, false
+	}
+	return &s.users[i], true
+}
+
+// Group finds a group by id.
+func (s *Snapshot) Group(id string) (*Group, bool) {
+	n := s.node(id)
+	if n == nil || n.kind != kindGroup {
+		return nil, false
+	}
+	return &s.groups[n.index], true
+}
+
+// GroupByName finds a group by displayName, ignoring case (Verity keeps
+// group names unique).
+func (s *Snapshot) GroupByName(name string) (*Group, bool) {
+	i, ok := s.groupByName[strings.ToLower(name)]
+	if !ok {
+		return nil, false
+	}
+	return &s.groups[i], true
+}
+
+// Application finds an application by id.
+func (s *Snapshot) Application(id string) (*Application, bool) {
+	i, ok := s.appByID[id]
+	if !ok {
+		return nil, false
+	}
+	return &s.apps[i], true
+}
+
+// ApplicationByAppID finds an application by appId.
+func (s *Snapshot) ApplicationByAppID(appID string) (*Application, bool) {
+	i, ok := s.appByAppID[appID]
+	if !ok {
+		return nil, false
+	}
+	return &s.apps[i], true
+}
+
+// ServicePrincipal finds a service principal by id.
+func (s *Snapshot) ServicePrincipal(id string) (*ServicePrincipal, bool) {
+	n := s.node(id)
+	if n == nil || n.kind != kindServicePrincipal {
+		return nil, false
+	}
+	return &s.sps[n.index], true
+}
+
+// ServicePrincipalByAppID finds a service principal by appId.
+func (s *Snapshot) ServicePrincipalByAppID(appID string) (*ServicePrincipal, bool) {
+	i, ok := s.spByAppID[appID]
+	if !ok {
+		return nil, false
+	}
+	return &s.sps[i], true
+}
+
+// PrincipalKind is the store kind of the user, group or service principal
+// with the given id (KindUser, KindGroup, KindServicePrincipal), or "" when
+// there is none.
+func (s *Snapshot) PrincipalKind(id string) string {
+	n := s.node(id)
+	if n == nil {
+		return ""
+	}
+	switch n.kind {
+	case kindUser:
+		return KindUser
+	case kindGroup:
+		return KindGroup
+	default:
+		return KindServicePrincipal
+	}
+}
+
+// PrincipalEnabled reports whether id is a user or service principal that
+// exists and may sign in. Groups and unknown ids are not enabled.
+func (s *Snapshot) PrincipalEnabled(id string) bool {
+	n := s.node(id)
+	switch {
+	case n == nil:
+		return false
+	case n.kind == kindUser:
+		return s.users[n.index].Enabled()
+	case n.kind == kindServicePrincipal:
+		return s.sps[n.index].Enabled()
+	}
+	return false
+}
+
+// MemberOf lists, sorted, the existing groups principalID is a direct
+// member of.
+func (s *Snapshot) MemberOf(principalID string) []string {
+	if n := s.node(principalID); n != nil {
+		return n.memberOf
+	}
+	return nil
+}
+
+// TransitiveMemberOf lists, sorted, every group principalID is a member
+// of, directly or through nested groups. A group in a membership cycle is
+// not listed as a member of itself.
+func (s *Snapshot) TransitiveMemberOf(principalID string) []string {
+	if n := s.node(principalID); n != nil {
+		return n.transitive
+	}
+	return nil
+}
+
+// InGroup reports whether principalID is a member of groupID, directly or
+// through nesting, in O(log n).
+func (s *Snapshot) InGroup(principalID, groupID string) bool {
+	n := s.node(principalID)
+	if n == nil {
+		return false
+	}
+	_, found := slices.BinarySearch(n.transitive, groupID)
+	return found
+}
+
+// Members lists the group's stored members (ids, sorted), including ids
+// that name nothing; nil for an unknown group.
+func (s *Snapshot) Members(groupID string) []string {
+	if g, ok := s.Group(groupID); ok {
+		return g.Members
+	}
+	return nil
+}
+
+// TransitiveMembers lists, sorted, every existing user, group and service
+// principal in groupID, directly or through nested groups.
+func (s *Snapshot) TransitiveMembers(groupID string) []string {
+	if n := s.node(groupID); n != nil {
+		return n.transitiveMembers
+	}
+	return nil
+}
+
+// WouldCycle reports whether making memberGroupID a member of groupID
+// would create a membership cycle: true when they are the same group or
+// groupID is already, transitively, a member of memberGroupID.
+func (s *Snapshot) WouldCycle(groupID, memberGroupID string) bool {
+	return groupID == memberGroupID || s.InGroup(groupID, memberGroupID)
+}
+
+// DirectoryRoles lists, sorted, the template ids of the directory roles
+// assigned to principalID, at any directory scope, directly or through a
+// role-assignable group it is a direct member of. As in Entra, roles of a
+// role-assignable group do not reach members of nested groups (Entra
+// forbids nesting groups in role-assignable groups).
+func (s *Snapshot) DirectoryRoles(principalID string) []string {
+	if n := s.node(principalID); n != nil {
+		return n.roles
+	}
+	return nil
+}
+
+// HasDirectoryRole reports whether DirectoryRoles(principalID) holds
+// roleTemplateID.
+func (s *Snapshot) HasDirectoryRole(principalID, roleTemplateID string) bool {
+	n := s.node(principalID)
+	if n == nil {
+		return false
+	}
+	_, found := slices.BinarySearch(n.roles, roleTemplateID)
+	return found
+}
+
+// RoleAssignments lists every directory role assignment, sorted by id.
+func (s *Snapshot) RoleAssignments() []RoleAssignment { return s.assignments }
+
+// Location finds a named location by id.
+func (s *Snapshot) Location(id string) (*Location, bool) {
+	i, ok := s.locByID[id]
+	if !ok {
+		return nil, false
+	}
+	return &s.locations[i], true
+}
+
+// LocationByName finds a named location by displayName, ignoring case.
+func (s *Snapshot) LocationByName(name string) (*Location, bool) {
+	i, ok := s.locByName[strings.ToLower(name)]
+	if !ok {
+		return nil, false
+	}
+	return &s.locations[i], true
+}
+
+// Locations lists every named location, sorted by id.
+func (s *Snapshot) Locations() []Location { return s.locations }
+
+// InTrustedLocation reports whether addr falls in an IP named location
+// marked trusted (conditional access's "AllTrusted").
+func (s *Snapshot) InTrustedLocation(addr netip.Addr) bool {
+	return rangesContain(s.trustedRanges, addr)
+}
+
+// Users lists every user, sorted by id.
+func (s *Snapshot) Users() []User { return s.users }
+
+// Groups lists every group, sorted by id.
+func (s *Snapshot) Groups() []Group { return s.groups }
+
+// Applications lists every application, sorted by id.
+func (s *Snapshot) Applications() []Application { return s.apps }
+
+// ServicePrincipals lists every service principal, sorted by id.
+func (s *Snapshot) ServicePrincipals() []ServicePrincipal { return s.sps }
