@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// sqliteBusyTimeoutMS is how long a SQLite statement waits for another
+// connection's (or process's) lock before failing with SQLITE_BUSY.
+const sqliteBusyTimeoutMS = 10000
+
+// sqliteEngine keeps the store in one SQLite file in WAL mode. All writes
+// go through a single connection whose transactions BEGIN IMMEDIATE, so
+// writers queue in Go instead of failing with SQLITE_BUSY; reads use a
+// separate pool and run concurrently against WAL snapshots. Other processes
+// on the same file serialize on SQLite's write lock (busy timeout).
+type sqliteEngine struct {
+	path   string
+	writer *sql.DB
+	reader *sql.DB
+}
+
+func openSQLite(ctx context.Context, cfg Config) (*sqliteEngine, error) {
+	path := cfg.sqlitePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: create directory for %s: %w", path, err)
+	}
+	// Create the file owner-only before SQLite does: it holds credential
+	// hashes, and SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w: %w", path, ErrUnavailable, err)
+	}
+	f.Close()
+
+	// synchronous=FULL makes each commit durable before it is
+	// acknowledged, even against power loss.
+	dsn := "file:" + path + fmt.Sprintf("?_pragma=busy_timeout(%d)", sqliteBusyTimeoutMS) +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)"
+	writer, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	reader, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	reader.SetMaxOpenConns(cfg.MaxConns)
+	reader.SetMaxIdleConns(cfg.MaxConns)
+	e := &sqliteEngine{path: path, writer: writer, reader: reader}
+	// Switching a new file to WAL takes an exclusive lock without waiting
+	// on the busy handler, so nodes opening one new file at once retry.
+	deadline := time.Now().Add(cfg.ConnectTimeout)
+	for attempt := 1; ; attempt++ {
+		err := e.ping(ctx)
+		if err == nil {
+			return e, nil
+		}
+		if !isSQLiteBusy(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			e.close()
+			return nil, wrapErr(ctx, e, err, "open sqlite "+path)
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+}
+
+func isSQLiteBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
+}
+
+func (e *sqliteEngine) name() string { return engineSQLite }
+
+func (e *sqliteEngine) reads() querier  { return sqlQuerier{e.reader} }
+func (e *sqliteEngine) writes() querier { return sqlQuerier{e.writer} }
+
+func (e *sqliteEngine) beginWrite(ctx context.Context) (txn, error) {
+	tx, err := e.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
+	if err != nil {
+		return nil, err
+	}
+	return sqlTxn{sqlQuerier{tx}, tx}, nil
+}
+
+func (e *sqliteEngine) beginRead(ctx context.Context) (txn, error) {
+	// A deferred BEGIN: the WAL snapshot is fixed by the first read and
+	// held until the end, so every read of the view agrees.
+	tx, err := e.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return sqlTxn{sqlQuerier{tx}, tx}, nil
+}
+
+func (e *sqliteEngine) classify(err error) errClass {
+	if isNoRows(err) {
+		return classNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return classConflict
+		}
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_CANTOPEN,
+			sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_NOTADB:
+			return classUnavailable
+		}
+		return classOther
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return classUnavailable
+	}
+	return classOther
+}
+
+// notify has nothing to do: this process learns of its own commits from
+// Update, and other processes see them by polling.
+func (e *sqliteEngine) notify(context.Context, txn, int64) error { return nil }
+
+func (e *sqliteEngine) listen(context.Context, func(int64), func()) {}
+
+// migrate holds SQLite's write lock (BEGIN IMMEDIATE) for the whole
+// migration, so two processes opening one new file apply it once.
+func (e *sqliteEngine) migrate(ctx context.Context, ms []migration) error {
+	tx, err := e.beginWrite(ctx)
+	if err != nil {
+		return wrapErr(ctx, e, err, "migrate: begin")
+	}
+	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	current, err := schemaVersion(ctx, tx, ms)
+	if err != nil {
+		return wrapErr(ctx, e, err, "migrate "+e.path)
+	}
+	for _, m := range ms[current:] {
+		if err := applyMigration(ctx, tx, m); err != nil {
+			return wrapErr(ctx, e, err, "migrate "+e.path)
+		}
+	}
+	if err := tx.commit(ctx); err != nil {
+		return wrapErr(ctx, e, err, "migrate: commit")
+	}
+	return nil
+}
+
+func (e *sqliteEngine) ping(ctx context.Context) error {
+	if err := e.writer.PingContext(ctx); err != nil {
+		return err
+	}
+	return e.reader.PingContext(ctx)
+}
+
+func (e *sqliteEngine) close() error {
+	return errors.Join(e.reader.Close(), e.writer.Close())
+}
+
+// sqlQuerier adapts database/sql pools and transactions.
+type sqlQuerier struct {
+	db interface {
+		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	}
+}
+
+func (q sqlQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
+	res, err := q.db.ExecContext(ctx, s, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
+	rs, err := q.db.QueryContext(ctx, s, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rs}, nil
+}
+
+func (q sqlQuerier) queryRow(ctx context.Context, s string, args ...any) row {
+	return q.db.QueryRowContext(ctx, s, args...)
+}
+
+type sqlRows struct{ rs *sql.Rows }
+
+func (r sqlRows) Next() bool             { return r.rs.Next() }
+func (r sqlRows) Scan(dest ...any) error { return r.rs.Scan(dest...) }
+func (r sqlRows) Err() error             { return r.rs.Err() }
+func (r sqlRows) Close()                 { _ = r.rs.Close() }
+
+type sqlTxn struct {
+	sqlQuerier
+	tx *sql.Tx
+}
+
+func (t sqlTxn) commit(context.Context) error   { return t.tx.Commit() }
+func (t sqlTxn) rollback(context.Context) error { return t.tx.Rollback() }
