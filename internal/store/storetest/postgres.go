@@ -57,9 +57,15 @@ func Main(m *testing.M) {
 // server: the one EnvPostgres names, or else a cluster this test binary
 // starts once (which needs Main in TestMain to be stopped). The database
 // is dropped when tb ends.
+//
+// With -short (make test-short: unit tests only) and no EnvPostgres, it
+// skips the test.
 func PostgresDSN(tb testing.TB) string {
 	tb.Helper()
 	base := os.Getenv(EnvPostgres)
+	if base == "" && testing.Short() {
+		tb.Skipf("-short: skipping a PostgreSQL test (set %s to run it)", EnvPostgres)
+	}
 	if base == "" {
 		shared.once.Do(func() { shared.cluster, shared.err = startCluster() })
 		if shared.err != nil {
@@ -122,6 +128,9 @@ type Cluster struct {
 // the server; it is removed when tb ends. Most tests want PostgresDSN.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("-short: skipping a test that runs its own PostgreSQL server")
+	}
 	c, err := startCluster()
 	if err != nil {
 		tb.Fatalf("storetest: %v", err)
