@@ -150,3 +150,7 @@ func itoa(n int) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func storeObject(kind, id, body string) store.Object {
+	return store.Object{Kind: kind, ID: id, Body: []byte(body)}
+}

@@ -90,8 +90,9 @@ func RoleByID(id string) (RoleDefinition, bool) {
 
 // RoleAssignment grants a built-in directory role to a principal (user,
 // group with isAssignableToRole, or service principal): Graph's
-// unifiedRoleAssignment under roleManagement/directory. It has no natural
-// key.
+// unifiedRoleAssignment under roleManagement/directory. Its id is opaque,
+// as in Graph (Verity assigns GUIDs; imports keep Entra's ids). It has no
+// natural key.
 type RoleAssignment struct {
 	ID               string `json:"id,omitempty"`
 	PrincipalID      string `json:"principalId"`
@@ -132,7 +133,7 @@ func (a *RoleAssignment) Normalize() {
 // Validate implements Resource.
 func (a *RoleAssignment) Validate() error {
 	err := firstError(
-		checkID("id", a.ID),
+		checkAssignmentID("id", a.ID),
 		checkGUID("principalId", a.PrincipalID),
 		checkGUID("roleDefinitionId", a.RoleDefinitionID),
 		checkDirectoryScope("directoryScopeId", a.DirectoryScopeID),
@@ -148,6 +149,21 @@ func (a *RoleAssignment) Validate() error {
 	}
 	if a.Condition != "" {
 		return strictjson.Errorf("condition", "conditions on directory role assignments are not supported")
+	}
+	return nil
+}
+
+// checkAssignmentID accepts Graph's role assignment ids, which are opaque
+// strings rather than GUIDs ("lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr48lds9SGHI-1"):
+// up to 128 letters, digits, '-' and '_'. Verity assigns GUIDs.
+func checkAssignmentID(path, id string) error {
+	if len(id) > 128 {
+		return strictjson.Errorf(path, "must be at most 128 characters")
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !isAlnum(c) && c != '-' && c != '_' {
+			return strictjson.Errorf(path, "must hold only letters, digits, '-' and '_'")
+		}
 	}
 	return nil
 }

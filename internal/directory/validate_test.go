@@ -107,6 +107,7 @@ func TestParseValidation(t *testing.T) {
 		{"role assignment unknown role", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"` + guidB + `"}`, "roleDefinitionId", "not the template id of a built-in directory role"},
 		{"role assignment principal", KindRoleAssignment, `{"principalId":"alice","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10"}`, "principalId", "GUID"},
 		{"role assignment scope", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","directoryScopeId":"/apps/payroll"}`, "directoryScopeId", "administrativeUnits"},
+		{"role assignment id", KindRoleAssignment, `{"id":"a/b","principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10"}`, "id", "only letters"},
 		{"role assignment condition", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","condition":"x"}`, "condition", "not supported"},
 		{"role assignment app scope", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","appScopeId":"/"}`, "appScopeId", "not supported"},
 
