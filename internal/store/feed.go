@@ -134,9 +134,9 @@ func (f *feed) pollOnce(ctx context.Context) {
 	f.mu.Unlock()
 	switch {
 	case err != nil && ctx.Err() == nil && !failing:
-		f.log.WarnContext(ctx, "store: change feed cannot read the revision; retrying", "engine", f.s.eng.name(), "err", err)
+		f.log.WarnContext(ctx, "store: change feed cannot read the revision; retrying", "err", err)
 	case err == nil && failing:
-		f.log.InfoContext(ctx, "store: change feed reads the revision again", "engine", f.s.eng.name(), "revision", rev)
+		f.log.InfoContext(ctx, "store: change feed reads the revision again", "revision", rev)
 	}
 	if err == nil {
 		f.publish(rev)

@@ -255,7 +255,7 @@ func (e *pgEngine) migrate(ctx context.Context, ms []migration) error {
 		if err := tx.Commit(ctx); err != nil {
 			return wrapErr(ctx, e, err, "migrate: commit "+m.name)
 		}
-		e.log.InfoContext(ctx, "store: applied migration", "engine", enginePostgres, "migration", m.name)
+		e.log.InfoContext(ctx, "store: applied migration", "migration", m.name)
 	}
 	return nil
 }
