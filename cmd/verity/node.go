@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/verityhq/verity/internal/api"
+	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/localca"
@@ -61,7 +62,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	}
 	defer st.Close()
 
-	boot, err := bootstrap(ctx, st)
+	boot, err := bootstrap.Admin(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // printBanner tells a person where Verity is and how to sign in. The
 // bootstrap password appears here once and nowhere else: not in the log,
 // not in the database.
-func printBanner(w io.Writer, url, caFile string, boot *bootstrapResult) {
+func printBanner(w io.Writer, url, caFile string, boot *bootstrap.Result) {
 	fmt.Fprintf(w, "\nVerity %s is ready.\n\n  Admin API:   %s/api/v1/\n", version.String(), url)
 	if caFile != "" {
 		fmt.Fprintf(w, "  CA to trust: %s\n", caFile)

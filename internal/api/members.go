@@ -84,6 +84,10 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, c *call, 
 			return invalid(err)
 		}
 		if err := checkReferences(ctx, tx, g); err != nil {
+			var p *Problem
+			if errors.As(err, &p) && p.Code == CodeInvalidRequest {
+				p.Target = "@odata.id" // the only member this request names
+			}
 			return err
 		}
 		upd, err := directory.Groups.Object(g)

@@ -63,6 +63,6 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 		"engine":           s.opts.Store.Engine(),
 		"snapshotRevision": snap.Revision(),
 		"snapshotBuiltAt":  snap.BuiltAt().UTC().Format(time.RFC3339Nano),
-		"counts":           snap.Directory().Counts(),
+		"counts":           snap.Directory().Stats(),
 	})
 }

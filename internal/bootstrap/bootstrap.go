@@ -1,4 +1,7 @@
-package main
+// Package bootstrap creates the first administrator of an empty Verity
+// database, so that no installation ever starts with a default password.
+// It imports directory, rbac, authn and store; never api or cmd.
+package bootstrap
 
 import (
 	"context"
@@ -13,11 +16,13 @@ import (
 	"github.com/verityhq/verity/internal/store"
 )
 
-// BootstrapAdmin is the user principal name of the administrator created on
-// an empty database.
-const BootstrapAdmin = "admin@verity.local"
+// AdminUPN is the user principal name of the administrator created on an
+// empty database.
+const AdminUPN = "admin@verity.local"
 
-type bootstrapResult struct {
+// Result is the one-time credential of a freshly created administrator.
+// The caller shows it once; only its hash is stored.
+type Result struct {
 	UserPrincipalName string
 	Password          string
 }
@@ -25,11 +30,11 @@ type bootstrapResult struct {
 // errAlreadyBootstrapped ends the bootstrap transaction without writing.
 var errAlreadyBootstrapped = errors.New("already bootstrapped")
 
-// bootstrap creates the first administrator when no role assignment exists:
+// Admin creates the first administrator when no role assignment exists:
 // a user with a random one-time password and the Owner role at "/". Several
 // nodes starting together on one database race safely: the check and the
 // writes share one transaction, and a loser removes its unused credential.
-func bootstrap(ctx context.Context, st store.Store) (*bootstrapResult, error) {
+func Admin(ctx context.Context, st store.Store) (*Result, error) {
 	existing, err := st.List(ctx, rbac.Kind, store.ListOptions{Limit: 1})
 	if err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
@@ -45,7 +50,7 @@ func bootstrap(ctx context.Context, st store.Store) (*bootstrapResult, error) {
 	enabled := true
 	now := time.Now().UTC()
 	user := &directory.User{
-		ID: directory.NewID(), UserPrincipalName: BootstrapAdmin, DisplayName: "Bootstrap administrator",
+		ID: directory.NewID(), UserPrincipalName: AdminUPN, DisplayName: "Bootstrap administrator",
 		AccountEnabled: &enabled, CreatedDateTime: &now,
 	}
 	user.Normalize()
@@ -102,5 +107,5 @@ func bootstrap(ctx context.Context, st store.Store) (*bootstrapResult, error) {
 		}
 		_ = st.DeleteCredentials(ctx, user.ID)
 	}
-	return &bootstrapResult{UserPrincipalName: BootstrapAdmin, Password: password}, nil
+	return &Result{UserPrincipalName: AdminUPN, Password: password}, nil
 }

@@ -21,6 +21,7 @@ var OtherVariables = []string{
 	"VERITY_SERVER",           // API URL for client commands
 	"VERITY_TOKEN",            // bearer token for client commands
 	"VERITY_CA_FILE",          // CA bundle for client commands
+	"VERITY_PGTEST_DIR",       // the test suite's throwaway PostgreSQL
 	"VERITY_TEST_POSTGRES",    // PostgreSQL server for the test suite
 	"VERITY_CREDENTIALS_FILE", // where `verity login` keeps tokens
 }

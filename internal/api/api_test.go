@@ -1,0 +1,348 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/verityhq/verity/internal/config"
+	"github.com/verityhq/verity/internal/store"
+)
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		e.call("", "GET", "/api/v1/users", nil).problem(http.StatusUnauthorized, "Unauthenticated", "")
+		r := e.call("", "GET", "/api/v1/users", nil, "Authorization", "Basic YWRtaW46YWRtaW4=")
+		r.problem(http.StatusUnauthorized, "Unauthenticated", "")
+		if r.header.Get("WWW-Authenticate") == "" {
+			t.Error("401 without WWW-Authenticate")
+		}
+		e.call("vrt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "GET", "/api/v1/users", nil).problem(http.StatusUnauthorized, "Unauthenticated", "")
+		e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "admin@verity.local", "password": "wrong-password-123"}).
+			problem(http.StatusUnauthorized, "Unauthenticated", "")
+		e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "nobody@verity.local", "password": "wrong-password-123"}).
+			problem(http.StatusUnauthorized, "Unauthenticated", "")
+		e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "admin@verity.local", "pasword": "x"}).
+			problem(http.StatusBadRequest, "InvalidRequest", "pasword")
+
+		me := e.admin("GET", "/api/v1/me", nil).want(http.StatusOK).json()
+		if me["adminAccess"] != "Owner" || me["userPrincipalName"] != "admin@verity.local" {
+			t.Fatalf("me = %v", me)
+		}
+		// Logout revokes the token everywhere.
+		tok, _ := e.login("admin@verity.local", e.password)
+		e.call(tok, "POST", "/api/v1/logout", nil).want(http.StatusNoContent)
+		e.call(tok, "GET", "/api/v1/me", nil).problem(http.StatusUnauthorized, "Unauthenticated", "")
+	})
+}
+
+func TestLockout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t), func(c *config.Config) { c.Auth.MaxFailedLogins = 3 })
+	for range 3 {
+		e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "admin@verity.local", "password": "not-the-password"}).want(http.StatusUnauthorized)
+	}
+	r := e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "admin@verity.local", "password": e.password})
+	r.problem(http.StatusTooManyRequests, "TooManyRequests", "")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+}
+
+func TestReaderCannotWrite(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		id := e.createUser("reader@contoso.com")
+		e.admin("POST", "/api/v1/users/"+id+"/password", map[string]string{"password": "correct horse battery"}).want(http.StatusNoContent)
+		// No role yet: signed in, but no access.
+		tok, _ := e.login("reader@contoso.com", "correct horse battery")
+		e.call(tok, "GET", "/api/v1/users", nil).problem(http.StatusForbidden, "Forbidden", "")
+		e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{
+			"principalId": id, "roleDefinitionId": "acdd72a7-3385-48ef-bd42-f606fba81ae7", "scope": "/"}).want(http.StatusCreated)
+		e.waitAccess(tok, "Reader")
+		e.call(tok, "GET", "/api/v1/users", nil).want(http.StatusOK)
+		msg := e.call(tok, "POST", "/api/v1/users", map[string]any{"userPrincipalName": "x@contoso.com", "displayName": "X"}).
+			problem(http.StatusForbidden, "Forbidden", "")
+		if !strings.Contains(msg, "Owner") {
+			t.Errorf("message %q does not say which role is needed", msg)
+		}
+		// Disabling the account cuts off its existing token.
+		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"accountEnabled": false}).want(http.StatusNoContent)
+		e.waitAccess(tok, "")
+		e.call(tok, "GET", "/api/v1/users", nil).problem(http.StatusForbidden, "Forbidden", "")
+	})
+}
+
+// waitAccess waits until the snapshot gives tok's principal the access
+// level ("" = none); decisions read the snapshot, which follows the store.
+func (e *env) waitAccess(tok, level string) {
+	e.t.Helper()
+	for range 100 {
+		r := e.call(tok, "GET", "/api/v1/me", nil)
+		if level == "" && r.status == http.StatusForbidden {
+			return
+		}
+		if r.status == http.StatusOK && r.json()["adminAccess"] == level {
+			return
+		}
+		e.live.WaitFor(context.Background(), 0)
+		sleep()
+	}
+	e.t.Fatalf("access never became %q", level)
+}
+
+func TestUsersCRUD(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		r := e.admin("POST", "/api/v1/users", map[string]any{
+			"@odata.type": "#microsoft.graph.user", "userPrincipalName": "Alice@Contoso.com", "displayName": "Alice Adams",
+			"userType": "member", "jobTitle": "Engineer", "businessPhones": []string{}}).want(http.StatusCreated)
+		u := r.json()
+		id := u["id"].(string)
+		if r.header.Get("Location") != "/api/v1/users/"+id || u["userType"] != "Member" || u["createdDateTime"] == nil {
+			t.Fatalf("created %v, Location %q", u, r.header.Get("Location"))
+		}
+		byUPN := e.admin("GET", "/api/v1/users/alice@contoso.com", nil).want(http.StatusOK).json()
+		if byUPN["id"] != id {
+			t.Fatalf("get by UPN = %v", byUPN)
+		}
+		etag := e.admin("GET", "/api/v1/users/"+id, nil).want(http.StatusOK).header.Get("ETag")
+		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"jobTitle": "Principal Engineer", "department": "Platform"}, "If-Match", etag).want(http.StatusNoContent)
+		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"jobTitle": "Intern"}, "If-Match", etag).problem(http.StatusPreconditionFailed, "PreconditionFailed", "")
+		got := e.admin("GET", "/api/v1/users/"+id, nil).json()
+		if got["jobTitle"] != "Principal Engineer" || got["department"] != "Platform" || got["displayName"] != "Alice Adams" {
+			t.Fatalf("after patch %v", got)
+		}
+		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"department": nil}).want(http.StatusNoContent)
+		if got := e.admin("GET", "/api/v1/users/"+id, nil).json(); got["department"] != nil {
+			t.Fatalf("null did not remove department: %v", got)
+		}
+		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"id": "00000000-0000-0000-0000-000000000001"}).problem(http.StatusBadRequest, "InvalidRequest", "id")
+
+		// Bad input: what and where.
+		e.admin("POST", "/api/v1/users", map[string]any{"userPrincipalName": "alice@contoso.com", "displayName": "Dup"}).problem(http.StatusConflict, "Conflict", "")
+		e.admin("POST", "/api/v1/users", map[string]any{"userPrincipalName": "b@contoso.com", "displayName": "B", "colour": "blue"}).problem(http.StatusBadRequest, "InvalidRequest", "colour")
+		e.admin("POST", "/api/v1/users", map[string]any{"userPrincipalName": "b@contoso.com", "displayName": "B", "accountEnabled": "yes"}).problem(http.StatusBadRequest, "InvalidRequest", "accountEnabled")
+		e.admin("POST", "/api/v1/users", map[string]any{"userPrincipalName": "not-an-upn", "displayName": "B"}).problem(http.StatusBadRequest, "InvalidRequest", "userPrincipalName")
+		e.admin("POST", "/api/v1/users", `{"userPrincipalName": "b@contoso.com",`).problem(http.StatusBadRequest, "InvalidRequest", "")
+		e.admin("POST", "/api/v1/users", `{"userPrincipalName":"b@contoso.com","displayName":"B"}`, "Content-Type", "text/plain").problem(http.StatusUnsupportedMediaType, "UnsupportedMediaType", "")
+		e.admin("GET", "/api/v1/users/not-a-guid-or-upn", nil).problem(http.StatusNotFound, "NotFound", "")
+		e.admin("GET", "/api/v1/groups/not-a-guid", nil).problem(http.StatusNotFound, "NotFound", "id")
+		e.admin("GET", "/api/v1/users/"+"00000000-0000-0000-0000-00000000abcd", nil).problem(http.StatusNotFound, "NotFound", "")
+
+		// Paging.
+		for i := range 5 {
+			e.createUser(fmt.Sprintf("page%d@contoso.com", i))
+		}
+		var page struct {
+			Value    []map[string]any
+			NextLink string `json:"@odata.nextLink"`
+		}
+		e.admin("GET", "/api/v1/users?$top=3", nil).want(http.StatusOK).decode(&page)
+		seen := len(page.Value)
+		for page.NextLink != "" {
+			next := page.NextLink
+			page.NextLink = ""
+			page.Value = nil
+			e.admin("GET", next, nil).want(http.StatusOK).decode(&page)
+			seen += len(page.Value)
+		}
+		if seen != 7 { // admin, alice, 5 page users
+			t.Fatalf("paged through %d users; want 7", seen)
+		}
+		e.admin("GET", "/api/v1/users?$top=0", nil).problem(http.StatusBadRequest, "InvalidRequest", "$top")
+
+		e.admin("DELETE", "/api/v1/users/"+id, nil).want(http.StatusNoContent)
+		e.admin("GET", "/api/v1/users/"+id, nil).want(http.StatusNotFound)
+		e.admin("DELETE", "/api/v1/users/"+e.adminID, nil).problem(http.StatusConflict, "Conflict", "")
+	})
+}
+
+func TestNestedGroups(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		alice := e.createUser("alice@contoso.com")
+		top, mid, leaf := e.createGroup("All Staff"), e.createGroup("Engineering"), e.createGroup("Platform")
+		e.addMember(top, mid)
+		e.addMember(mid, leaf)
+		e.addMember(leaf, alice)
+
+		names := func(path string) []string {
+			var out struct{ Value []map[string]any }
+			e.admin("GET", path, nil).want(http.StatusOK).decode(&out)
+			var n []string
+			for _, v := range out.Value {
+				n = append(n, fmt.Sprint(v["displayName"]))
+			}
+			slices.Sort(n)
+			return n
+		}
+		if got := names("/api/v1/users/alice@contoso.com/transitiveMemberOf"); !slices.Equal(got, []string{"All Staff", "Engineering", "Platform"}) {
+			t.Fatalf("transitiveMemberOf = %v", got)
+		}
+		if got := names("/api/v1/users/" + alice + "/memberOf"); !slices.Equal(got, []string{"Platform"}) {
+			t.Fatalf("memberOf = %v", got)
+		}
+		if got := names("/api/v1/groups/" + top + "/transitiveMembers"); !slices.Equal(got, []string{"Engineering", "Platform", "alice@contoso.com"}) {
+			t.Fatalf("transitiveMembers = %v", got)
+		}
+		// Members are not part of the Graph group shape.
+		if g := e.admin("GET", "/api/v1/groups/"+mid, nil).json(); g["members"] != nil {
+			t.Fatalf("group exposes members: %v", g)
+		}
+		// A cycle is refused, and so is a duplicate or a dangling member.
+		msg := e.admin("POST", "/api/v1/groups/"+leaf+"/members/$ref", map[string]string{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/" + top}).
+			problem(http.StatusBadRequest, "InvalidRequest", "@odata.id")
+		if !strings.Contains(msg, "cycle") {
+			t.Errorf("cycle message %q", msg)
+		}
+		e.admin("POST", "/api/v1/groups/"+leaf+"/members/$ref", map[string]string{"@odata.id": "directoryObjects/" + alice}).problem(http.StatusConflict, "Conflict", "")
+		e.admin("POST", "/api/v1/groups/"+leaf+"/members/$ref", map[string]string{"@odata.id": "directoryObjects/0b9e2a4c-0000-4000-8000-000000000000"}).problem(http.StatusBadRequest, "InvalidRequest", "@odata.id")
+		e.admin("POST", "/api/v1/groups/"+leaf+"/members/$ref", map[string]string{"@odata.id": "somewhere"}).problem(http.StatusBadRequest, "InvalidRequest", "@odata.id")
+		e.admin("POST", "/api/v1/groups", map[string]any{"displayName": "engineering"}).problem(http.StatusConflict, "Conflict", "")
+
+		// Removing a member and deleting a group update the computed views.
+		e.admin("DELETE", "/api/v1/groups/"+mid+"/members/"+leaf+"/$ref", nil).want(http.StatusNoContent)
+		if got := names("/api/v1/users/" + alice + "/transitiveMemberOf"); !slices.Equal(got, []string{"Platform"}) {
+			t.Fatalf("after removal transitiveMemberOf = %v", got)
+		}
+		e.admin("DELETE", "/api/v1/users/"+alice, nil).want(http.StatusNoContent)
+		if got := names("/api/v1/groups/" + leaf + "/members"); len(got) != 0 {
+			t.Fatalf("deleted user still a member: %v", got)
+		}
+	})
+}
+
+func TestNamedLocationsImportGraphExports(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	files := []string{"ALLOWED COUNTRIES.json", "ALLOWED COUNTRIES - SERVICE ACCOUNTS.json", "All Compliant Network locations.json"}
+	for _, f := range files {
+		b, err := os.ReadFile("../directory/testdata/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.admin("POST", "/api/v1/identity/conditionalAccess/namedLocations", b).want(http.StatusCreated)
+	}
+	got := e.admin("GET", "/api/v1/identity/conditionalAccess/namedLocations/185c993e-10a9-44fa-98d1-230c8f72f497", nil).want(http.StatusOK).json()
+	if got["@odata.type"] != "#microsoft.graph.countryNamedLocation" || fmt.Sprint(got["countriesAndRegions"]) != "[BE LU NL]" {
+		t.Fatalf("named location = %v", got)
+	}
+	e.admin("POST", "/api/v1/identity/conditionalAccess/namedLocations", map[string]any{
+		"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office", "isTrusted": true,
+		"ipRanges": []map[string]any{{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "10.0.0.0/8"}, {"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "300.1.1.0/24"}}}).
+		problem(http.StatusBadRequest, "InvalidRequest", "ipRanges[1].cidrAddress")
+}
+
+func TestDirectoryRoles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	var defs struct{ Value []map[string]any }
+	e.admin("GET", "/api/v1/roleManagement/directory/roleDefinitions", nil).want(http.StatusOK).decode(&defs)
+	if len(defs.Value) < 100 {
+		t.Fatalf("%d built-in directory roles", len(defs.Value))
+	}
+	const globalAdmin = "62e90394-69f5-4237-9190-012177145e10"
+	e.admin("GET", "/api/v1/roleManagement/directory/roleDefinitions/"+globalAdmin, nil).want(http.StatusOK)
+	u := e.createUser("ga@contoso.com")
+	plain := e.createGroup("Plain")
+	e.admin("POST", "/api/v1/roleManagement/directory/roleAssignments", map[string]any{"principalId": u, "roleDefinitionId": globalAdmin, "directoryScopeId": "/"}).want(http.StatusCreated)
+	e.admin("POST", "/api/v1/roleManagement/directory/roleAssignments", map[string]any{"principalId": plain, "roleDefinitionId": globalAdmin}).problem(http.StatusBadRequest, "InvalidRequest", "principalId")
+	e.admin("POST", "/api/v1/roleManagement/directory/roleAssignments", map[string]any{"principalId": u, "roleDefinitionId": "00000000-0000-0000-0000-000000000000"}).problem(http.StatusBadRequest, "InvalidRequest", "roleDefinitionId")
+}
+
+func TestLastOwnerIsProtected(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	var list struct{ Value []map[string]any }
+	e.admin("GET", "/api/v1/authorization/roleAssignments", nil).want(http.StatusOK).decode(&list)
+	if len(list.Value) != 1 || list.Value[0]["roleDefinitionName"] != "Owner" {
+		t.Fatalf("assignments = %v", list.Value)
+	}
+	id := list.Value[0]["id"].(string)
+	e.admin("DELETE", "/api/v1/authorization/roleAssignments/"+id, nil).problem(http.StatusConflict, "Conflict", "")
+	e.admin("PATCH", "/api/v1/authorization/roleAssignments/"+id, map[string]any{"roleDefinitionId": "Reader"}).problem(http.StatusConflict, "Conflict", "")
+}
+
+func TestProtocolErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t), func(c *config.Config) { c.HTTP.MaxBodyBytes = 4096 })
+	big := `{"userPrincipalName":"a@b.co","displayName":"` + strings.Repeat("x", 5000) + `"}`
+	e.admin("POST", "/api/v1/users", big).problem(http.StatusRequestEntityTooLarge, "PayloadTooLarge", "")
+	r := e.admin("PUT", "/api/v1/users", `{}`)
+	r.problem(http.StatusMethodNotAllowed, "MethodNotAllowed", "")
+	if r.header.Get("Allow") != "GET, POST" {
+		t.Errorf("Allow = %q", r.header.Get("Allow"))
+	}
+	e.admin("GET", "/api/v1/nothing-here", nil).problem(http.StatusNotFound, "NotFound", "")
+	r = e.call("", "GET", "/healthz", nil, "X-Request-Id", "trace-123")
+	if r.want(http.StatusOK).header.Get("X-Request-Id") != "trace-123" {
+		t.Error("request id not echoed")
+	}
+	r = e.call("", "GET", "/healthz", nil, "X-Request-Id", "bad id\twith tab")
+	if id := r.header.Get("X-Request-Id"); id == "" || strings.Contains(id, "bad") {
+		t.Errorf("unsafe request id echoed: %q", id)
+	}
+	if ready := e.call("", "GET", "/readyz", nil).want(http.StatusOK).json(); ready["status"] != "ready" {
+		t.Errorf("readyz = %v", ready)
+	}
+	m := e.call("", "GET", "/metrics", nil).want(http.StatusOK)
+	if !strings.Contains(string(m.body), "verity_api_requests_total") {
+		t.Error("metrics lack verity_api_requests_total")
+	}
+}
+
+func TestEveryCallIsAudited(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		id := e.createUser("audited@contoso.com")
+		e.admin("POST", "/api/v1/users/"+id+"/password", map[string]string{"password": "a very secret passphrase"}).want(http.StatusNoContent)
+		e.admin("GET", "/api/v1/users/"+id, nil).want(http.StatusOK)
+		e.call("", "GET", "/api/v1/users", nil).want(http.StatusUnauthorized)
+		e.admin("POST", "/api/v1/users", map[string]any{"bad": 1}).want(http.StatusBadRequest)
+
+		evs := e.audit()
+		var got []string
+		for _, ev := range evs {
+			got = append(got, ev.Action+":"+ev.Result)
+		}
+		want := []string{"auth.login:success", "users.create:success", "users.setPassword:success", "users.get:success", "users.list:denied", "users.create:failure"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("audit = %v; want %v", got, want)
+		}
+		create := evs[1]
+		if create.Actor != e.adminID || create.Target != "/api/v1/users" || create.Status != http.StatusCreated || create.RequestID == "" {
+			t.Fatalf("create event = %+v", create)
+		}
+		var details map[string]any
+		if err := json.Unmarshal(create.Details, &details); err != nil || details["id"] != id || details["revision"] == nil {
+			t.Fatalf("create details = %s", create.Details)
+		}
+		// Secrets never reach the audit table or the log.
+		for _, ev := range evs {
+			if strings.Contains(string(ev.Details), "secret passphrase") || strings.Contains(string(ev.Details), e.password) {
+				t.Fatalf("audit event carries a secret: %s", ev.Details)
+			}
+		}
+		logs := e.logs.String()
+		for _, secret := range []string{e.password, e.token, "a very secret passphrase", "vrt_"} {
+			if strings.Contains(logs, secret) {
+				t.Fatalf("log output contains a secret (%q)", secret[:4])
+			}
+		}
+		if !strings.Contains(logs, `"msg":"http request"`) || !strings.Contains(logs, `"requestId"`) {
+			t.Fatalf("no structured access log: %s", logs)
+		}
+	})
+}
