@@ -1,0 +1,238 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/strictjson"
+)
+
+// The store kinds an apply manages, in the order it writes them (objects
+// that others refer to first).
+var managedKinds = []string{
+	directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup,
+	directory.KindNamedLocation, directory.KindRoleAssignment, rbac.Kind,
+}
+
+// descriptor returns the codec of a managed kind.
+func descriptor(kind string) directory.Descriptor {
+	if kind == rbac.Kind {
+		return rbacKind{}
+	}
+	d, _ := directory.Lookup(kind)
+	return d
+}
+
+// keyField is the JSON property holding a kind's natural key.
+var keyField = map[string]string{
+	directory.KindUser:             "userPrincipalName",
+	directory.KindGroup:            "displayName",
+	directory.KindApplication:      "appId",
+	directory.KindServicePrincipal: "appId",
+	directory.KindNamedLocation:    "displayName",
+}
+
+// noun is how messages call a kind.
+var noun = map[string]string{
+	directory.KindUser:             "user",
+	directory.KindGroup:            "group",
+	directory.KindApplication:      "application",
+	directory.KindServicePrincipal: "service principal",
+	directory.KindNamedLocation:    "named location",
+	directory.KindRoleAssignment:   "directory role assignment",
+	rbac.Kind:                      "role assignment",
+}
+
+// readOnly lists the properties the server sets; they never count as a
+// change and a manifest cannot set them.
+var readOnly = map[string]bool{
+	"id": true, "createdDateTime": true, "modifiedDateTime": true, "deletedDateTime": true, "createdOn": true,
+}
+
+// rbacAssignment adapts rbac.Assignment to directory.Resource so that
+// Verity's role assignments go through the same plan as directory
+// objects.
+type rbacAssignment struct{ rbac.Assignment }
+
+var _ directory.Resource = (*rbacAssignment)(nil)
+
+func (a *rbacAssignment) ObjectID() string      { return a.ID }
+func (a *rbacAssignment) SetObjectID(id string) { a.ID = id }
+func (a *rbacAssignment) SetCreatedDateTime(t time.Time) {
+	a.CreatedOn = t.UTC().Format(time.RFC3339)
+}
+func (a *rbacAssignment) Normalize()      { a.Assignment.Normalize() }
+func (a *rbacAssignment) Validate() error { return a.Assignment.Validate() }
+
+// rbacKind adapts rbac's store kind to directory.Descriptor.
+type rbacKind struct{}
+
+var _ directory.Descriptor = rbacKind{}
+
+func (rbacKind) Name() string                    { return rbac.Kind }
+func (rbacKind) Collection() string              { return "roleAssignments" }
+func (rbacKind) New() directory.Resource         { return &rbacAssignment{} }
+func (rbacKind) KeyOf(directory.Resource) string { return "" }
+
+func (rbacKind) DecodeResource(body []byte) (directory.Resource, error) {
+	a := &rbacAssignment{}
+	if err := strictjson.Unmarshal(body, &a.Assignment); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (rbacKind) ObjectOf(r directory.Resource) (store.Object, error) {
+	a, ok := r.(*rbacAssignment)
+	if !ok || a.ID == "" {
+		return store.Object{}, fmt.Errorf("encode %s: not an assignment with an id", rbac.Kind)
+	}
+	body, err := json.Marshal(a.Assignment)
+	if err != nil {
+		return store.Object{}, fmt.Errorf("encode %s %s: %w", rbac.Kind, a.ID, err)
+	}
+	return store.Object{Kind: rbac.Kind, ID: a.ID, Body: body}, nil
+}
+
+// fromObject decodes a stored object leniently and normalises it, as
+// directory's Kind.FromObject does.
+func fromObject(o store.Object) (directory.Resource, error) {
+	r := descriptor(o.Kind).New()
+	if err := json.Unmarshal(o.Body, r); err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", o.Kind, o.ID, err)
+	}
+	r.SetObjectID(o.ID)
+	r.Normalize()
+	return r, nil
+}
+
+// deepCopy copies a manifest entry into a new resource of the kind, so
+// that normalising it leaves the caller's manifest alone.
+func deepCopy(kind string, v any) (directory.Resource, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		var fe *strictjson.FieldError
+		if errors.As(err, &fe) {
+			return nil, fe
+		}
+		return nil, err
+	}
+	r := descriptor(kind).New()
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// stripReadOnly clears the properties the server sets.
+func stripReadOnly(r directory.Resource) {
+	switch v := r.(type) {
+	case *directory.User:
+		v.CreatedDateTime = nil
+	case *directory.Group:
+		v.CreatedDateTime = nil
+	case *directory.Application:
+		v.CreatedDateTime = nil
+	case *directory.ServicePrincipal:
+		v.CreatedDateTime = nil
+	case *directory.NamedLocation:
+		v.CreatedDateTime, v.ModifiedDateTime, v.DeletedDateTime = nil, nil, nil
+	case *rbacAssignment:
+		v.CreatedOn = ""
+	}
+}
+
+// keepReadOnly copies the server-set properties of the stored version cur
+// into the new version r, and marks r modified now where the kind records
+// it.
+func keepReadOnly(r, cur directory.Resource, now time.Time) {
+	switch v := r.(type) {
+	case *directory.User:
+		v.CreatedDateTime = cur.(*directory.User).CreatedDateTime
+	case *directory.Group:
+		v.CreatedDateTime = cur.(*directory.Group).CreatedDateTime
+	case *directory.Application:
+		v.CreatedDateTime = cur.(*directory.Application).CreatedDateTime
+	case *directory.ServicePrincipal:
+		v.CreatedDateTime = cur.(*directory.ServicePrincipal).CreatedDateTime
+	case *directory.NamedLocation:
+		v.CreatedDateTime = cur.(*directory.NamedLocation).CreatedDateTime
+		v.SetModifiedDateTime(now)
+	case *rbacAssignment:
+		v.CreatedOn = cur.(*rbacAssignment).CreatedOn
+	}
+}
+
+// nameOf is how plans and messages name a resource: a user's
+// userPrincipalName, another object's displayName.
+func nameOf(r directory.Resource) string {
+	switch v := r.(type) {
+	case *directory.User:
+		return v.UserPrincipalName
+	case *directory.Group:
+		return v.DisplayName
+	case *directory.Application:
+		return v.DisplayName
+	case *directory.ServicePrincipal:
+		return v.DisplayName
+	case *directory.NamedLocation:
+		return v.DisplayName
+	}
+	return r.ObjectID()
+}
+
+// refOf is how a manifest refers to a principal: users by
+// userPrincipalName, groups by displayName, service principals by appId.
+func refOf(r directory.Resource) string {
+	switch v := r.(type) {
+	case *directory.User:
+		return v.UserPrincipalName
+	case *directory.Group:
+		return v.DisplayName
+	case *directory.ServicePrincipal:
+		return v.AppID
+	}
+	return ""
+}
+
+// refKey is the lookup form of a reference, as the kinds' keys are.
+func refKey(ref string) string { return strings.ToLower(strings.TrimSpace(ref)) }
+
+// listAll reads every object of a kind.
+func listAll(ctx context.Context, r store.Reader, kind string) ([]store.Object, error) {
+	const page = 5000
+	var out []store.Object
+	after := ""
+	for {
+		objs, err := r.List(ctx, kind, store.ListOptions{AfterID: after, Limit: page})
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", kind, err)
+		}
+		out = append(out, objs...)
+		if len(objs) < page {
+			return out, nil
+		}
+		after = objs[len(objs)-1].ID
+	}
+}
+
+// directoryRole finds a built-in directory role by template id or display
+// name (ignoring case).
+func directoryRole(roles []directory.RoleDefinition, ref string) (directory.RoleDefinition, bool) {
+	if d, ok := directory.RoleByID(strings.TrimSpace(ref)); ok {
+		return d, true
+	}
+	for _, d := range roles {
+		if strings.EqualFold(d.DisplayName, strings.TrimSpace(ref)) {
+			return d, true
+		}
+	}
+	return directory.RoleDefinition{}, false
+}

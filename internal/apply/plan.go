@@ -1,0 +1,206 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/store"
+)
+
+// Options tune a plan and an apply.
+type Options struct {
+	// Prune deletes objects that an earlier apply created (ManagedBy
+	// "apply") and the manifest no longer lists. Objects made by hand are
+	// never deleted.
+	Prune bool
+	// DryRun makes Apply compute the plan without writing.
+	DryRun bool
+}
+
+// Action is what a change does to one object.
+type Action string
+
+// The actions of a plan.
+const (
+	Create Action = "create"
+	Update Action = "update"
+	Delete Action = "delete"
+)
+
+// Change is one object a plan creates, updates or deletes.
+type Change struct {
+	Action Action
+	// Kind is the store kind: "user", "group", "application",
+	// "servicePrincipal", "namedLocation", "directoryRoleAssignment" or
+	// "roleAssignment".
+	Kind string
+	// ID is the object's id; for a create, the id the apply gives it.
+	ID string
+	// Name is how the plan shows the object: a user's userPrincipalName,
+	// another object's displayName, or for an assignment its role,
+	// principal and scope.
+	Name string
+	// Fields lists, for an update, the top-level properties that change,
+	// sorted; "managedBy" when a hand-made object is adopted.
+	Fields []string
+}
+
+// Plan is the set of changes that makes the store match a manifest.
+type Plan struct {
+	// Changes lists creates and updates in the order of the kinds (users,
+	// applications, service principals, groups, named locations, directory
+	// role assignments, role assignments) and of the manifest, then
+	// deletes, assignments first.
+	Changes []Change
+
+	writes []write // in the order Apply performs them
+}
+
+// write is one store operation of a plan.
+type write struct {
+	action     Action
+	obj        store.Object // Kind and ID only for a delete
+	ifRevision int64        // for an update
+}
+
+// Counts returns how many objects the plan creates, updates and deletes.
+func (p *Plan) Counts() (create, update, del int) {
+	for _, c := range p.Changes {
+		switch c.Action {
+		case Create:
+			create++
+		case Update:
+			update++
+		case Delete:
+			del++
+		}
+	}
+	return create, update, del
+}
+
+// Empty reports whether the plan changes nothing.
+func (p *Plan) Empty() bool { return len(p.Changes) == 0 }
+
+// String prints the plan as terraform does:
+//
+//   - create user alice@contoso.com
+//     ~ update group "Platform Engineers" (description, members)
+//
+//   - delete namedLocation "Old office"
+//
+//     Plan: 1 to create, 1 to update, 1 to delete.
+//
+// or "No changes." when there is nothing to do.
+func (p *Plan) String() string {
+	if p.Empty() {
+		return "No changes."
+	}
+	var b strings.Builder
+	for _, c := range p.Changes {
+		b.WriteString(c.String())
+		b.WriteByte('\n')
+	}
+	create, update, del := p.Counts()
+	fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to delete.", create, update, del)
+	return b.String()
+}
+
+// String prints one line of a plan.
+func (c Change) String() string {
+	sym := map[Action]string{Create: "+", Update: "~", Delete: "-"}[c.Action]
+	name := c.Name
+	switch c.Kind {
+	case directory.KindGroup, directory.KindApplication, directory.KindServicePrincipal, directory.KindNamedLocation:
+		name = fmt.Sprintf("%q", c.Name)
+	}
+	s := fmt.Sprintf("%s %s %s %s", sym, c.Action, c.Kind, name)
+	if len(c.Fields) > 0 {
+		s += " (" + strings.Join(c.Fields, ", ") + ")"
+	}
+	return s
+}
+
+// Diff computes the plan that makes what r holds match m: objects to
+// create, to update (only when a property really differs; server-set
+// properties such as createdDateTime do not count) and, with opts.Prune,
+// apply-managed objects to delete. It validates every entry with its
+// kind's rules, resolves every reference (members, assignment principals)
+// against the manifest first and then the store, and checks the resulting
+// directory for duplicate keys and group nesting cycles. Problems come
+// back as *Error values joined with errors.Join, each naming the file and
+// JSON path; store failures come back wrapped.
+//
+// Pass a transaction (as Apply does) or a store.View reader so that the
+// plan reflects one consistent state.
+func Diff(ctx context.Context, r store.Reader, m *Manifest, opts Options) (*Plan, error) {
+	if m == nil {
+		m = &Manifest{}
+	}
+	if errs := duplicates(m); len(errs) > 0 {
+		var l errList
+		for _, err := range errs {
+			l.add(err)
+		}
+		return nil, l.err()
+	}
+	p, err := newPlanner(ctx, r, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.run()
+}
+
+// Apply makes the store match m. It computes the plan inside one store
+// transaction and writes it there, so a problem anywhere, or a failure
+// half way, writes nothing. It returns the plan and the store revision
+// that now reflects it (the unchanged current revision when the plan is
+// empty). With opts.DryRun it computes the plan on a consistent view and
+// writes nothing.
+func Apply(ctx context.Context, st store.Store, m *Manifest, opts Options) (*Plan, int64, error) {
+	var plan *Plan
+	if opts.DryRun {
+		var rev int64
+		err := st.View(ctx, func(ctx context.Context, r store.Reader, revision int64) error {
+			var err error
+			plan, err = Diff(ctx, r, m, opts)
+			rev = revision
+			return err
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		return plan, rev, nil
+	}
+	rev, err := st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if plan, err = Diff(ctx, tx, m, opts); err != nil {
+			return err
+		}
+		return plan.write(ctx, tx)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return plan, rev, nil
+}
+
+// write performs the plan's writes in tx.
+func (p *Plan) write(ctx context.Context, tx store.Tx) error {
+	for _, w := range p.writes {
+		var err error
+		switch w.action {
+		case Create:
+			err = tx.Create(ctx, w.obj)
+		case Update:
+			err = tx.Update(ctx, w.obj, w.ifRevision)
+		case Delete:
+			err = tx.Delete(ctx, w.obj.Kind, w.obj.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("apply: %s %s %s: %w", w.action, w.obj.Kind, w.obj.ID, err)
+		}
+	}
+	return nil
+}
