@@ -94,7 +94,9 @@ func (rbacKind) ObjectOf(r directory.Resource) (store.Object, error) {
 	if !ok || a.ID == "" {
 		return store.Object{}, fmt.Errorf("encode %s: not an assignment with an id", rbac.Kind)
 	}
-	body, err := json.Marshal(a.Assignment)
+	stored := a.Assignment
+	stored.RoleDefinitionName = "" // derived on read; the API stores it without
+	body, err := json.Marshal(stored)
 	if err != nil {
 		return store.Object{}, fmt.Errorf("encode %s %s: %w", rbac.Kind, a.ID, err)
 	}

@@ -185,7 +185,7 @@ func (m *Manifest) where(section string, i int) (file string, doc int, path stri
 // entry i of section. A *strictjson.FieldError cause contributes its path.
 func (m *Manifest) errorAt(section string, i int, sub string, err error) *Error {
 	file, doc, path := m.where(section, i)
-	path = strictjson.Join(path, sub)
+	path = joinPath(path, sub)
 	msg := err.Error()
 	var fe *strictjson.FieldError
 	if errors.As(err, &fe) {

@@ -123,6 +123,7 @@ func (p *planner) run() (*Plan, error) {
 	if err := p.settleAssignments(); err != nil {
 		return nil, err
 	}
+	p.keepsOwner()
 	if err := p.errs.err(); err != nil {
 		return nil, err
 	}
@@ -386,16 +387,25 @@ type edge struct {
 // the reference that closes it, or else the last one in the cycle that a
 // manifest entry makes.
 func (p *planner) reportCycle(groups []string, edges []edge) {
-	names := make([]string, len(groups))
-	for i, id := range groups {
+	at := -1
+	for i := len(edges) - 1; i >= 0; i-- {
+		if edges[i].it != nil {
+			at = i
+			break
+		}
+	}
+	// Start the cycle at the group whose reference is reported.
+	start := max(at, 0)
+	ring := append(slices.Clone(groups[start:len(groups)-1]), groups[:start+1]...)
+	names := make([]string, len(ring))
+	for i, id := range ring {
 		names[i] = fmt.Sprintf("%q", p.principals[id].name)
 	}
 	msg := "group nesting cycle: " + strings.Join(names, " → ")
-	for i := len(edges) - 1; i >= 0; i-- {
-		if e := edges[i]; e.it != nil {
-			p.failf(e.it.section, e.it.index, e.sub, "%s", msg)
-			return
-		}
+	if at < 0 {
+		p.errs.add(&Error{Message: msg + " among groups the manifest does not list"})
+		return
 	}
-	p.errs.add(&Error{Message: msg + " among groups the manifest does not list"})
+	e := edges[at]
+	p.failf(e.it.section, e.it.index, e.sub, "%s", msg)
 }
