@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/verityhq/verity/internal/apply"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -72,7 +73,10 @@ func toProblem(err error) *Problem {
 	}
 	var fe *strictjson.FieldError
 	var mbe *http.MaxBytesError
+	var ae *apply.Error
 	switch {
+	case errors.As(err, &ae):
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: ae.Message, Target: ae.Path, Err: err}
 	case errors.As(err, &fe), errors.As(err, &mbe):
 		return invalid(err)
 	case errors.Is(err, store.ErrNotFound):

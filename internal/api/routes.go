@@ -49,7 +49,7 @@ func (s *Server) registerRoutes() {
 	s.collection(v1+"/authorization/roleAssignments", rbacKind())
 
 	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", Read, s.listAudit)
-	// s.registerApply()
+	s.registerApply()
 }
 
 func rbacKind() resourceKind {

@@ -1,0 +1,93 @@
+// Package layering holds the test that keeps Verity's package graph the
+// shape docs/architecture.md describes: packages depend downward only, and
+// third-party dependencies stay on a short, reviewed list.
+package layering
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/verityhq/verity/"
+
+// allowed lists, for each package, the Verity packages it may import.
+// A package missing here fails the test: add it deliberately.
+var allowed = map[string][]string{
+	"cmd/verity":          {"*"},
+	"internal/api":        {"internal/apply", "internal/authn", "internal/config", "internal/decision", "internal/directory", "internal/rbac", "internal/store", "internal/strictjson"},
+	"internal/apply":      {"internal/directory", "internal/rbac", "internal/store", "internal/strictjson"},
+	"internal/bootstrap":  {"internal/authn", "internal/directory", "internal/rbac", "internal/store"},
+	"internal/decision":   {"internal/directory", "internal/rbac", "internal/store"},
+	"internal/directory":  {"internal/store", "internal/strictjson"},
+	"internal/rbac":       {"internal/strictjson"},
+	"internal/authn":      {},
+	"internal/config":     {"internal/strictjson"},
+	"internal/store":      {},
+	"internal/strictjson": {},
+	"internal/localca":    {},
+	"internal/version":    {},
+	// Test-only packages.
+	"internal/store/storetest": {"internal/store"},
+	"internal/layering":        {},
+}
+
+// thirdParty is the dependency budget of non-test code: every module path
+// prefix a package may import outside the standard library.
+var thirdParty = []string{
+	"github.com/spf13/cobra",
+	"github.com/jackc/pgx/v5",
+	"modernc.org/sqlite",
+	"github.com/prometheus/client_golang",
+	"sigs.k8s.io/yaml",
+	"github.com/google/uuid",
+	"golang.org/x/crypto",
+	"golang.org/x/term",
+	"go.yaml.in/yaml/v2", // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
+}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Standard   bool
+}
+
+func TestPackagesDependDownward(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json", "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, module)
+		rules, ok := allowed[name]
+		if !ok {
+			t.Errorf("package %s has no layering rule; add it to allowed with the packages it may import", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, module) {
+				dep := strings.TrimPrefix(imp, module)
+				if !slices.Contains(rules, "*") && !slices.Contains(rules, dep) {
+					t.Errorf("%s imports %s, which the layering does not allow", name, dep)
+				}
+				continue
+			}
+			if !strings.Contains(strings.Split(imp, "/")[0], ".") {
+				continue // standard library
+			}
+			if !slices.ContainsFunc(thirdParty, func(prefix string) bool { return imp == prefix || strings.HasPrefix(imp, prefix+"/") }) {
+				t.Errorf("%s imports %s, outside the dependency budget", name, imp)
+			}
+		}
+	}
+}
