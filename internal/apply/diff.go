@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -83,13 +84,16 @@ func (p *planner) change(it *item) (*Change, write, error) {
 	if err != nil {
 		return nil, write{}, fmt.Errorf("apply: %w", err)
 	}
+	stripReadOnly(cur)
 	stored, err := json.Marshal(cur)
 	if err != nil {
 		return nil, write{}, fmt.Errorf("apply: encode %s %s: %w", it.kind, cur.ObjectID(), err)
 	}
-	fields, err := changedFields(desired, stored)
-	if err != nil {
-		return nil, write{}, fmt.Errorf("apply: compare %s %s: %w", it.kind, cur.ObjectID(), err)
+	var fields []string
+	if !bytes.Equal(desired, stored) { // both canonical: equal bytes, equal objects
+		if fields, err = changedFields(desired, stored); err != nil {
+			return nil, write{}, fmt.Errorf("apply: compare %s %s: %w", it.kind, cur.ObjectID(), err)
+		}
 	}
 	if it.existing.ManagedBy != ManagedBy {
 		fields = append(fields, "managedBy") // adopted
@@ -97,6 +101,9 @@ func (p *planner) change(it *item) (*Change, write, error) {
 	}
 	if len(fields) == 0 {
 		return nil, write{}, nil
+	}
+	if cur, err = fromObject(*it.existing); err != nil { // again, with its server-set properties
+		return nil, write{}, fmt.Errorf("apply: %w", err)
 	}
 	keepReadOnly(it.res, cur, p.now)
 	obj, err := d.ObjectOf(it.res)
