@@ -29,7 +29,8 @@ type Config struct {
 	// "file:/var/lib/verity/verity.db" or a plain path. Required.
 	DSN string `json:"dsn"`
 	// ConnectTimeout is how long Open keeps retrying an unreachable
-	// PostgreSQL server, with backoff, before it gives up. Default 30s.
+	// PostgreSQL server (or a SQLite file another process holds locked),
+	// with backoff, logging each attempt, before it gives up. Default 30s.
 	ConnectTimeout time.Duration `json:"connectTimeout,omitempty"`
 	// PollInterval is how often the change feed polls the revision counter,
 	// as a fallback to PostgreSQL notifications and to see writes by other

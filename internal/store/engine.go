@@ -63,8 +63,10 @@ type engine interface {
 	beginWrite(ctx context.Context) (txn, error)
 	beginRead(ctx context.Context) (txn, error)
 	classify(err error) errClass
-	// notify tells other nodes, at commit of tx, that rev was committed.
-	notify(ctx context.Context, tx txn, rev int64) error
+	// bumpRevision increments the revision row in tx, which also makes tx
+	// the only writer until it ends, and returns the new revision. Other
+	// nodes are told of it when, and only if, tx commits.
+	bumpRevision(ctx context.Context, tx txn) (int64, error)
 	// listen blocks until ctx ends, calling wake with each revision other
 	// nodes announce and resync after it (re)connects, when it may have
 	// missed some. Engines without notifications return at once.

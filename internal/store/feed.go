@@ -44,6 +44,17 @@ func (s *sqlStore) Watch(ctx context.Context) <-chan int64 {
 func (f *feed) subscribe(ctx context.Context) <-chan int64 {
 	ch := make(chan int64, 1)
 	f.mu.Lock()
+	first := !f.running
+	f.mu.Unlock()
+	if first {
+		// The baseline, read before subscribing, keeps the first poll from
+		// announcing a revision committed before anyone watched, while a
+		// commit racing with this call is announced (at worst needlessly).
+		if rev, err := f.s.Revision(ctx); err == nil {
+			f.publishQuiet(rev)
+		}
+	}
+	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		close(ch)
@@ -57,7 +68,7 @@ func (f *feed) subscribe(ctx context.Context) <-chan int64 {
 	f.mu.Unlock()
 
 	if start {
-		f.start(ctx)
+		f.start()
 	}
 	go func() {
 		defer f.wg.Done()
@@ -77,12 +88,7 @@ func (f *feed) subscribe(ctx context.Context) <-chan int64 {
 
 // start begins polling and listening, on the first Watch only: a store
 // nobody watches (a CLI command) costs the database nothing.
-func (f *feed) start(ctx context.Context) {
-	// The baseline keeps the first poll from announcing a revision that
-	// was committed before anyone watched.
-	if rev, err := f.s.Revision(ctx); err == nil {
-		f.publishQuiet(rev)
-	}
+func (f *feed) start() {
 	runCtx, cancel := context.WithCancel(context.Background())
 	f.mu.Lock()
 	if f.closed {
@@ -147,6 +153,22 @@ func (f *feed) pollOnce(ctx context.Context) {
 func (f *feed) publish(rev int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.publishLocked(rev)
+}
+
+// publishQuiet raises the latest known revision without telling anyone,
+// unless someone already watches: they must hear of it.
+func (f *feed) publishQuiet(rev int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.subs) > 0 {
+		f.publishLocked(rev)
+		return
+	}
+	f.latest = max(f.latest, rev)
+}
+
+func (f *feed) publishLocked(rev int64) {
 	if rev <= f.latest {
 		return
 	}
@@ -158,13 +180,6 @@ func (f *feed) publish(rev int64) {
 		}
 		ch <- rev
 	}
-}
-
-// publishQuiet raises the latest known revision without telling anyone.
-func (f *feed) publishQuiet(rev int64) {
-	f.mu.Lock()
-	f.latest = max(f.latest, rev)
-	f.mu.Unlock()
 }
 
 // close stops the feed goroutines and closes every channel.

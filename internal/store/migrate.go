@@ -76,11 +76,19 @@ func schemaVersion(ctx context.Context, q querier, ms []migration) (int, error) 
 		return 0, fmt.Errorf("read schema version: %w", err)
 	}
 	if known := len(ms); current > known {
-		return current, fmt.Errorf("%w: database schema version %d is newer than this binary supports (%d); upgrade verity",
-			ErrSchemaTooNew, current, known)
+		return current, &schemaTooNewError{database: current, known: known}
 	}
 	return current, nil
 }
+
+// schemaTooNewError is ErrSchemaTooNew with both versions.
+type schemaTooNewError struct{ database, known int }
+
+func (e *schemaTooNewError) Error() string {
+	return fmt.Sprintf("database schema version %d is newer than this binary supports (%d); upgrade verity", e.database, e.known)
+}
+
+func (e *schemaTooNewError) Is(target error) bool { return target == ErrSchemaTooNew }
 
 // applyMigration runs m and records it, on q (a transaction).
 func applyMigration(ctx context.Context, q querier, m migration) error {

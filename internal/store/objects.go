@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// bumpRevisionSQL increments the store revision; the row lock it takes is
+// held to the end of the transaction.
+const bumpRevisionSQL = `UPDATE store_state SET revision = revision + 1 WHERE id = 1 RETURNING revision`
+
 const objectColumns = `kind, id, COALESCE(key, ''), managed_by, body, revision, created_at, updated_at`
 
 // reader implements Reader on any querier: the store's read pool, a read
@@ -131,8 +135,8 @@ func (s *sqlStore) Update(ctx context.Context, fn func(ctx context.Context, tx T
 			_ = tx.rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	var rev int64
-	if err := tx.queryRow(ctx, `UPDATE store_state SET revision = revision + 1 WHERE id = 1 RETURNING revision`).Scan(&rev); err != nil {
+	rev, err := s.eng.bumpRevision(ctx, tx)
+	if err != nil {
 		return 0, s.wrap(ctx, err, "update: bump revision")
 	}
 	w := &writeTx{reader: reader{s, tx}, tx: tx, rev: rev, now: toMicros(time.Now()), written: map[changeKey]int{}}
@@ -154,9 +158,6 @@ func (s *sqlStore) Update(ctx context.Context, fn func(ctx context.Context, tx T
 		if err := s.compact(ctx, tx); err != nil {
 			return 0, s.wrap(ctx, err, "update: compact change log")
 		}
-	}
-	if err := s.eng.notify(ctx, tx, rev); err != nil {
-		return 0, s.wrap(ctx, err, "update: notify revision %d", rev)
 	}
 	done = true
 	if err := tx.commit(ctx); err != nil {

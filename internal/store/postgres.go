@@ -164,9 +164,13 @@ func (e *pgEngine) classify(err error) errClass {
 	return classOther
 }
 
-func (e *pgEngine) notify(ctx context.Context, tx txn, rev int64) error {
-	_, err := tx.exec(ctx, `SELECT pg_notify(?, ?)`, pgChannel, strconv.FormatInt(rev, 10))
-	return err
+// bumpRevision also queues the NOTIFY in the same statement, saving a
+// round trip while holding the writers' lock. PostgreSQL delivers it at
+// commit and drops it on rollback.
+func (e *pgEngine) bumpRevision(ctx context.Context, tx txn) (int64, error) {
+	var rev int64
+	err := tx.queryRow(ctx, bumpRevisionSQL+`, pg_notify('`+pgChannel+`', revision::text)`).Scan(&rev, nil)
+	return rev, err
 }
 
 // listen keeps one connection LISTENing, reconnecting with backoff when it

@@ -132,9 +132,13 @@ func (e *sqliteEngine) classify(err error) errClass {
 	return classOther
 }
 
-// notify has nothing to do: this process learns of its own commits from
-// Update, and other processes see them by polling.
-func (e *sqliteEngine) notify(context.Context, txn, int64) error { return nil }
+// bumpRevision needs no notification: this process learns of its own
+// commits from Update, and other processes see them by polling.
+func (e *sqliteEngine) bumpRevision(ctx context.Context, tx txn) (int64, error) {
+	var rev int64
+	err := tx.queryRow(ctx, bumpRevisionSQL).Scan(&rev)
+	return rev, err
+}
 
 func (e *sqliteEngine) listen(context.Context, func(int64), func()) {}
 

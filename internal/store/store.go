@@ -47,7 +47,9 @@ type Object struct {
 type Op string
 
 const (
-	OpPut    Op = "put"
+	// OpPut records a create, put or update.
+	OpPut Op = "put"
+	// OpDelete records a delete.
 	OpDelete Op = "delete"
 )
 
@@ -108,8 +110,12 @@ type ListOptions struct {
 
 // Reader reads objects. Inside Update it sees the transaction's own writes.
 type Reader interface {
+	// Get returns the object kind/id; ErrNotFound when absent.
 	Get(ctx context.Context, kind, id string) (Object, error)
+	// GetByKey returns the object of kind with natural key key;
+	// ErrNotFound when absent or key is empty.
 	GetByKey(ctx context.Context, kind, key string) (Object, error)
+	// List returns objects of kind in byte order of ID.
 	List(ctx context.Context, kind string, opts ListOptions) ([]Object, error)
 }
 
@@ -139,15 +145,20 @@ type Store interface {
 	// nil and wrote anything, the store revision is bumped once, every
 	// write is recorded in the change log under it, and listeners are
 	// notified after commit. Returns the new revision (or the current one
-	// when fn wrote nothing).
+	// when fn wrote nothing). An error from fn rolls everything back and
+	// is returned as is. Updates run one at a time across all nodes; fn
+	// must not call Update, nor use tx after returning.
 	Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) (int64, error)
 	// View runs fn against one consistent read view of all objects and
 	// passes the revision that view reflects.
 	View(ctx context.Context, fn func(ctx context.Context, r Reader, revision int64) error) error
 	// Revision is the latest committed revision.
 	Revision(ctx context.Context) (int64, error)
-	// Changes lists changes with Revision > since in order, at most limit;
-	// ErrCompacted when since predates the retained log.
+	// Changes lists changes with Revision > since in order, at most limit
+	// (<= 0: no limit); ErrCompacted when since predates the retained log.
+	// A revision is never split: when limit would cut the first revision
+	// of the result it is returned whole, beyond limit; when it would cut
+	// a later one, the result ends before it.
 	Changes(ctx context.Context, since int64, limit int) ([]Change, error)
 	// Watch returns a channel that receives the latest revision whenever
 	// another writer (on this node or any other) commits, coalescing bursts.
@@ -155,16 +166,27 @@ type Store interface {
 	// still read Revision/Changes, the channel only says "look now".
 	Watch(ctx context.Context) <-chan int64
 
+	// CreateToken stores t (a zero ExpiresAt never expires); ErrConflict
+	// when its hash exists.
 	CreateToken(ctx context.Context, t Token) error
-	GetToken(ctx context.Context, hash []byte) (Token, error) // ErrNotFound also when expired
+	// GetToken returns the token with this hash; ErrNotFound also when
+	// expired (an expired token is deleted).
+	GetToken(ctx context.Context, hash []byte) (Token, error)
+	// DeleteToken removes one token; ErrNotFound when absent.
 	DeleteToken(ctx context.Context, hash []byte) error
+	// DeletePrincipalTokens removes every token of a principal.
 	DeletePrincipalTokens(ctx context.Context, principalID string) error
 
+	// SetCredential inserts or replaces a credential by (PrincipalID, Type).
 	SetCredential(ctx context.Context, c Credential) error
+	// GetCredential returns one credential; ErrNotFound when absent.
 	GetCredential(ctx context.Context, principalID, typ string) (Credential, error)
+	// DeleteCredentials removes every credential of a principal.
 	DeleteCredentials(ctx context.Context, principalID string) error
 
+	// AppendAudit appends e and returns the seq the database assigned.
 	AppendAudit(ctx context.Context, e AuditEvent) (int64, error)
+	// ListAudit returns the events q selects, newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 
 	// Ping reports whether the database answers.
