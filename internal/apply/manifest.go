@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v2"
@@ -179,6 +180,25 @@ func (m *Manifest) where(section string, i int) (file string, doc int, path stri
 		return o[i].file, o[i].doc, strictjson.Index(section, o[i].index)
 	}
 	return "", 0, strictjson.Index(section, i)
+}
+
+// Locate turns a JSON path into the merged manifest, as a server that
+// received the manifest reports it ("groups[7].members.users[0]"), into
+// where ParseFiles read that entry:
+// "tenant/groups.yaml: groups[2].members.users[0]". A path that names no
+// entry of a parsed file comes back unchanged.
+func (m *Manifest) Locate(path string) string {
+	section, rest, ok := strings.Cut(path, "[")
+	if !ok {
+		return path
+	}
+	digits, rest, ok := strings.Cut(rest, "]")
+	i, err := strconv.Atoi(digits)
+	if !ok || err != nil || i < 0 || i >= len(m.origins[section]) {
+		return path
+	}
+	file, doc, at := m.where(section, i)
+	return (&Error{File: file, Document: doc, Message: at + rest}).Error()
 }
 
 // errorAt builds an Error at sub (a path inside the entry, may be "") of
