@@ -1,7 +1,6 @@
 package directory
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -113,30 +112,28 @@ func load[T any, P resourcePtr[T]](ctx context.Context, r store.Reader, k *Kind[
 
 // index builds the lookup maps and the principal nodes.
 func (s *Snapshot) index() error {
-	type ref struct {
-		id    string
-		kind  principalKind
-		index int32
-	}
-	refs := make([]ref, 0, len(s.users)+len(s.groups)+len(s.sps))
-	for i := range s.users {
-		refs = append(refs, ref{s.users[i].ID, kindUser, int32(i)})
-	}
-	for i := range s.groups {
-		refs = append(refs, ref{s.groups[i].ID, kindGroup, int32(i)})
-	}
-	for i := range s.sps {
-		refs = append(refs, ref{s.sps[i].ID, kindServicePrincipal, int32(i)})
-	}
-	slices.SortFunc(refs, func(a, b ref) int { return cmp.Compare(a.id, b.id) })
-	s.principals = make(map[string]int32, len(refs))
-	s.nodes = make([]node, len(refs))
-	for i, r := range refs {
-		if i > 0 && refs[i-1].id == r.id {
-			return fmt.Errorf("build directory snapshot: id %s is used by two directory objects (users, groups and service principals share one id space)", r.id)
+	// Each kind is sorted by id; merging them numbers the nodes in id order.
+	s.nodes = make([]node, 0, len(s.users)+len(s.groups)+len(s.sps))
+	s.principals = make(map[string]int32, cap(s.nodes))
+	var u, g, p int
+	for len(s.nodes) < cap(s.nodes) {
+		n, id := node{}, ""
+		switch {
+		case u < len(s.users) && (g == len(s.groups) || s.users[u].ID < s.groups[g].ID) && (p == len(s.sps) || s.users[u].ID < s.sps[p].ID):
+			n, id = node{kind: kindUser, index: int32(u)}, s.users[u].ID
+			u++
+		case g < len(s.groups) && (p == len(s.sps) || s.groups[g].ID < s.sps[p].ID):
+			n, id = node{kind: kindGroup, index: int32(g)}, s.groups[g].ID
+			g++
+		default:
+			n, id = node{kind: kindServicePrincipal, index: int32(p)}, s.sps[p].ID
+			p++
 		}
-		s.principals[r.id] = int32(i)
-		s.nodes[i] = node{kind: r.kind, index: r.index}
+		if _, dup := s.principals[id]; dup {
+			return fmt.Errorf("build directory snapshot: id %s is used by two directory objects (users, groups and service principals share one id space)", id)
+		}
+		s.principals[id] = int32(len(s.nodes))
+		s.nodes = append(s.nodes, n)
 	}
 
 	s.userByUPN = make(map[string]int32, len(s.users))

@@ -61,9 +61,15 @@ func isHex(c byte) bool {
 }
 
 // lowerGUID lower-cases s when it is a GUID, so ids compare byte for byte.
+// Stored ids are already lower case; they return at once.
 func lowerGUID(s string) string {
-	if IsGUID(s) {
-		return strings.ToLower(s)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'F' {
+			if IsGUID(s) {
+				return strings.ToLower(s)
+			}
+			return s
+		}
 	}
 	return s
 }
