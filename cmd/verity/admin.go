@@ -27,8 +27,9 @@ func newAdminCmd() *cobra.Command {
 		Short: "Set a new random password for a user, directly in the database",
 		Long: `Reset-password is the way back in when every administrator's password is
 lost: it opens the database named by the configuration (or the data
-directory of 'verity up'), gives the user a new random password, signs the
-user out everywhere, and prints the password once. Run it on a machine that
+directory of 'verity up'), gives the user a new random password, enables
+the account if it was disabled, signs the user out everywhere, and prints
+the password once. Run it on a machine that
 can reach the database, as someone allowed to read its configuration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,6 +76,9 @@ can reach the database, as someone allowed to read its configuration.`,
 			if err := st.DeletePrincipalTokens(ctx, obj.ID); err != nil {
 				return err
 			}
+			if err := enableUser(ctx, st, obj.ID); err != nil {
+				return err
+			}
 			if _, err := st.AppendAudit(ctx, store.AuditEvent{Time: time.Now().UTC(), Action: "users.resetPasswordOffline",
 				Target: "/users/" + obj.ID, Result: "success", Details: []byte(`{"via":"verity admin reset-password"}`)}); err != nil {
 				return err
@@ -88,4 +92,31 @@ can reach the database, as someone allowed to read its configuration.`,
 	reset.Flags().StringVarP(&user, "user", "u", "", "user principal name")
 	cmd.AddCommand(reset)
 	return cmd
+}
+
+// enableUser turns accountEnabled back on: recovery must work for an
+// administrator who was disabled.
+func enableUser(ctx context.Context, st store.Store, id string) error {
+	_, err := st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+		obj, err := tx.Get(ctx, directory.KindUser, id)
+		if err != nil {
+			return err
+		}
+		u, err := directory.Users.FromObject(obj)
+		if err != nil {
+			return err
+		}
+		if u.Enabled() {
+			return nil
+		}
+		enabled := true
+		u.AccountEnabled = &enabled
+		upd, err := directory.Users.Object(u)
+		if err != nil {
+			return err
+		}
+		upd.ManagedBy = obj.ManagedBy
+		return tx.Update(ctx, upd, obj.Revision)
+	})
+	return err
 }

@@ -74,10 +74,11 @@ func TestReaderCannotWrite(t *testing.T) {
 		if !strings.Contains(msg, "Owner") {
 			t.Errorf("message %q does not say which role is needed", msg)
 		}
-		// Disabling the account cuts off its existing token.
+		// Disabling the account cuts off its existing token at once.
 		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"accountEnabled": false}).want(http.StatusNoContent)
-		e.waitAccess(tok, "")
-		e.call(tok, "GET", "/api/v1/users", nil).problem(http.StatusForbidden, "Forbidden", "")
+		e.call(tok, "GET", "/api/v1/users", nil).problem(http.StatusUnauthorized, "Unauthenticated", "")
+		e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "reader@contoso.com", "password": "correct horse battery"}).
+			problem(http.StatusForbidden, "Forbidden", "")
 	})
 }
 
@@ -87,7 +88,7 @@ func (e *env) waitAccess(tok, level string) {
 	e.t.Helper()
 	for range 100 {
 		r := e.call(tok, "GET", "/api/v1/me", nil)
-		if level == "" && r.status == http.StatusForbidden {
+		if level == "" && (r.status == http.StatusForbidden || r.status == http.StatusUnauthorized) {
 			return
 		}
 		if r.status == http.StatusOK && r.json()["adminAccess"] == level {
@@ -136,7 +137,7 @@ func TestUsersCRUD(t *testing.T) {
 		e.admin("POST", "/api/v1/users", `{"userPrincipalName": "b@contoso.com",`).problem(http.StatusBadRequest, "InvalidRequest", "")
 		e.admin("POST", "/api/v1/users", `{"userPrincipalName":"b@contoso.com","displayName":"B"}`, "Content-Type", "text/plain").problem(http.StatusUnsupportedMediaType, "UnsupportedMediaType", "")
 		e.admin("GET", "/api/v1/users/not-a-guid-or-upn", nil).problem(http.StatusNotFound, "NotFound", "")
-		e.admin("GET", "/api/v1/groups/not-a-guid", nil).problem(http.StatusNotFound, "NotFound", "id")
+		e.admin("GET", "/api/v1/groups/not a guid", nil).problem(http.StatusNotFound, "NotFound", "id")
 		e.admin("GET", "/api/v1/users/"+"00000000-0000-0000-0000-00000000abcd", nil).problem(http.StatusNotFound, "NotFound", "")
 
 		// Paging.
@@ -345,4 +346,75 @@ func TestEveryCallIsAudited(t *testing.T) {
 			t.Fatalf("no structured access log: %s", logs)
 		}
 	})
+}
+
+func TestReviewedEdgeCases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t), func(c *config.Config) { c.Auth.MaxFailedLogins = 2 })
+	alice := e.createUser("alice@contoso.com")
+
+	// Users, groups and service principals share one id space.
+	e.admin("POST", "/api/v1/groups", map[string]any{"id": alice, "displayName": "Clash"}).problem(http.StatusConflict, "Conflict", "id")
+
+	// Graph's members@odata.bind works on create; other bindings are refused, not dropped.
+	var g struct{ ID string }
+	e.admin("POST", "/api/v1/groups", map[string]any{"displayName": "Bound",
+		"members@odata.bind": []string{"https://graph.microsoft.com/v1.0/directoryObjects/" + alice}}).want(http.StatusCreated).decode(&g)
+	var members struct{ Value []map[string]any }
+	e.admin("GET", "/api/v1/groups/"+g.ID+"/members", nil).want(http.StatusOK).decode(&members)
+	if len(members.Value) != 1 || members.Value[0]["id"] != alice || members.Value[0]["@odata.type"] != "#microsoft.graph.user" {
+		t.Fatalf("members = %v", members.Value)
+	}
+	e.admin("POST", "/api/v1/groups", map[string]any{"displayName": "Owned",
+		"owners@odata.bind": []string{"https://graph.microsoft.com/v1.0/users/" + alice}}).problem(http.StatusBadRequest, "InvalidRequest", "owners@odata.bind")
+
+	// Graph assigns an application's appId.
+	app := e.admin("POST", "/api/v1/applications", map[string]any{"displayName": "Payroll"}).want(http.StatusCreated).json()
+	if s, _ := app["appId"].(string); len(s) != 36 {
+		t.Fatalf("application without appId: %v", app)
+	}
+
+	// Role assignments must name their principal's real type; canonical GUIDs only.
+	e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": alice, "principalType": "Group", "roleDefinitionId": "Reader"}).
+		problem(http.StatusBadRequest, "InvalidRequest", "principalType")
+	e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": "{" + alice + "}", "roleDefinitionId": "Reader"}).
+		problem(http.StatusBadRequest, "InvalidRequest", "principalId")
+	ra := e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": alice, "roleDefinitionId": "Reader"}).want(http.StatusCreated).json()
+	if ra["principalType"] != "User" || ra["roleDefinitionName"] != "Reader" {
+		t.Fatalf("role assignment = %v", ra)
+	}
+
+	// Disabling the only Owner would lock everyone out.
+	e.admin("PATCH", "/api/v1/users/"+e.adminID, map[string]any{"accountEnabled": false}).problem(http.StatusConflict, "Conflict", "")
+	// Owner through a group counts; emptying that group is then refused.
+	owners := e.createGroup("Owners")
+	e.addMember(owners, alice)
+	e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": owners, "roleDefinitionId": "Owner"}).want(http.StatusCreated)
+	e.admin("POST", "/api/v1/users/"+alice+"/password", map[string]string{"password": "alice's long passphrase"}).want(http.StatusNoContent)
+	aliceTok, _ := e.login("alice@contoso.com", "alice's long passphrase")
+	e.admin("PATCH", "/api/v1/users/"+e.adminID, map[string]any{"accountEnabled": false}).want(http.StatusNoContent)
+	e.waitAccess(aliceTok, "Owner")
+	e.call(aliceTok, "DELETE", "/api/v1/groups/"+owners+"/members/"+alice+"/$ref", nil).problem(http.StatusConflict, "Conflict", "")
+	e.token = aliceTok
+
+	// Modified time is the server's, not the client's.
+	loc := e.admin("POST", "/api/v1/identity/conditionalAccess/namedLocations", map[string]any{"@odata.type": "#microsoft.graph.countryNamedLocation",
+		"displayName": "Home", "countriesAndRegions": []string{"NL"}}).want(http.StatusCreated).json()
+	locPath := "/api/v1/identity/conditionalAccess/namedLocations/" + loc["id"].(string)
+	e.admin("PATCH", locPath, map[string]any{"modifiedDateTime": "2001-01-01T00:00:00Z"}).problem(http.StatusBadRequest, "InvalidRequest", "modifiedDateTime")
+	e.admin("PATCH", locPath, map[string]any{"@odata.type": "#microsoft.graph.countryNamedLocation", "countriesAndRegions": []string{"NL", "BE"}}).want(http.StatusNoContent)
+	if after := e.admin("GET", locPath, nil).json(); after["modifiedDateTime"] == loc["modifiedDateTime"] || after["modifiedDateTime"] == nil {
+		t.Fatalf("modifiedDateTime not advanced: %v -> %v", loc["modifiedDateTime"], after["modifiedDateTime"])
+	}
+}
+
+func TestLockoutRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t), func(c *config.Config) { c.Auth.MaxFailedLogins = 1; c.Auth.LockoutDuration = config.Duration(90 * 1e9) })
+	e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "admin@verity.local", "password": "not-the-password"}).want(http.StatusUnauthorized)
+	r := e.call("", "POST", "/api/v1/login", map[string]string{"userPrincipalName": "admin@verity.local", "password": "not-the-password"})
+	r.want(http.StatusTooManyRequests)
+	if ra := r.header.Get("Retry-After"); ra == "5" || ra == "" {
+		t.Fatalf("Retry-After = %q; want the lock's remaining seconds", ra)
+	}
 }

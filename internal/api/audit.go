@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -82,7 +83,16 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) erro
 	}
 	resp := map[string]any{"value": out}
 	if len(events) == q.Limit && len(events) > 0 {
-		resp["@odata.nextLink"] = "/api/v1/auditLogs/directoryAudits?$top=" + strconv.Itoa(q.Limit) + "&$skiptoken=" + strconv.FormatInt(events[len(events)-1].Seq, 10)
+		next := url.Values{}
+		if q.Actor != "" {
+			next.Set("actor", q.Actor)
+		}
+		if q.Action != "" {
+			next.Set("action", q.Action)
+		}
+		next.Set("$top", strconv.Itoa(q.Limit))
+		next.Set("$skiptoken", strconv.FormatInt(events[len(events)-1].Seq, 10))
+		resp["@odata.nextLink"] = r.URL.Path + "?" + next.Encode()
 	}
 	return writeJSON(w, http.StatusOK, resp)
 }

@@ -95,7 +95,10 @@ func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, c *call, 
 			return err
 		}
 		upd.ManagedBy = obj.ManagedBy
-		return tx.Update(ctx, upd, obj.Revision)
+		if err := tx.Update(ctx, upd, obj.Revision); err != nil {
+			return err
+		}
+		return guardOwners(ctx, tx, directory.KindGroup)
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
@@ -76,11 +77,18 @@ func checkReferences(ctx context.Context, tx store.Reader, res directory.Resourc
 			}
 		}
 	case *rbac.Assignment:
-		if _, err := findPrincipal(ctx, tx, v.PrincipalID); errors.Is(err, store.ErrNotFound) {
+		o, err := findPrincipal(ctx, tx, v.PrincipalID)
+		if errors.Is(err, store.ErrNotFound) {
 			return invalid(strictjson.Errorf("principalId", "no user, group or service principal with id %s", v.PrincipalID))
-		} else if err != nil {
+		}
+		if err != nil {
 			return err
 		}
+		actual := map[string]string{directory.KindUser: "User", directory.KindGroup: "Group", directory.KindServicePrincipal: "ServicePrincipal"}[o.Kind]
+		if v.PrincipalType != "" && v.PrincipalType != actual {
+			return invalid(strictjson.Errorf("principalType", "is %s, but %s is a %s", v.PrincipalType, v.PrincipalID, actual))
+		}
+		v.PrincipalType = actual
 	}
 	return nil
 }
@@ -158,26 +166,56 @@ func removeReferences(ctx context.Context, tx store.Tx, id string) error {
 }
 
 // ensureOwnerRemains refuses a change that would leave nobody able to
-// administer Verity: at least one tenant-wide Owner assignment must remain.
+// administer Verity: some enabled user must still hold Owner at scope "/",
+// directly or through (nested) group membership.
 func ensureOwnerRemains(ctx context.Context, r store.Reader) error {
-	found := false
+	var owners []string
 	err := eachObject(ctx, r, rbac.Kind, func(o store.Object) error {
 		var a rbac.Assignment
 		if err := json.Unmarshal(o.Body, &a); err != nil {
 			return err
 		}
 		if role, ok := rbac.LookupRole(a.RoleDefinitionID); ok && !role.ReadOnly && a.Scope == "/" {
-			found = true
+			owners = append(owners, a.PrincipalID)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if !found {
-		return problemf(http.StatusConflict, CodeConflict, "the change would remove the last Owner role assignment at scope /; assign Owner to someone else first")
+	seen := map[string]bool{}
+	for len(owners) > 0 {
+		id := owners[len(owners)-1]
+		owners = owners[:len(owners)-1]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		o, err := findPrincipal(ctx, r, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		switch o.Kind {
+		case directory.KindUser:
+			u, err := directory.Users.FromObject(o)
+			if err != nil {
+				return err
+			}
+			if u.Enabled() {
+				return nil
+			}
+		case directory.KindGroup:
+			g, err := directory.Groups.FromObject(o)
+			if err != nil {
+				return err
+			}
+			owners = append(owners, g.Members...)
+		}
 	}
-	return nil
+	return problemf(http.StatusConflict, CodeConflict, "the change would leave no enabled user with the Owner role at scope /; make someone else Owner first")
 }
 
 // eachObject calls fn for every object of kind, paging through the store.
@@ -202,7 +240,7 @@ func eachObject(ctx context.Context, r store.Reader, kind string, fn func(store.
 
 // guardOwners checks, after a change to kind, that an Owner remains.
 func guardOwners(ctx context.Context, tx store.Reader, kind string) error {
-	if kind == rbac.Kind || slices.Contains(principalKinds, kind) {
+	if kind == rbac.Kind || kind == directory.KindUser || kind == directory.KindGroup {
 		return ensureOwnerRemains(ctx, tx)
 	}
 	return nil
@@ -219,4 +257,71 @@ func rbacObject(r directory.Resource) (store.Object, error) {
 		return store.Object{}, err
 	}
 	return store.Object{Kind: rbac.Kind, ID: a.ID, Body: body}, nil
+}
+
+// checkIDFree refuses to create a principal whose id another principal
+// already has: users, groups and service principals share one id space,
+// as Graph's directoryObjects do.
+func checkIDFree(ctx context.Context, tx store.Reader, kind, id string) error {
+	if !slices.Contains(principalKinds, kind) {
+		return nil
+	}
+	o, err := findPrincipal(ctx, tx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return &Problem{Status: http.StatusConflict, Code: CodeConflict, Target: "id", Message: fmt.Sprintf("id %s is already used by a %s", id, o.Kind)}
+}
+
+// takeBinds removes Graph's "<navigation>@odata.bind" properties from a
+// create body and returns them. Only members@odata.bind is supported; any
+// other binding (owners, ...) is refused rather than silently dropped.
+func takeBinds(body []byte) ([]byte, []string, error) {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return body, nil, nil // not an object: the strict decoder explains
+	}
+	var binds []string
+	found := false
+	for k, v := range top {
+		nav, ok := strings.CutSuffix(k, "@odata.bind")
+		if !ok {
+			continue
+		}
+		if nav != "members" {
+			return nil, nil, invalid(strictjson.Errorf(k, "binding %s is not supported; only members@odata.bind is", nav))
+		}
+		if err := json.Unmarshal(v, &binds); err != nil {
+			return nil, nil, invalid(strictjson.Errorf(k, "must be an array of directoryObjects URLs"))
+		}
+		delete(top, k)
+		found = true
+	}
+	if !found {
+		return body, nil, nil
+	}
+	b, err := json.Marshal(top)
+	return b, binds, err
+}
+
+// bindMembers adds members@odata.bind references to a new group.
+func bindMembers(res directory.Resource, binds []string) error {
+	if len(binds) == 0 {
+		return nil
+	}
+	g, ok := res.(*directory.Group)
+	if !ok {
+		return invalid(strictjson.Errorf("members@odata.bind", "only groups have members"))
+	}
+	for i, b := range binds {
+		m := refID.FindStringSubmatch(b)
+		if m == nil {
+			return invalid(strictjson.Errorf(strictjson.Index("members@odata.bind", i), "must be a URL ending in /directoryObjects/{id}"))
+		}
+		g.Members = append(g.Members, strings.ToLower(m[1]))
+	}
+	return nil
 }

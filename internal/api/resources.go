@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,9 +32,13 @@ type resourceKind struct {
 }
 
 func directoryKind(d directory.Descriptor, byKey bool) resourceKind {
+	action := d.Collection()
+	if d.Name() == directory.KindRoleAssignment {
+		action = "directoryRoleAssignments" // Graph's collection name is shared with Verity's RBAC assignments
+	}
 	return resourceKind{
 		kind:   d.Name(),
-		action: d.Collection(),
+		action: action,
 		decode: d.DecodeResource,
 		object: d.ObjectOf,
 		view: func(r directory.Resource) any {
@@ -68,7 +73,7 @@ func (s *Server) listObjects(k resourceKind) handlerFunc {
 			top = n
 		}
 		after := r.URL.Query().Get("$skiptoken")
-		if after != "" && !directory.IsGUID(after) {
+		if after != "" && !opaqueID.MatchString(after) {
 			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "not a valid paging token", Target: "$skiptoken"}
 		}
 		objs, err := s.opts.Store.List(r.Context(), k.kind, store.ListOptions{AfterID: after, Limit: top})
@@ -93,11 +98,15 @@ func (s *Server) listObjects(k resourceKind) handlerFunc {
 
 func (s *Server) createObject(k resourceKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		if err := checkJSONContentType(r); err != nil {
+			return err
+		}
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			return invalid(err)
 		}
-		if err := checkJSONContentType(r); err != nil {
+		body, binds, err := takeBinds(body)
+		if err != nil {
 			return err
 		}
 		res, err := k.decode(body)
@@ -107,17 +116,27 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 		if res.ObjectID() == "" {
 			res.SetObjectID(directory.NewID())
 		}
+		if err := bindMembers(res, binds); err != nil {
+			return err
+		}
+		if app, ok := res.(*directory.Application); ok && app.AppID == "" {
+			app.AppID = directory.NewID() // Graph assigns the appId of a new registration
+		}
 		res.SetCreatedDateTime(time.Now())
 		res.Normalize()
 		if err := res.Validate(); err != nil {
 			return invalid(err)
 		}
-		obj, err := k.object(res)
-		if err != nil {
-			return err
-		}
+		var obj store.Object
 		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
+			if err := checkIDFree(ctx, tx, k.kind, res.ObjectID()); err != nil {
+				return err
+			}
 			if err := checkReferences(ctx, tx, res); err != nil {
+				return err
+			}
+			var err error
+			if obj, err = k.object(res); err != nil {
 				return err
 			}
 			return tx.Create(ctx, obj)
@@ -136,14 +155,21 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 // find loads the object named by the {id} path value: an id, or for kinds
 // with byKey, the natural key (a userPrincipalName).
 func find(ctx context.Context, r store.Reader, k resourceKind, id string) (store.Object, error) {
-	if directory.IsGUID(id) {
+	switch {
+	case directory.IsGUID(id):
 		return r.Get(ctx, k.kind, strings.ToLower(id))
-	}
-	if k.byKey && id != "" {
+	case k.byKey && id != "":
 		return r.GetByKey(ctx, k.kind, strings.ToLower(id))
+	case opaqueID.MatchString(id):
+		// Graph gives some objects (directory role assignments) opaque,
+		// case-sensitive ids; imports keep them.
+		return r.Get(ctx, k.kind, id)
 	}
-	return store.Object{}, &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no " + k.kind + " " + strconv.Quote(id) + " (ids are GUIDs)", Target: "id"}
+	return store.Object{}, &Problem{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no " + k.kind + " " + strconv.Quote(id), Target: "id"}
 }
+
+// opaqueID is the shape of ids that are not GUIDs but safe to look up.
+var opaqueID = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
 func (s *Server) getObject(k resourceKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -180,7 +206,7 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 		if err != nil {
 			return err
 		}
-		var id string
+		var id, disabled string
 		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
 			obj, err := find(ctx, tx, k, r.PathValue("id"))
 			if err != nil {
@@ -195,7 +221,7 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 			}
 			for key, v := range patch {
 				switch key {
-				case "id", "createdDateTime":
+				case "id", "createdDateTime", "modifiedDateTime", "deletedDateTime":
 					if string(v) != string(merged[key]) {
 						return invalid(strictjson.Errorf(key, "is read-only"))
 					}
@@ -214,12 +240,18 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 			if err != nil {
 				return invalid(err)
 			}
+			if m, ok := res.(interface{ SetModifiedDateTime(time.Time) }); ok {
+				m.SetModifiedDateTime(time.Now())
+			}
 			res.Normalize()
 			if err := res.Validate(); err != nil {
 				return invalid(err)
 			}
 			if err := checkReferences(ctx, tx, res); err != nil {
 				return err
+			}
+			if u, ok := res.(*directory.User); ok && !u.Enabled() {
+				disabled = obj.ID
 			}
 			updated, err := k.object(res)
 			if err != nil {
@@ -235,6 +267,12 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 		if err != nil {
 			return err
 		}
+		if disabled != "" {
+			// A disabled account keeps no session to come back to.
+			if err := s.opts.Store.DeletePrincipalTokens(r.Context(), disabled); err != nil {
+				s.log.Warn("disable: cannot revoke tokens", "requestId", c.requestID, "id", disabled, "err", err)
+			}
+		}
 		c.revision = rev
 		c.details = map[string]any{"id": id}
 		w.Header().Set("ETag", etag(rev))
@@ -245,11 +283,18 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 
 func (s *Server) deleteObject(k resourceKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		ifRev, err := parseIfMatch(r.Header.Get("If-Match"))
+		if err != nil {
+			return err
+		}
 		var id string
 		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
 			obj, err := find(ctx, tx, k, r.PathValue("id"))
 			if err != nil {
 				return notFound(err, k, r.PathValue("id"))
+			}
+			if ifRev > 0 && obj.Revision != ifRev {
+				return problemf(http.StatusPreconditionFailed, CodePreconditionFailed, "the resource changed since ETag %s; read it again", etag(ifRev))
 			}
 			id = obj.ID
 			if obj.ID == c.principal {

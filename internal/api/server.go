@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"regexp"
 	"slices"
@@ -199,7 +198,7 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, requestID 
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="verity"`)
 	}
-	if p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests {
+	if (p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "5")
 	}
 	_ = writeJSON(w, p.Status, problemBody{Error: problemDetail{
@@ -210,11 +209,8 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, requestID 
 
 // decodeJSON reads the request body strictly into v.
 func decodeJSON(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return problemf(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
-		}
+	if err := checkJSONContentType(r); err != nil {
+		return err
 	}
 	if err := strictjson.Decode(r.Body, v); err != nil {
 		return invalid(err)

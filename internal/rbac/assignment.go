@@ -82,13 +82,11 @@ func (a *Assignment) Normalize() {
 
 // Validate reports the first invalid field with its JSON path.
 func (a *Assignment) Validate() error {
-	if a.ID != "" {
-		if _, err := uuid.Parse(a.ID); err != nil {
-			return strictjson.Errorf("id", "not a GUID")
-		}
+	if a.ID != "" && !isGUID(a.ID) {
+		return strictjson.Errorf("id", "not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
 	}
-	if _, err := uuid.Parse(a.PrincipalID); err != nil {
-		return strictjson.Errorf("principalId", "not a GUID")
+	if !isGUID(a.PrincipalID) {
+		return strictjson.Errorf("principalId", "not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
 	}
 	switch a.PrincipalType {
 	case "", "User", "Group", "ServicePrincipal":
@@ -115,3 +113,10 @@ func (a *Assignment) SetObjectID(id string) { a.ID = id }
 
 // SetCreatedDateTime records when the assignment was made.
 func (a *Assignment) SetCreatedDateTime(t time.Time) { a.CreatedOn = t.UTC().Format(time.RFC3339) }
+
+// isGUID accepts only the canonical 36-character form, which is how ids
+// are stored and addressed.
+func isGUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil && len(s) == 36
+}
