@@ -32,7 +32,9 @@ func testApplyExamples(t *testing.T, env []string, n *node) {
 	}
 	// Bob is in SRE, inside Platform Engineers, inside All Engineering.
 	status, body := n.do(tok, "GET", "/api/v1/users/bob@contoso.com/transitiveMemberOf", "")
-	var groups struct{ Value []struct{ DisplayName string } }
+	var groups struct {
+		Value []struct{ DisplayName string }
+	}
 	_ = json.Unmarshal(body, &groups)
 	var names []string
 	for _, g := range groups.Value {
