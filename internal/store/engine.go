@@ -85,6 +85,11 @@ type sqlStore struct {
 	// compactEvery is how many revisions pass between compactions.
 	compactEvery int64
 	feed         *feed
+	// writer admits one Update of this node at a time. Updates serialize
+	// on the revision row anyway; queueing here instead of in the database
+	// keeps waiting writers from holding pooled connections that readers
+	// (and the running Update's own fn) need.
+	writer chan struct{}
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -92,7 +97,7 @@ var _ Store = (*sqlStore)(nil)
 func newSQLStore(eng engine, cfg Config, log *slog.Logger) *sqlStore {
 	every := int64(cfg.ChangeRetention / 10)
 	every = max(1, min(every, 1000))
-	s := &sqlStore{eng: eng, log: log, retention: cfg.ChangeRetention, compactEvery: every}
+	s := &sqlStore{eng: eng, log: log, retention: cfg.ChangeRetention, compactEvery: every, writer: make(chan struct{}, 1)}
 	s.feed = newFeed(s, cfg.PollInterval, log)
 	return s
 }

@@ -125,6 +125,12 @@ func (s *sqlStore) View(ctx context.Context, fn func(ctx context.Context, r Read
 // fn must not call Update (it would wait for itself) nor use tx after it
 // returns or from several goroutines.
 func (s *sqlStore) Update(ctx context.Context, fn func(ctx context.Context, tx Tx) error) (int64, error) {
+	select {
+	case s.writer <- struct{}{}:
+		defer func() { <-s.writer }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("store: update: wait for the writer: %w", ctx.Err())
+	}
 	tx, err := s.eng.beginWrite(ctx)
 	if err != nil {
 		return 0, s.wrap(ctx, err, "begin update")

@@ -39,6 +39,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Credentials", testCredentials},
 		{"Audit", testAudit},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"StoreReadsInsideUpdates", testReadsInsideUpdates},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -364,3 +364,37 @@ func testConcurrentWriters(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatalf("revision %d after %d writes from %d", cur, writers*each, start)
 	}
 }
+
+// testReadsInsideUpdates has many writers whose fn also reads through the
+// store rather than the transaction: queued writers must not hold every
+// pooled connection while the running one waits for one.
+func testReadsInsideUpdates(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	put(t, s, store.Object{Kind: "user", ID: "seed", Body: []byte(`{}`)})
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5 {
+				_, err := s.Update(ctx, func(ctx context.Context, tx store.Tx) error {
+					if _, err := s.Get(ctx, "user", "seed"); err != nil {
+						return err
+					}
+					return tx.Put(ctx, store.Object{Kind: "user", ID: fmt.Sprintf("w%d-%d", w, i), Body: []byte(`{}`)})
+				})
+				if err != nil {
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
