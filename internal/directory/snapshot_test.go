@@ -416,3 +416,49 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Error("lookups found nothing")
 	}
 }
+
+// TestDeepNesting builds a chain of groups nested far deeper than any real
+// directory, and a long cycle, to show the closure neither recurses on the
+// goroutine stack nor loses members.
+func TestDeepNesting(t *testing.T) {
+	t.Parallel()
+	const depth = 600
+	var objs []store.Object
+	// Chain: group n holds group n+1; the last holds the user.
+	for n := range depth {
+		m := []string{id("g", n+1)}
+		if n == depth-1 {
+			m = []string{id("u", 1)}
+		}
+		objs = append(objs, object(t, &Group{GraphGroup: GraphGroup{ID: id("g", n), DisplayName: "chain " + itoa(n)}, Members: m}))
+	}
+	// Ring: group r holds group r+1, the last holds the first.
+	const ring = 300
+	for n := range ring {
+		objs = append(objs, object(t, &Group{GraphGroup: GraphGroup{ID: id("x", n), DisplayName: "ring " + itoa(n)}, Members: []string{id("x", (n+1)%ring), id("u", 2)}}))
+	}
+	objs = append(objs, object(t, &User{ID: id("u", 1), UserPrincipalName: "deep@c.com", DisplayName: "d"}),
+		object(t, &User{ID: id("u", 2), UserPrincipalName: "ring@c.com", DisplayName: "r"}))
+	s := buildFromStore(t, objs)
+	if got := len(s.TransitiveMemberOf(id("u", 1))); got != depth {
+		t.Errorf("user at the bottom of the chain is in %d groups, want %d", got, depth)
+	}
+	if got := len(s.TransitiveMembers(id("g", 0))); got != depth {
+		t.Errorf("top of the chain has %d members, want %d", got, depth)
+	}
+	if !s.InGroup(id("g", depth-1), id("g", 0)) || s.InGroup(id("g", 0), id("g", depth-1)) {
+		t.Error("chain direction is wrong")
+	}
+	if got := len(s.TransitiveMemberOf(id("x", 7))); got != ring-1 {
+		t.Errorf("a ring group is in %d groups, want %d (every other ring group)", got, ring-1)
+	}
+	if got := len(s.TransitiveMemberOf(id("u", 2))); got != ring {
+		t.Errorf("ring user is in %d groups, want %d", got, ring)
+	}
+	if st := s.Stats(); st.CyclicGroups != ring || st.DanglingMembers != 0 {
+		t.Errorf("Stats = %+v", st)
+	}
+	if !s.WouldCycle(id("g", depth-1), id("g", 0)) || s.WouldCycle(id("g", 0), id("g", depth-1)) {
+		t.Error("WouldCycle disagrees with the chain")
+	}
+}
