@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -191,4 +192,23 @@ func groupObject(t *testing.T, name string, members ...string) store.Object {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// TestNoFollowOnErrors checks that an invalid entry is reported once, not
+// again by everything that refers to it.
+func TestNoFollowOnErrors(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	apply(t, st, parse(t, exampleTenant), Options{})
+	dir := copyExamples(t, nil)
+	users := readExample(t, "users.yaml")
+	users = strings.Replace(users, "jobTitle: Site Reliability Engineer\n    department: Engineering\n    usageLocation: US",
+		"jobTitle: Site Reliability Engineer\n    department: Engineering\n    usageLocation: usa", 1)
+	if err := os.WriteFile(filepath.Join(dir, "users.yaml"), []byte(users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.ReplaceAll(planError(t, st, dir), dir+string(filepath.Separator), "")
+	want := `users.yaml: users[1].usageLocation: must be an ISO 3166-1 alpha-2 country code of two upper-case letters, not "usa"`
+	if got != want {
+		t.Errorf("error:\n%s\nwant:\n%s", got, want)
+	}
 }

@@ -63,12 +63,21 @@ type rbacAssignment struct{ rbac.Assignment }
 
 var _ directory.Resource = (*rbacAssignment)(nil)
 
-func (a *rbacAssignment) ObjectID() string      { return a.ID }
+// ObjectID implements directory.Resource.
+func (a *rbacAssignment) ObjectID() string { return a.ID }
+
+// SetObjectID implements directory.Resource.
 func (a *rbacAssignment) SetObjectID(id string) { a.ID = id }
+
+// SetCreatedDateTime sets createdOn, as `az role assignment list` shows it.
 func (a *rbacAssignment) SetCreatedDateTime(t time.Time) {
 	a.CreatedOn = t.UTC().Format(time.RFC3339)
 }
-func (a *rbacAssignment) Normalize()      { a.Assignment.Normalize() }
+
+// Normalize implements directory.Resource.
+func (a *rbacAssignment) Normalize() { a.Assignment.Normalize() }
+
+// Validate implements directory.Resource.
 func (a *rbacAssignment) Validate() error { return a.Assignment.Validate() }
 
 // rbacKind adapts rbac's store kind to directory.Descriptor.
@@ -76,11 +85,19 @@ type rbacKind struct{}
 
 var _ directory.Descriptor = rbacKind{}
 
-func (rbacKind) Name() string                    { return rbac.Kind }
-func (rbacKind) Collection() string              { return "roleAssignments" }
-func (rbacKind) New() directory.Resource         { return &rbacAssignment{} }
+// Name implements directory.Descriptor.
+func (rbacKind) Name() string { return rbac.Kind }
+
+// Collection implements directory.Descriptor.
+func (rbacKind) Collection() string { return "roleAssignments" }
+
+// New implements directory.Descriptor.
+func (rbacKind) New() directory.Resource { return &rbacAssignment{} }
+
+// KeyOf implements directory.Descriptor: assignments have no natural key.
 func (rbacKind) KeyOf(directory.Resource) string { return "" }
 
+// DecodeResource implements directory.Descriptor.
 func (rbacKind) DecodeResource(body []byte) (directory.Resource, error) {
 	a := &rbacAssignment{}
 	if err := strictjson.Unmarshal(body, &a.Assignment); err != nil {
@@ -89,6 +106,7 @@ func (rbacKind) DecodeResource(body []byte) (directory.Resource, error) {
 	return a, nil
 }
 
+// ObjectOf implements directory.Descriptor.
 func (rbacKind) ObjectOf(r directory.Resource) (store.Object, error) {
 	a, ok := r.(*rbacAssignment)
 	if !ok || a.ID == "" {

@@ -26,6 +26,7 @@ type item struct {
 	key      string // natural key, or (principal, role, scope) of an assignment
 	name     string // as the plan shows it
 	existing *store.Object
+	invalid  bool // failed validation (already reported)
 }
 
 // principal is a user, group or service principal of the resulting
@@ -145,16 +146,21 @@ func (p *planner) matchKeyed(kind, section string, n int, entry func(i int) any)
 		}
 		r.Normalize()
 		stripReadOnly(r)
-		if err := r.Validate(); err != nil {
-			p.fail(section, i, "", err)
-			continue
+		invalid := r.Validate()
+		if invalid != nil {
+			p.fail(section, i, "", invalid)
 		}
 		key := d.KeyOf(r)
 		if key == "" {
-			p.failf(section, i, keyField[kind], "required: the manifest matches %ss by %s", noun[kind], keyField[kind])
+			if invalid == nil {
+				p.failf(section, i, keyField[kind], "required: the manifest matches %ss by %s", noun[kind], keyField[kind])
+			}
 			continue
 		}
-		items = append(items, &item{kind: kind, section: section, index: i, res: r, key: key, name: nameOf(r)})
+		// An invalid entry still takes part in matching, so that what
+		// refers to it does not add errors of its own; the plan stops
+		// before writing anyway.
+		items = append(items, &item{kind: kind, section: section, index: i, res: r, key: key, name: nameOf(r), invalid: invalid != nil})
 	}
 	// Ids first, so that an object renamed by id frees its old key for
 	// another entry.
@@ -301,6 +307,9 @@ func (p *planner) resolveMembers() {
 			}
 		}
 		g.Normalize()
+		if it.invalid {
+			continue
+		}
 		if err := g.Validate(); err != nil {
 			p.fail(it.section, it.index, "", err)
 		}

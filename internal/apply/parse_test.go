@@ -3,6 +3,8 @@ package apply
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/store/storetest"
+	"github.com/verityhq/verity/internal/strictjson"
 )
 
 func TestParseFilesSelection(t *testing.T) {
@@ -163,5 +166,36 @@ Plan: 2 to create, 1 to update, 0 to delete.`
 	}
 	if p, _ := apply(t, st, m, Options{}); !p.Empty() {
 		t.Errorf("second apply:\n%s", p)
+	}
+}
+
+// TestManifestJSON checks that a manifest survives the JSON a client sends
+// a server, decoded strictly as the API does, and that the server's plan
+// errors can be located in the client's files.
+func TestManifestJSON(t *testing.T) {
+	m := parse(t, exampleTenant)
+	body, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var received Manifest
+	if err := strictjson.Unmarshal(body, &received); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	st := storetest.OpenSQLite(t)
+	apply(t, st, m, Options{})
+	if p, _ := apply(t, st, &received, Options{}); !p.Empty() {
+		t.Errorf("the received manifest differs:\n%s", p)
+	}
+
+	received.Groups[6].Members.Users = []string{"nobody@contoso.com"}
+	_, err = Diff(context.Background(), st, &received, Options{})
+	var e *Error
+	if !errors.As(err, &e) || e.File != "" {
+		t.Fatalf("error %v", err)
+	}
+	want := filepath.Join(exampleTenant, "groups.yaml") + ": groups[6].members.users[0]"
+	if got := m.Locate(e.Path); got != want {
+		t.Errorf("Locate(%s) = %s, want %s", e.Path, got, want)
 	}
 }
