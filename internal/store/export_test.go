@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // ExecForTest runs a raw statement ("?" placeholders) on s's database, so
 // tests can set up states the API cannot make (a newer schema version).
@@ -14,4 +17,24 @@ func QueryIntForTest(ctx context.Context, s Store, q string, args ...any) (int64
 	var n int64
 	err := s.(*sqlStore).eng.reads().queryRow(ctx, q, args...).Scan(&n)
 	return n, err
+}
+
+// SQLitePragmasForTest reads the settings every SQLite connection must
+// have, from the writer and from a reader: "writer.synchronous" -> "2"...
+func SQLitePragmasForTest(ctx context.Context, s Store) (map[string]string, error) {
+	e, ok := s.(*sqlStore).eng.(*sqliteEngine)
+	if !ok {
+		return nil, fmt.Errorf("not a sqlite store")
+	}
+	out := map[string]string{}
+	for name, q := range map[string]querier{"writer": e.writes(), "reader": e.reads()} {
+		for _, p := range []string{"journal_mode", "synchronous", "foreign_keys", "busy_timeout"} {
+			var v string
+			if err := q.queryRow(ctx, "PRAGMA "+p).Scan(&v); err != nil {
+				return nil, err
+			}
+			out[name+"."+p] = v
+		}
+	}
+	return out, nil
 }

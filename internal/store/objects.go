@@ -110,7 +110,7 @@ func (s *sqlStore) View(ctx context.Context, fn func(ctx context.Context, r Read
 	if err != nil {
 		return s.wrap(ctx, err, "begin view")
 	}
-	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only; nothing to undo
+	defer func() { _ = tx.rollback(context.WithoutCancel(ctx)) }() // read-only: nothing to undo
 	var rev int64
 	if err := tx.queryRow(ctx, `SELECT revision FROM store_state WHERE id = 1`).Scan(&rev); err != nil {
 		return s.wrap(ctx, err, "view: read revision")

@@ -149,7 +149,7 @@ func (e *sqliteEngine) migrate(ctx context.Context, ms []migration) error {
 	if err != nil {
 		return wrapErr(ctx, e, err, "migrate: begin")
 	}
-	defer tx.rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	defer func() { _ = tx.rollback(context.WithoutCancel(ctx)) }() // fails harmlessly after commit
 	current, err := schemaVersion(ctx, tx, ms)
 	if err != nil {
 		return wrapErr(ctx, e, err, "migrate "+e.path)

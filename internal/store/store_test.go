@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -126,5 +127,31 @@ func TestConcurrentOpen(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSQLiteSettings checks the durability settings of every connection
+// and that the database file is readable by its owner only.
+func TestSQLiteSettings(t *testing.T) {
+	t.Parallel()
+	path := storetest.SQLitePath(t)
+	s := storetest.OpenDSN(t, "sqlite:"+path)
+	got, err := store.SQLitePragmasForTest(ctxFor(t), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, conn := range []string{"writer", "reader"} {
+		for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"} {
+			if v := got[conn+"."+pragma]; v != want {
+				t.Errorf("%s connection: PRAGMA %s = %q, want %q", conn, pragma, v, want)
+			}
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		t.Fatalf("database file mode %v, want no group or other access", mode)
 	}
 }
