@@ -88,3 +88,26 @@ func TestConfigRedaction(t *testing.T) {
 		}
 	}
 }
+
+// FuzzConfigJSON checks that any input either fails to decode or decodes
+// to a config that survives a round trip.
+func FuzzConfigJSON(f *testing.F) {
+	f.Add([]byte(`{"dsn":"postgres://db/verity","connectTimeout":"45s","pollInterval":500000000,"maxConns":8}`))
+	f.Add([]byte(`{"dsn":"x.db","pollInterval":"soon"}`))
+	f.Add([]byte(`{"connectTimeout":null}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var c store.Config
+		if err := json.Unmarshal(in, &c); err != nil {
+			return
+		}
+		_ = c.Validate()
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("marshal %+v: %v", c, err)
+		}
+		var back store.Config
+		if err := json.Unmarshal(out, &back); err != nil || back != c {
+			t.Fatalf("round trip of %s: %+v, %v; want %+v", out, back, err, c)
+		}
+	})
+}
