@@ -34,8 +34,8 @@ type pgEngine struct {
 	target   string          // host:port/database, for messages; no secrets
 	password string          // only to scrub it from driver errors
 	log      *slog.Logger
-	pool0    pgQuerier
-	rebinds  sync.Map // "?" query -> "$n" query
+	poolQ    pgQuerier // pool as a querier
+	rebinds  sync.Map  // "?" query -> "$n" query
 }
 
 // pgTarget names a server and database for logs and errors, never the
@@ -52,8 +52,14 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger) (*pgEngine,
 		var pe *pgconn.ParseConfigError
 		if errors.As(err, &pe) {
 			err = pe.Unwrap()
+			if err == nil {
+				err = errors.New("invalid connection string")
+			}
 		}
 		return nil, fmt.Errorf("store: parse postgres dsn %s: %w", cfg.RedactedDSN(), redact(err, password))
+	}
+	if pcfg.ConnConfig.Password != "" {
+		password = pcfg.ConnConfig.Password // also from PGPASSWORD or a pgpass file
 	}
 	pcfg.MaxConns = int32(cfg.MaxConns)
 	pcfg.ConnConfig.ConnectTimeout = min(cfg.ConnectTimeout, 5*time.Second)
@@ -67,7 +73,7 @@ func openPostgres(ctx context.Context, cfg Config, log *slog.Logger) (*pgEngine,
 	if err != nil {
 		return nil, fmt.Errorf("store: open postgres %s: %w", e.target, redact(err, password))
 	}
-	e.pool0 = pgQuerier{e, e.pool}
+	e.poolQ = pgQuerier{e, e.pool}
 	if err := e.connect(ctx, cfg.ConnectTimeout); err != nil {
 		e.pool.Close()
 		return nil, err
@@ -114,8 +120,8 @@ func (e *pgEngine) connect(ctx context.Context, timeout time.Duration) error {
 
 func (e *pgEngine) name() string { return enginePostgres }
 
-func (e *pgEngine) reads() querier  { return e.pool0 }
-func (e *pgEngine) writes() querier { return e.pool0 }
+func (e *pgEngine) reads() querier  { return e.poolQ }
+func (e *pgEngine) writes() querier { return e.poolQ }
 
 func (e *pgEngine) beginWrite(ctx context.Context) (txn, error) {
 	// READ COMMITTED is enough: the revision row lock taken first
