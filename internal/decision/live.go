@@ -45,16 +45,20 @@ func (l *Live) Run(ctx context.Context, pollEvery time.Duration) {
 	ticker := time.NewTicker(pollEvery)
 	defer ticker.Stop()
 	backoff := 100 * time.Millisecond
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-changes:
-			if !ok {
+	for first := true; ; first = false {
+		// The first pass looks at once: a write may have landed between
+		// the initial build and the subscription.
+		if !first {
+			select {
+			case <-ctx.Done():
 				return
+			case _, ok := <-changes:
+				if !ok {
+					return
+				}
+			case <-ticker.C:
+				// Safety net: compare revisions even without a notification.
 			}
-		case <-ticker.C:
-			// Safety net: compare revisions even without a notification.
 		}
 		rev, err := l.store.Revision(ctx)
 		if err != nil || rev == l.Current().Revision() {
