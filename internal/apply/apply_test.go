@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
@@ -550,6 +552,51 @@ Plan: 0 to create, 3 to update, 0 to delete.`
 		nl, _ := directory.NamedLocations.FromObject(obj)
 		if nl.ModifiedDateTime == nil || nl.CreatedDateTime == nil || !nl.ModifiedDateTime.After(*nl.CreatedDateTime) {
 			t.Errorf("named location created %v, modified %v", nl.CreatedDateTime, nl.ModifiedDateTime)
+		}
+	})
+}
+
+// TestSignOut checks that an apply ends the sessions of the users it
+// disables and forgets the credentials of those it deletes.
+func TestSignOut(t *testing.T) {
+	engines(t, func(t *testing.T, open func(t *testing.T) store.Store) {
+		ctx := context.Background()
+		st := open(t)
+		apply(t, st, parse(t, exampleTenant), Options{})
+		s := snapshot(t, st)
+		bob, _ := s.UserByUPN("bob@contoso.com")
+		heidi, _ := s.UserByUPN("heidi@contoso.com")
+		for i, u := range []*directory.User{bob, heidi} {
+			hash := []byte(fmt.Sprintf("%032d", i))
+			if err := st.CreateToken(ctx, store.Token{Hash: hash, PrincipalID: u.ID, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetCredential(ctx, store.Credential{PrincipalID: u.ID, Type: "password", Hash: "$argon2id$test", UpdatedAt: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		m := parse(t, exampleTenant)
+		m.Users = removeWhere(m.Users, func(u directory.User) bool { return u.UserPrincipalName == "heidi@contoso.com" })
+		off := false
+		for i := range m.Users {
+			if m.Users[i].UserPrincipalName == "bob@contoso.com" {
+				m.Users[i].AccountEnabled = &off
+			}
+		}
+		m.origins = nil
+		apply(t, st, m, Options{Prune: true})
+		if _, err := st.GetToken(ctx, []byte(fmt.Sprintf("%032d", 0))); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("disabled bob's token: %v", err)
+		}
+		if _, err := st.GetCredential(ctx, bob.ID, "password"); err != nil {
+			t.Errorf("disabled bob lost his password: %v", err)
+		}
+		if _, err := st.GetToken(ctx, []byte(fmt.Sprintf("%032d", 1))); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("deleted heidi's token: %v", err)
+		}
+		if _, err := st.GetCredential(ctx, heidi.ID, "password"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("deleted heidi's password: %v", err)
 		}
 	})
 }

@@ -253,35 +253,3 @@ func (p *planner) isPruned(id string) bool {
 	pr, ok := p.principals[id]
 	return ok && p.pruned[kid{pr.kind, id}] != nil
 }
-
-// keepsOwner refuses a plan that removes the last Owner (or other writing
-// role) assignment at scope "/", which would lock everyone out of
-// Verity's admin API; the API refuses the same. A store without one (a
-// fresh one) may stay without.
-func (p *planner) keepsOwner() {
-	isOwner := func(r directory.Resource) bool {
-		a, ok := r.(*rbacAssignment)
-		if !ok {
-			return false
-		}
-		role, ok := rbac.LookupRole(a.RoleDefinitionID)
-		return ok && !role.ReadOnly && a.Scope == "/"
-	}
-	before, after := false, false
-	for _, o := range p.stored[rbac.Kind] {
-		r, err := fromObject(o)
-		if err != nil || !isOwner(r) {
-			continue
-		}
-		before = true
-		if !p.matched[kid{rbac.Kind, o.ID}] && p.pruned[kid{rbac.Kind, o.ID}] == nil {
-			after = true
-		}
-	}
-	for _, it := range p.items[rbac.Kind] {
-		after = after || isOwner(it.res)
-	}
-	if before && !after && len(p.errs.errs) == 0 {
-		p.errs.add(&Error{Message: "the plan would remove the last Owner role assignment at scope /, locking everyone out; keep one in roleAssignments"})
-	}
-}

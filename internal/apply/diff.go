@@ -59,6 +59,12 @@ func (p *planner) plan() (*Plan, error) {
 		}
 	}
 	plan.Changes = append(plan.Changes, deleted...)
+	for _, c := range deleted {
+		if c.Kind == directory.KindUser || c.Kind == directory.KindServicePrincipal {
+			plan.removed = append(plan.removed, c.ID)
+		}
+	}
+	plan.disabled = p.disabled
 	plan.writes = slices.Concat(deletes, updates, creates)
 	return plan, nil
 }
@@ -106,6 +112,9 @@ func (p *planner) change(it *item) (*Change, write, error) {
 		return nil, write{}, fmt.Errorf("apply: %w", err)
 	}
 	keepReadOnly(it.res, cur, p.now)
+	if enabled(cur) && !enabled(it.res) {
+		p.disabled = append(p.disabled, cur.ObjectID())
+	}
 	obj, err := d.ObjectOf(it.res)
 	if err != nil {
 		return nil, write{}, fmt.Errorf("apply: %w", err)

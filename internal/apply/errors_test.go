@@ -165,12 +165,31 @@ func TestPruneRefusesToOrphan(t *testing.T) {
 	m = parse(t, exampleTenant)
 	m.RoleAssignments = removeWhere(m.RoleAssignments, func(a RoleAssignment) bool { return a.Role == "Owner" && a.Scope == "/" })
 	_, err = Diff(context.Background(), st, m, Options{Prune: true})
-	want = "the plan would remove the last Owner role assignment at scope /, locking everyone out; keep one in roleAssignments"
+	want = "the plan would leave no enabled user with the Owner role at scope /, directly or through a group, " +
+		"locking everyone out of the admin API; keep one in the manifest"
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
 	}
 	if _, err := Diff(context.Background(), st, m, Options{}); err != nil {
 		t.Errorf("without prune the Owner stays: %v", err)
+	}
+
+	// Owner goes to Platform Engineers, which holds alice and, through
+	// SRE, bob and ivan: disabling all three leaves no one.
+	m = parse(t, exampleTenant)
+	for i, u := range m.Users {
+		switch u.UserPrincipalName {
+		case "alice@contoso.com", "bob@contoso.com", "ivan@contoso.com":
+			off := false
+			m.Users[i].AccountEnabled = &off
+		}
+	}
+	if _, err = Diff(context.Background(), st, m, Options{}); err == nil || err.Error() != want {
+		t.Errorf("disabling every owner: error %v, want %s", err, want)
+	}
+	m.Users[2].AccountEnabled = nil // ivan stays, through two levels of groups
+	if _, err = Diff(context.Background(), st, m, Options{}); err != nil {
+		t.Errorf("one owner left: %v", err)
 	}
 
 	// A manifest reference to an object that pruning deletes says so.

@@ -63,6 +63,8 @@ type planner struct {
 	// leftovers are the stored users, groups and service principals the
 	// manifest does not list and the plan keeps, decoded.
 	leftovers map[kid]directory.Resource
+	// disabled lists the users and service principals the plan disables.
+	disabled []string
 }
 
 func newPlanner(ctx context.Context, r store.Reader, m *Manifest, opts Options) (*planner, error) {

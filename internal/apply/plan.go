@@ -56,6 +56,9 @@ type Plan struct {
 	Changes []Change
 
 	writes []write // in the order Apply performs them
+	// disabled and removed are the users and service principals the plan
+	// disables or deletes, whose sessions Apply ends after the commit.
+	disabled, removed []string
 }
 
 // write is one store operation of a plan.
@@ -156,8 +159,11 @@ func Diff(ctx context.Context, r store.Reader, m *Manifest, opts Options) (*Plan
 // transaction and writes it there, so a problem anywhere, or a failure
 // half way, writes nothing. It returns the plan and the store revision
 // that now reflects it (the unchanged current revision when the plan is
-// empty). With opts.DryRun it computes the plan on a consistent view and
-// writes nothing.
+// empty). After the commit it revokes the API tokens of the users and
+// service principals the plan disabled or deleted, and removes the
+// credentials of those it deleted; should that fail, Apply returns the
+// plan and revision with the error. With opts.DryRun it computes the plan
+// on a consistent view and writes nothing.
 func Apply(ctx context.Context, st store.Store, m *Manifest, opts Options) (*Plan, int64, error) {
 	var plan *Plan
 	if opts.DryRun {
@@ -182,6 +188,9 @@ func Apply(ctx context.Context, st store.Store, m *Manifest, opts Options) (*Pla
 	})
 	if err != nil {
 		return nil, 0, err
+	}
+	if err := plan.signOut(ctx, st); err != nil {
+		return plan, rev, fmt.Errorf("apply: revision %d is committed, but ending the sessions of disabled or deleted principals failed: %w", rev, err)
 	}
 	return plan, rev, nil
 }
