@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/verityhq/verity/internal/store"
@@ -192,13 +194,10 @@ func (k *Kind[T, P]) Parse(body []byte) (P, error) {
 	return v, nil
 }
 
-// GraphOnlyProperties lists the Graph properties Decode accepts and drops.
+// GraphOnlyProperties lists, sorted, the Graph properties Decode accepts
+// and drops.
 func (k *Kind[T, P]) GraphOnlyProperties() []string {
-	out := make([]string, 0, len(k.graphOnly))
-	for p := range k.graphOnly {
-		out = append(out, p)
-	}
-	return out
+	return slices.Sorted(maps.Keys(k.graphOnly))
 }
 
 func (k *Kind[T, P]) dropGraphOnly(body []byte) ([]byte, error) {
