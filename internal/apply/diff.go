@@ -8,6 +8,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
@@ -179,7 +180,7 @@ func duplicates(m *Manifest) []error {
 	check := func(section, kind string, n int, id func(int) string, key func(int) string) {
 		ids, keys := map[string]int{}, map[string]int{}
 		for i := range n {
-			if v := refKey(id(i)); v != "" {
+			if v := idKey(id(i)); v != "" {
 				if j, dup := ids[v]; dup {
 					errs = append(errs, m.errorf(section, i, "id", "duplicate %s id %s, first at %s", noun[kind], id(i), m.describe(section, j)))
 					continue
@@ -211,4 +212,13 @@ func duplicates(m *Manifest) []error {
 	check(secRoleAssignments, rbac.Kind, len(m.RoleAssignments),
 		func(i int) string { return m.RoleAssignments[i].ID }, none)
 	return errs
+}
+
+// idKey is the comparable form of an id: GUIDs ignore case, the opaque ids
+// Graph gives directory role assignments do not.
+func idKey(id string) string {
+	if directory.IsGUID(id) {
+		return strings.ToLower(id)
+	}
+	return id
 }

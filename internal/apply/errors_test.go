@@ -104,6 +104,15 @@ directoryRoleAssignments:
   - displayName: C
     members: {groups: [A]}
 `}, `groups.yaml: groups[2].members.groups[0]: group nesting cycle: "C" → "A" → "B" → "C"`},
+		{"IDOfAnotherKind", map[string]string{"tenant.yaml": `users:
+  - id: 0f8fad5b-d9cb-469f-a165-70867728950e
+    userPrincipalName: alice@contoso.com
+    displayName: Alice
+groups:
+  - id: 0F8FAD5B-D9CB-469F-A165-70867728950E
+    displayName: Team
+    members: {users: [alice@contoso.com]}
+`}, "tenant.yaml: groups[0].id: 0f8fad5b-d9cb-469f-a165-70867728950e is already the id of a user"},
 		{"ApplicationWithoutAppID", map[string]string{"apps.yaml": "applications:\n  - displayName: Payroll\n"},
 			"apps.yaml: applications[0].appId: required: the manifest matches applications by appId"},
 		{"InvalidLocation", map[string]string{"locations.yaml": `namedLocations:
@@ -229,5 +238,19 @@ func TestNoFollowOnErrors(t *testing.T) {
 	want := `users.yaml: users[1].usageLocation: must be an ISO 3166-1 alpha-2 country code of two upper-case letters, not "usa"`
 	if got != want {
 		t.Errorf("error:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestKeyTaken checks a rename by id onto a name that an object the
+// manifest does not list already has.
+func TestKeyTaken(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	alice, bob := userObject(t, "alice@contoso.com", "Alice"), userObject(t, "bob@contoso.com", "Bob")
+	handMade(t, st, alice, bob)
+	m := &Manifest{Users: []directory.User{{ID: alice.ID, UserPrincipalName: "Bob@contoso.com", DisplayName: "Alice"}}}
+	_, err := Diff(context.Background(), st, m, Options{Prune: true})
+	want := `users[0].userPrincipalName: userPrincipalName "bob@contoso.com" is taken by another user (id ` + bob.ID + `) that the manifest does not list`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
 	}
 }

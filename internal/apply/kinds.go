@@ -21,8 +21,19 @@ var managedKinds = []string{
 	directory.KindNamedLocation, directory.KindRoleAssignment, rbac.Kind,
 }
 
+// codec is the part of directory.Descriptor that a plan needs, so that
+// Verity's role assignments (not a directory kind) can provide it too.
+type codec interface {
+	// New returns a new zero resource of the kind.
+	New() directory.Resource
+	// KeyOf is the store key of r ("" when the kind has none).
+	KeyOf(r directory.Resource) string
+	// ObjectOf encodes r as a store object of the kind.
+	ObjectOf(r directory.Resource) (store.Object, error)
+}
+
 // descriptor returns the codec of a managed kind.
-func descriptor(kind string) directory.Descriptor {
+func descriptor(kind string) codec {
 	if kind == rbac.Kind {
 		return rbacKind{}
 	}
@@ -80,33 +91,18 @@ func (a *rbacAssignment) Normalize() { a.Assignment.Normalize() }
 // Validate implements directory.Resource.
 func (a *rbacAssignment) Validate() error { return a.Assignment.Validate() }
 
-// rbacKind adapts rbac's store kind to directory.Descriptor.
+// rbacKind is the codec of rbac's store kind.
 type rbacKind struct{}
 
-var _ directory.Descriptor = rbacKind{}
+var _ codec = rbacKind{}
 
-// Name implements directory.Descriptor.
-func (rbacKind) Name() string { return rbac.Kind }
-
-// Collection implements directory.Descriptor.
-func (rbacKind) Collection() string { return "roleAssignments" }
-
-// New implements directory.Descriptor.
+// New implements codec.
 func (rbacKind) New() directory.Resource { return &rbacAssignment{} }
 
-// KeyOf implements directory.Descriptor: assignments have no natural key.
+// KeyOf implements codec: assignments have no natural key.
 func (rbacKind) KeyOf(directory.Resource) string { return "" }
 
-// DecodeResource implements directory.Descriptor.
-func (rbacKind) DecodeResource(body []byte) (directory.Resource, error) {
-	a := &rbacAssignment{}
-	if err := strictjson.Unmarshal(body, &a.Assignment); err != nil {
-		return nil, err
-	}
-	return a, nil
-}
-
-// ObjectOf implements directory.Descriptor.
+// ObjectOf implements codec.
 func (rbacKind) ObjectOf(r directory.Resource) (store.Object, error) {
 	a, ok := r.(*rbacAssignment)
 	if !ok || a.ID == "" {

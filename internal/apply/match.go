@@ -204,7 +204,7 @@ func isPrincipal(kind string) bool {
 // the manifest does not list (kept, or pruned), checks that the resulting
 // directory has unique keys and ids, and indexes its principals.
 func (p *planner) settle() error {
-	owner := map[string]kid{} // directory object ids are unique across kinds
+	owner := map[string]kid{} // users, groups and service principals share one id space
 	for _, kind := range keyedKinds {
 		for i := range p.stored[kind] {
 			o := &p.stored[kind][i]
@@ -214,11 +214,12 @@ func (p *planner) settle() error {
 			}
 			if p.opts.Prune && o.ManagedBy == ManagedBy {
 				p.pruned[k] = o
-			} else {
-				owner[o.ID] = k
 			}
 			if !isPrincipal(kind) {
 				continue
+			}
+			if p.pruned[k] == nil {
+				owner[o.ID] = k
 			}
 			r, err := fromObject(*o)
 			if err != nil {
@@ -242,15 +243,16 @@ func (p *planner) settle() error {
 					keyField[kind], it.key, noun[kind], o.ID)
 				continue
 			}
+			if !isPrincipal(kind) {
+				continue
+			}
+			p.principals[id] = principal{kind: kind, ref: refOf(it.res), name: it.name, res: it.res}
+			p.refs[kind][refKey(refOf(it.res))] = id
 			if other, ok := owner[id]; ok && other.kind != kind {
 				p.failf(it.section, it.index, "id", "%s is already the id of a %s", id, noun[other.kind])
 				continue
 			}
 			owner[id] = kid{kind, id}
-			if isPrincipal(kind) {
-				p.principals[id] = principal{kind: kind, ref: refOf(it.res), name: it.name, res: it.res}
-				p.refs[kind][refKey(refOf(it.res))] = id
-			}
 		}
 	}
 	return nil
@@ -301,7 +303,7 @@ func (p *planner) resolveMembers() {
 				if !ok {
 					continue
 				}
-				if id == g.ID {
+				if l.kind == directory.KindGroup && id == g.ID {
 					p.failf(it.section, it.index, sub, "a group cannot be a member of itself")
 					continue
 				}
