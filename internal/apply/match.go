@@ -250,6 +250,7 @@ func (p *planner) settle() error {
 			p.refs[kind][refKey(refOf(it.res))] = id
 			if other, ok := owner[id]; ok && other.kind != kind {
 				p.failf(it.section, it.index, "id", "%s is already the id of a %s", id, noun[other.kind])
+				it.invalid = true
 				continue
 			}
 			owner[id] = kid{kind, id}
