@@ -23,36 +23,7 @@ func (s *Snapshot) compileMembership() {
 		}
 	}
 
-	// Direct parents of every node, as group positions, in CSR form:
-	// parents of node p are parentList[parentOff[p]:parentOff[p+1]],
-	// ascending because groups are visited in order.
-	type edge struct{ child, parent int32 }
-	var edges []edge
-	parentOff := make([]int32, nNodes+1)
-	for g := range s.groups {
-		for _, m := range s.groups[g].Members {
-			p, ok := s.principals[m]
-			if !ok {
-				s.stats.DanglingMembers++
-				continue
-			}
-			if p == groupNode[g] {
-				continue // a group in itself adds nothing
-			}
-			edges = append(edges, edge{p, int32(g)})
-			parentOff[p+1]++
-		}
-	}
-	for p := range nNodes {
-		parentOff[p+1] += parentOff[p]
-	}
-	parentList := make([]int32, len(edges))
-	fill := slices.Clone(parentOff[:nNodes])
-	for _, e := range edges {
-		parentList[fill[e.child]] = e.parent
-		fill[e.child]++
-	}
-	edges, fill = nil, nil
+	parentOff, parentList := s.directParents(groupNode)
 	parents := func(p int32) []int32 { return parentList[parentOff[p]:parentOff[p+1]] }
 
 	anc := s.groupAncestors(groupNode, parents)
@@ -121,6 +92,40 @@ func (s *Snapshot) compileMembership() {
 	s.stats.Memberships = len(parentList)
 	s.stats.TransitiveMemberships = len(trans)
 	s.stats.CyclicGroups = anc.cyclic
+}
+
+// directParents resolves group members and returns the direct parents of
+// every node, as group positions, in compressed rows: the parents of node p
+// are list[off[p]:off[p+1]], ascending because groups are visited in
+// order. Member ids that name nothing are counted and skipped.
+func (s *Snapshot) directParents(groupNode []int32) (off, list []int32) {
+	type edge struct{ child, parent int32 }
+	var edges []edge
+	off = make([]int32, len(s.nodes)+1)
+	for g := range s.groups {
+		for _, m := range s.groups[g].Members {
+			p, ok := s.principals[m]
+			if !ok {
+				s.stats.DanglingMembers++
+				continue
+			}
+			if p == groupNode[g] {
+				continue // a group in itself adds nothing
+			}
+			edges = append(edges, edge{p, int32(g)})
+			off[p+1]++
+		}
+	}
+	for p := range len(s.nodes) {
+		off[p+1] += off[p]
+	}
+	list = make([]int32, len(edges))
+	next := slices.Clone(off[:len(s.nodes)])
+	for _, e := range edges {
+		list[next[e.child]] = e.parent
+		next[e.child]++
+	}
+	return off, list
 }
 
 // capped is list[from:to] with its capacity cut to its length, or nil when
