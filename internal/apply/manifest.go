@@ -73,6 +73,7 @@ type Members struct {
 // principal. It has no natural key: it is matched by id, else by
 // (principal, role, scope).
 type DirectoryRoleAssignment struct {
+	// ID is a GUID, or an opaque id as Graph gives role assignments.
 	ID string `json:"id,omitempty"`
 	// User is the principal's userPrincipalName.
 	User string `json:"user,omitempty"`
@@ -92,6 +93,7 @@ type DirectoryRoleAssignment struct {
 // user, a group or a service principal at a scope. It is matched by id,
 // else by (principal, role, scope).
 type RoleAssignment struct {
+	// ID is a GUID.
 	ID string `json:"id,omitempty"`
 	// User is the principal's userPrincipalName.
 	User string `json:"user,omitempty"`
