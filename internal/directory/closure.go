@@ -85,6 +85,7 @@ func (s *Snapshot) compileMembership() {
 		n := &s.nodes[p]
 		n.memberOf = capped(memberOf, parentOff[p], parentOff[p+1])
 		n.transitive = capped(transIDs, transOff[p], transOff[p+1])
+		n.transitivePos = trans[transOff[p]:transOff[p+1]:transOff[p+1]]
 		if n.kind == kindGroup {
 			n.transitiveMembers = capped(members, membersOff[n.index], membersOff[n.index+1])
 		}

@@ -50,6 +50,7 @@ type node struct {
 	index             int32    // into users, groups or sps
 	memberOf          []string // groups the principal is a direct member of
 	transitive        []string // groups the principal is a member of, directly or through nesting
+	transitivePos     []int32  // the same groups as positions in Snapshot.groups, for InGroup
 	transitiveMembers []string // groups only: principals in it, directly or through nesting
 	roles             []string // directory role template ids, directly or through role-assignable groups
 }
@@ -226,13 +227,18 @@ func (s *Snapshot) TransitiveMemberOf(principalID string) []string {
 }
 
 // InGroup reports whether principalID is a member of groupID, directly or
-// through nesting, in O(log n).
+// through nesting, in O(log n). It searches group positions rather than
+// id strings: one contiguous array instead of a string per probe.
 func (s *Snapshot) InGroup(principalID, groupID string) bool {
 	n := s.node(principalID)
-	if n == nil {
+	if n == nil || len(n.transitivePos) == 0 {
 		return false
 	}
-	_, found := slices.BinarySearch(n.transitive, groupID)
+	g := s.node(groupID)
+	if g == nil || g.kind != kindGroup {
+		return false
+	}
+	_, found := slices.BinarySearch(n.transitivePos, g.index)
 	return found
 }
 
