@@ -1,6 +1,9 @@
 package directory
 
 import (
+	"encoding/json"
+	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -37,7 +40,8 @@ type GraphGroup struct {
 // that policies and role assignments target. Verity keeps a group's
 // members in the group ("members", ids, sorted) rather than in a separate
 // relation; the API strips the field from Graph-shaped output (GraphView)
-// and serves it as the members collection.
+// and serves it as the members collection. A Graph create request's
+// "members@odata.bind" URLs decode into members.
 //
 // Unlike Entra, Verity requires group display names to be unique (compared
 // case-insensitively): the store key is the lower-cased displayName, so
@@ -140,6 +144,55 @@ func (g *Group) Validate() error {
 		seen[m] = i
 	}
 	return nil
+}
+
+// bindMembers turns Graph's "members@odata.bind" (URLs of directory
+// objects, as in a Graph create-group request) into member ids, so such a
+// body adds the members instead of silently dropping an annotation.
+func bindMembers(top map[string]json.RawMessage) (bool, error) {
+	const bind = "members@odata.bind"
+	raw, ok := top[bind]
+	if !ok {
+		return false, nil
+	}
+	delete(top, bind)
+	var urls []string
+	if err := json.Unmarshal(raw, &urls); err != nil {
+		return false, strictjson.Errorf(bind, "must be an array of directory object URLs")
+	}
+	var members []string
+	if m, ok := top["members"]; ok && string(m) != "null" {
+		if err := json.Unmarshal(m, &members); err != nil {
+			return false, strictjson.Errorf("members", "must be an array of ids")
+		}
+	}
+	for i, u := range urls {
+		id := boundID(u)
+		if !IsGUID(id) {
+			return false, strictjson.Errorf(strictjson.Index(bind, i), "must be a directory object URL such as https://graph.microsoft.com/v1.0/directoryObjects/{id}, not %q", u)
+		}
+		members = append(members, id)
+	}
+	b, err := json.Marshal(members)
+	if err != nil {
+		return false, err
+	}
+	top["members"] = b
+	return true, nil
+}
+
+// boundID is the object id at the end of an @odata.bind URL, written
+// ".../directoryObjects/{id}" or ".../directoryObjects('{id}')".
+func boundID(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	last := path.Base(u.Path)
+	if open := strings.Index(last, "('"); open >= 0 && strings.HasSuffix(last, "')") {
+		last = last[open+2 : len(last)-2]
+	}
+	return last
 }
 
 func checkGroupType(path, t string) error {

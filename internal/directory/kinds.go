@@ -72,6 +72,10 @@ type Kind[T any, P resourcePtr[T]] struct {
 	// and drops them so that full Graph exports import, while any other
 	// unknown property is still an error.
 	graphOnly map[string]bool
+	// prepare, when set, rewrites Graph-only shapes of the document's top
+	// level (members@odata.bind) into Verity's before strict decoding.
+	// It reports whether it changed anything.
+	prepare func(top map[string]json.RawMessage) (bool, error)
 }
 
 func newKind[T any, P resourcePtr[T]](name, collection string, key func(P) string, graphOnly []string) *Kind[T, P] {
@@ -82,13 +86,18 @@ func newKind[T any, P resourcePtr[T]](name, collection string, key func(P) strin
 	return k
 }
 
+func withPrepare[T any, P resourcePtr[T]](k *Kind[T, P], prepare func(map[string]json.RawMessage) (bool, error)) *Kind[T, P] {
+	k.prepare = prepare
+	return k
+}
+
 // The directory kinds, in the order an import or apply should write them
 // (objects referenced by others first).
 var (
 	// Users describes KindUser.
 	Users = newKind[User]("user", "users", func(u *User) string { return u.Key() }, userGraphOnly)
 	// Groups describes KindGroup.
-	Groups = newKind[Group]("group", "groups", func(g *Group) string { return g.Key() }, groupGraphOnly)
+	Groups = withPrepare(newKind[Group]("group", "groups", func(g *Group) string { return g.Key() }, groupGraphOnly), bindMembers)
 	// Applications describes KindApplication.
 	Applications = newKind[Application]("application", "applications", func(a *Application) string { return a.Key() }, applicationGraphOnly)
 	// ServicePrincipals describes KindServicePrincipal.
@@ -170,7 +179,7 @@ func (k *Kind[T, P]) Key(v P) string {
 // properties Verity does not model (GraphOnlyProperties) are dropped. The
 // result is neither normalised nor validated.
 func (k *Kind[T, P]) Decode(body []byte) (P, error) {
-	body, err := k.dropGraphOnly(body)
+	body, err := k.rewrite(body)
 	if err != nil {
 		return nil, err
 	}
@@ -200,22 +209,30 @@ func (k *Kind[T, P]) GraphOnlyProperties() []string {
 	return slices.Sorted(maps.Keys(k.graphOnly))
 }
 
-func (k *Kind[T, P]) dropGraphOnly(body []byte) ([]byte, error) {
-	if len(k.graphOnly) == 0 {
+// rewrite drops Graph-only properties and applies prepare.
+func (k *Kind[T, P]) rewrite(body []byte) ([]byte, error) {
+	if len(k.graphOnly) == 0 && k.prepare == nil {
 		return body, nil
 	}
 	var top map[string]json.RawMessage
-	if json.Unmarshal(body, &top) != nil {
+	if json.Unmarshal(body, &top) != nil || top == nil {
 		return body, nil // not an object: strictjson explains what is wrong
 	}
-	dropped := false
+	changed := false
 	for p := range top {
 		if k.graphOnly[p] {
 			delete(top, p)
-			dropped = true
+			changed = true
 		}
 	}
-	if !dropped {
+	if k.prepare != nil {
+		prepared, err := k.prepare(top)
+		if err != nil {
+			return nil, err
+		}
+		changed = changed || prepared
+	}
+	if !changed {
 		return body, nil
 	}
 	b, err := json.Marshal(top)

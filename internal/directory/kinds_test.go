@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -340,5 +341,45 @@ func TestBuiltinRoles(t *testing.T) {
 	}
 	if _, err := parseRoles([]byte(`{"roles":[{"displayName":"x","templateId":"nope","privilegedLabel":false}]}`)); err == nil {
 		t.Error("parseRoles accepted a bad template id")
+	}
+}
+
+func TestGroupMembersODataBind(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		body        string
+		wantMembers []string
+		wantErr     string
+	}{
+		{"graph create request", `{"displayName":"G","mailEnabled":false,"mailNickname":"g","securityEnabled":true,
+			"members@odata.bind":["https://graph.microsoft.com/v1.0/directoryObjects/` + guidB + `","https://graph.microsoft.com/v1.0/users('` + strings.ToUpper(guidA) + `')"]}`,
+			[]string{guidA, guidB}, ""},
+		{"merged with members", `{"displayName":"G","members":["` + guidA + `"],"members@odata.bind":["https://graph.microsoft.com/v1.0/directoryObjects/` + guidB + `"]}`,
+			[]string{guidA, guidB}, ""},
+		{"not a url of an object", `{"displayName":"G","members@odata.bind":["https://graph.microsoft.com/v1.0/directoryObjects/` + guidB + `","https://graph.microsoft.com/v1.0/me"]}`,
+			nil, `members@odata.bind[1]: must be a directory object URL`},
+		{"not an array", `{"displayName":"G","members@odata.bind":"https://graph.microsoft.com/v1.0/directoryObjects/` + guidB + `"}`,
+			nil, `members@odata.bind: must be an array`},
+		{"members not ids", `{"displayName":"G","members":[{"id":"` + guidA + `"}],"members@odata.bind":[]}`,
+			nil, `members: must be an array of ids`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g, err := Groups.Parse([]byte(tt.body))
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("Parse error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !slices.Equal(g.Members, tt.wantMembers) {
+				t.Errorf("members = %v, want %v", g.Members, tt.wantMembers)
+			}
+		})
 	}
 }
