@@ -53,6 +53,16 @@ longer lists are deleted. Objects made by hand are never pruned.`,
 				Summary  string `json:"summary"`
 			}
 			if err := c.do(cmd.Context(), "POST", "/api/v1/apply?"+q.Encode(), m, &resp); err != nil {
+				// The server names JSON paths; say which file they are in.
+				var ae *apiError
+				if errors.As(err, &ae) {
+					if ae.Target != "" {
+						ae.Target = m.Locate(ae.Target)
+					}
+					for i := range ae.Details {
+						ae.Details[i].Target = m.Locate(ae.Details[i].Target)
+					}
+				}
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimRight(resp.Summary, "\n"))

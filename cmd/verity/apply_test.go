@@ -52,7 +52,7 @@ func testApplyExamples(t *testing.T, env []string, n *node) {
 		t.Fatal(err)
 	}
 	_, stderr, err = run(t, env, "", "apply", "-f", bad)
-	if err == nil || !strings.Contains(stderr, "nobody@contoso.com") {
+	if err == nil || !strings.Contains(stderr, "zz-broken.yaml: groups[0].members.users[0]") || !strings.Contains(stderr, "nobody@contoso.com") {
 		t.Fatalf("broken apply: %v\n%s", err, stderr)
 	}
 	if status, _ := n.do(tok, "GET", "/api/v1/users/zed@contoso.com", ""); status != http.StatusNotFound {

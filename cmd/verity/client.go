@@ -148,6 +148,11 @@ type apiError struct {
 	Code    string
 	Message string
 	Target  string
+	Details []problemItem
+}
+
+type problemItem struct {
+	Code, Message, Target string
 }
 
 func (e *apiError) Error() string {
@@ -155,7 +160,11 @@ func (e *apiError) Error() string {
 	if e.Target != "" {
 		msg = e.Target + ": " + msg
 	}
-	return fmt.Sprintf("%s (%d %s)", msg, e.Status, e.Code)
+	msg = fmt.Sprintf("%s (%d %s)", msg, e.Status, e.Code)
+	for _, d := range e.Details {
+		msg += "\n  " + d.Target + ": " + d.Message
+	}
+	return msg
 }
 
 // do sends a JSON request and decodes a JSON response into out (if not nil).
@@ -191,12 +200,13 @@ func (c *client) do(ctx context.Context, method, path string, body any, out any)
 		var p struct {
 			Error struct {
 				Code, Message, Target string
+				Details               []problemItem
 			} `json:"error"`
 		}
 		if json.Unmarshal(data, &p) != nil || p.Error.Code == "" {
 			return &apiError{Status: resp.StatusCode, Code: http.StatusText(resp.StatusCode), Message: strings.TrimSpace(string(data))}
 		}
-		return &apiError{Status: resp.StatusCode, Code: p.Error.Code, Message: p.Error.Message, Target: p.Error.Target}
+		return &apiError{Status: resp.StatusCode, Code: p.Error.Code, Message: p.Error.Message, Target: p.Error.Target, Details: p.Error.Details}
 	}
 	if out != nil && len(data) > 0 {
 		if raw, ok := out.(*[]byte); ok {

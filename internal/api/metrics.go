@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/verityhq/verity/internal/directory"
 )
 
 type metrics struct {
@@ -63,6 +65,18 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, c *call) error {
 		"engine":           s.opts.Store.Engine(),
 		"snapshotRevision": snap.Revision(),
 		"snapshotBuiltAt":  snap.BuiltAt().UTC().Format(time.RFC3339Nano),
-		"counts":           snap.Directory().Stats(),
+		"counts":           statsJSON(snap.Directory().Stats()),
 	})
+}
+
+// statsJSON names the snapshot's counts the way the rest of the API names
+// properties.
+func statsJSON(st directory.Stats) map[string]int {
+	return map[string]int{
+		"users": st.Users, "groups": st.Groups, "applications": st.Applications,
+		"servicePrincipals": st.ServicePrincipals, "namedLocations": st.NamedLocations,
+		"directoryRoleAssignments": st.RoleAssignments, "memberships": st.Memberships,
+		"transitiveMemberships": st.TransitiveMemberships, "danglingMembers": st.DanglingMembers,
+		"danglingAssignments": st.DanglingAssignments, "cyclicGroups": st.CyclicGroups,
+	}
 }

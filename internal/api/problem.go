@@ -33,6 +33,9 @@ type Problem struct {
 	Code    string
 	Message string
 	Target  string
+	// Details lists further problems of the same request (Graph's
+	// error.details), e.g. every invalid entry of a manifest.
+	Details []*Problem
 	Err     error // cause, logged but never sent
 }
 
@@ -76,7 +79,15 @@ func toProblem(err error) *Problem {
 	var ae *apply.Error
 	switch {
 	case errors.As(err, &ae):
-		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: ae.Message, Target: ae.Path, Err: err}
+		p := &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: ae.Message, Target: ae.Path, Err: err}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap()[1:] {
+				if errors.As(e, &ae) {
+					p.Details = append(p.Details, &Problem{Code: CodeInvalidRequest, Message: ae.Message, Target: ae.Path})
+				}
+			}
+		}
+		return p
 	case errors.As(err, &fe), errors.As(err, &mbe):
 		return invalid(err)
 	case errors.Is(err, store.ErrNotFound):
@@ -94,10 +105,17 @@ type problemBody struct {
 }
 
 type problemDetail struct {
-	Code       string     `json:"code"`
-	Message    string     `json:"message"`
-	Target     string     `json:"target,omitempty"`
-	InnerError innerError `json:"innerError"`
+	Code       string       `json:"code"`
+	Message    string       `json:"message"`
+	Target     string       `json:"target,omitempty"`
+	Details    []detailItem `json:"details,omitempty"`
+	InnerError innerError   `json:"innerError"`
+}
+
+type detailItem struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Target  string `json:"target,omitempty"`
 }
 
 type innerError struct {

@@ -201,8 +201,12 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, requestID 
 	if (p.Status == http.StatusServiceUnavailable || p.Status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "5")
 	}
+	var details []detailItem
+	for _, d := range p.Details {
+		details = append(details, detailItem{Code: d.Code, Message: d.Message, Target: d.Target})
+	}
 	_ = writeJSON(w, p.Status, problemBody{Error: problemDetail{
-		Code: p.Code, Message: p.Message, Target: p.Target,
+		Code: p.Code, Message: p.Message, Target: p.Target, Details: details,
 		InnerError: innerError{RequestID: requestID, Date: time.Now().UTC().Format(time.RFC3339)},
 	}})
 }

@@ -102,10 +102,6 @@ func (p *planner) change(it *item) (*Change, write, error) {
 			return nil, write{}, fmt.Errorf("apply: compare %s %s: %w", it.kind, cur.ObjectID(), err)
 		}
 	}
-	if it.existing.ManagedBy != ManagedBy {
-		fields = append(fields, "managedBy") // adopted
-		slices.Sort(fields)
-	}
 	if len(fields) == 0 {
 		return nil, write{}, nil
 	}
@@ -120,7 +116,7 @@ func (p *planner) change(it *item) (*Change, write, error) {
 	if err != nil {
 		return nil, write{}, fmt.Errorf("apply: %w", err)
 	}
-	obj.ManagedBy = ManagedBy
+	obj.ManagedBy = it.existing.ManagedBy // hand-made objects stay hand-made: never pruned
 	c := &Change{Action: Update, Kind: it.kind, ID: obj.ID, Name: it.name, Fields: fields}
 	return c, write{action: Update, obj: obj, ifRevision: it.existing.Revision}, nil
 }

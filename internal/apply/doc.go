@@ -9,8 +9,9 @@
 // manifest that applies unchanged.
 //
 // Objects an apply creates are marked ManagedBy "apply"; only those are
-// ever pruned. Objects made by hand are adopted when a manifest lists
-// them and otherwise left alone.
+// ever pruned. Objects made by hand (through the API, or the bootstrap
+// administrator) are updated when a manifest lists them and differs, but
+// stay hand-made: no apply ever deletes them.
 //
 // apply builds on store, directory, rbac and strictjson; it never imports
 // api, proxy or cmd, which call it.

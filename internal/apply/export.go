@@ -18,8 +18,7 @@ import (
 // a fresh store recreates the same objects; members and principals named;
 // server-set properties left out; every section sorted by natural key, so
 // the same directory always exports to the same bytes. Applying the
-// export to the store it came from changes nothing but adopting
-// hand-made objects.
+// export to the store it came from changes nothing.
 //
 // A member or principal id that names no user, group or service principal
 // (a dangling reference) cannot be written by name and is left out.

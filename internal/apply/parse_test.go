@@ -139,10 +139,9 @@ func TestIDs(t *testing.T) {
 	}
 	p, _ := apply(t, st, m, Options{})
 	want := `+ create user alice@contoso.com
-~ update user bob@contoso.com (managedBy)
 + create group "Team"
 
-Plan: 2 to create, 1 to update, 0 to delete.`
+Plan: 2 to create, 0 to update, 0 to delete.`
 	if p.String() != want {
 		t.Errorf("plan:\n%s\nwant:\n%s", p, want)
 	}

@@ -31,20 +31,20 @@ const (
 
 // Change is one object a plan creates, updates or deletes.
 type Change struct {
-	Action Action
+	Action Action `json:"action"`
 	// Kind is the store kind: "user", "group", "application",
 	// "servicePrincipal", "namedLocation", "directoryRoleAssignment" or
 	// "roleAssignment".
-	Kind string
+	Kind string `json:"kind"`
 	// ID is the object's id; for a create, the id the apply gives it.
-	ID string
+	ID string `json:"id"`
 	// Name is how the plan shows the object: a user's userPrincipalName,
 	// another object's displayName, or for an assignment its role,
 	// principal and scope.
-	Name string
+	Name string `json:"name"`
 	// Fields lists, for an update, the top-level properties that change,
-	// sorted; "managedBy" when a hand-made object is adopted.
-	Fields []string
+	// sorted.
+	Fields []string `json:"fields,omitempty"`
 }
 
 // Plan is the set of changes that makes the store match a manifest.
