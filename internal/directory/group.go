@@ -189,8 +189,12 @@ func boundID(s string) string {
 		return ""
 	}
 	last := path.Base(u.Path)
-	if open := strings.Index(last, "('"); open >= 0 && strings.HasSuffix(last, "')") {
-		last = last[open+2 : len(last)-2]
+	if _, quoted, ok := strings.Cut(last, "('"); ok {
+		id, ok := strings.CutSuffix(quoted, "')")
+		if !ok {
+			return ""
+		}
+		return id
 	}
 	return last
 }
