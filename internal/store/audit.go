@@ -8,8 +8,11 @@ import (
 
 // Audit list limits.
 const (
+	// DefaultAuditLimit is how many events ListAudit returns when
+	// AuditQuery.Limit is zero.
 	DefaultAuditLimit = 100
-	MaxAuditLimit     = 1000
+	// MaxAuditLimit caps AuditQuery.Limit.
+	MaxAuditLimit = 1000
 )
 
 // AppendAudit appends e and returns the seq the database gave it. A zero

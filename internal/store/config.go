@@ -12,9 +12,13 @@ import (
 
 // Defaults applied by Open to zero Config fields.
 const (
-	DefaultConnectTimeout  = 30 * time.Second
-	DefaultPollInterval    = time.Second
-	DefaultMaxConns        = 10
+	// DefaultConnectTimeout is how long Open retries an unreachable database.
+	DefaultConnectTimeout = 30 * time.Second
+	// DefaultPollInterval is how often the change feed polls.
+	DefaultPollInterval = time.Second
+	// DefaultMaxConns is the PostgreSQL pool size or SQLite read pool size.
+	DefaultMaxConns = 10
+	// DefaultChangeRetention is how many change-log rows compaction keeps.
 	DefaultChangeRetention = 100000
 )
 
