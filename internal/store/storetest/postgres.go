@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,7 +211,28 @@ func startCluster() (*Cluster, error) {
 		c.remove()
 		return nil, err
 	}
+	c.watchdog()
 	return c, nil
+}
+
+// watchdog starts a small process that stops the server and removes its
+// directory once this test binary is gone, so a binary killed by a test
+// timeout or a signal leaves no server behind. After a normal stop it
+// finds nothing left to do.
+func (c *Cluster) watchdog() {
+	stop := fmt.Sprintf("%s -D %s -m immediate stop", filepath.Join(PostgresBinDir, "pg_ctl"), c.data())
+	if c.asUser != "" {
+		stop = "runuser -u " + c.asUser + " -- " + stop
+	}
+	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; if [ -d %s ]; then %s; rm -rf %s; fi",
+		os.Getpid(), c.data(), stop, c.dir)
+	cmd := exec.Command("sh", "-c", script)
+	// No stdout or stderr: go test waits for every holder of the binary's
+	// output to close it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err == nil {
+		go func() { _ = cmd.Wait() }()
+	}
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
