@@ -260,6 +260,10 @@ func TestDirectoryRoles(t *testing.T) {
 	e.admin("POST", "/api/v1/roleManagement/directory/roleAssignments", map[string]any{"principalId": u, "roleDefinitionId": globalAdmin, "directoryScopeId": "/"}).want(http.StatusCreated)
 	e.admin("POST", "/api/v1/roleManagement/directory/roleAssignments", map[string]any{"principalId": plain, "roleDefinitionId": globalAdmin}).problem(http.StatusBadRequest, "InvalidRequest", "principalId")
 	e.admin("POST", "/api/v1/roleManagement/directory/roleAssignments", map[string]any{"principalId": u, "roleDefinitionId": "00000000-0000-0000-0000-000000000000"}).problem(http.StatusBadRequest, "InvalidRequest", "roleDefinitionId")
+	// Entra: role-assignable groups hold users and service principals, never groups.
+	assignable := e.createGroup("Tier 0", map[string]any{"isAssignableToRole": true})
+	e.admin("POST", "/api/v1/groups/"+assignable+"/members/$ref", map[string]string{"@odata.id": "directoryObjects/" + plain}).problem(http.StatusBadRequest, "InvalidRequest", "@odata.id")
+	e.addMember(assignable, u)
 }
 
 func TestLastOwnerIsProtected(t *testing.T) {

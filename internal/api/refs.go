@@ -49,6 +49,9 @@ func checkReferences(ctx context.Context, tx store.Reader, res directory.Resourc
 			if err != nil {
 				return err
 			}
+			if o.Kind == directory.KindGroup && v.RoleAssignable() {
+				return invalid(strictjson.Errorf(path, "a role-assignable group (isAssignableToRole) cannot contain groups"))
+			}
 			if o.Kind == directory.KindGroup {
 				cyc, err := reaches(ctx, tx, m, v.ID)
 				if err != nil {
@@ -276,52 +279,19 @@ func checkIDFree(ctx context.Context, tx store.Reader, kind, id string) error {
 	return &Problem{Status: http.StatusConflict, Code: CodeConflict, Target: "id", Message: fmt.Sprintf("id %s is already used by a %s", id, o.Kind)}
 }
 
-// takeBinds removes Graph's "<navigation>@odata.bind" properties from a
-// create body and returns them. Only members@odata.bind is supported; any
-// other binding (owners, ...) is refused rather than silently dropped.
-func takeBinds(body []byte) ([]byte, []string, error) {
+// rejectBinds refuses Graph "<navigation>@odata.bind" properties other
+// than members@odata.bind (which the directory decodes into members):
+// owners and the like are not modelled, and dropping them silently would
+// surprise.
+func rejectBinds(body []byte) error {
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil {
-		return body, nil, nil // not an object: the strict decoder explains
+		return nil // not an object: the strict decoder explains
 	}
-	var binds []string
-	found := false
-	for k, v := range top {
-		nav, ok := strings.CutSuffix(k, "@odata.bind")
-		if !ok {
-			continue
+	for k := range top {
+		if nav, ok := strings.CutSuffix(k, "@odata.bind"); ok && nav != "members" {
+			return invalid(strictjson.Errorf(k, "binding %s is not supported; only members@odata.bind is", nav))
 		}
-		if nav != "members" {
-			return nil, nil, invalid(strictjson.Errorf(k, "binding %s is not supported; only members@odata.bind is", nav))
-		}
-		if err := json.Unmarshal(v, &binds); err != nil {
-			return nil, nil, invalid(strictjson.Errorf(k, "must be an array of directoryObjects URLs"))
-		}
-		delete(top, k)
-		found = true
-	}
-	if !found {
-		return body, nil, nil
-	}
-	b, err := json.Marshal(top)
-	return b, binds, err
-}
-
-// bindMembers adds members@odata.bind references to a new group.
-func bindMembers(res directory.Resource, binds []string) error {
-	if len(binds) == 0 {
-		return nil
-	}
-	g, ok := res.(*directory.Group)
-	if !ok {
-		return invalid(strictjson.Errorf("members@odata.bind", "only groups have members"))
-	}
-	for i, b := range binds {
-		m := refID.FindStringSubmatch(b)
-		if m == nil {
-			return invalid(strictjson.Errorf(strictjson.Index("members@odata.bind", i), "must be a URL ending in /directoryObjects/{id}"))
-		}
-		g.Members = append(g.Members, strings.ToLower(m[1]))
 	}
 	return nil
 }

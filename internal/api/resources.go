@@ -105,8 +105,7 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 		if err != nil {
 			return invalid(err)
 		}
-		body, binds, err := takeBinds(body)
-		if err != nil {
+		if err := rejectBinds(body); err != nil {
 			return err
 		}
 		res, err := k.decode(body)
@@ -115,9 +114,6 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 		}
 		if res.ObjectID() == "" {
 			res.SetObjectID(directory.NewID())
-		}
-		if err := bindMembers(res, binds); err != nil {
-			return err
 		}
 		if app, ok := res.(*directory.Application); ok && app.AppID == "" {
 			app.AppID = directory.NewID() // Graph assigns the appId of a new registration

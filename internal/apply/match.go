@@ -308,6 +308,10 @@ func (p *planner) resolveMembers() {
 					p.failf(it.section, it.index, sub, "a group cannot be a member of itself")
 					continue
 				}
+				if l.kind == directory.KindGroup && g.RoleAssignable() {
+					p.failf(it.section, it.index, sub, "a role-assignable group (isAssignableToRole) cannot contain groups")
+					continue
+				}
 				g.Members = append(g.Members, id)
 			}
 		}
