@@ -90,6 +90,8 @@ type sqlStore struct {
 	// keeps waiting writers from holding pooled connections that readers
 	// (and the running Update's own fn) need.
 	writer chan struct{}
+	// audit group-commits AppendAudit calls.
+	audit auditBatcher
 }
 
 var _ Store = (*sqlStore)(nil)
