@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"internal/store/storetest": {"internal/store"},
 	"internal/layering":        {},
 	"bench/load":               {},
+	"bench/snapshot":           {"internal/decision", "internal/directory", "internal/store"},
 }
 
 // thirdParty is the dependency budget of non-test code: every module path

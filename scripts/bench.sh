@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every benchmark behind docs/benchmarks.md: the Go micro-benchmarks
+# (store, audit, snapshot, decisions, apply), the snapshot build of a large
+# directory in a fresh process (time and peak RSS), and the whole-system
+# load on a SQLite and a PostgreSQL node. Needs PostgreSQL 15 like the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=$(mktemp -d)
+trap './scripts/pgtest.sh stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+eval "$(./scripts/pgtest.sh start)"
+
+echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version)"
+echo "== go benchmarks"
+go test -run '^$' -bench . -benchmem -benchtime 2s ./internal/store/ ./internal/decision/ ./internal/apply/
+go test -run '^$' -bench . -benchmem -benchtime 5x ./internal/directory/
+
+echo "== snapshot build: 100k users, 10k groups (5 levels), 1k apps, fresh process"
+go build -o "$WORK/snapshot" ./bench/snapshot
+"$WORK/snapshot" -populate -dsn "$WORK/big.db" >/dev/null
+"$WORK/snapshot" -dsn "$WORK/big.db"
+psql "$VERITY_TEST_POSTGRES" -qc "CREATE DATABASE bench_snapshot" >/dev/null
+PGBIG="${VERITY_TEST_POSTGRES/\/postgres\?/\/bench_snapshot?}"
+"$WORK/snapshot" -populate -dsn "$PGBIG" >/dev/null
+"$WORK/snapshot" -dsn "$PGBIG"
+./scripts/pgtest.sh stop >/dev/null 2>&1 || true
+
+echo "== whole-system load (bench/run.sh)"
+./bench/run.sh "${LOAD_DURATION:-10s}" "${LOAD_CONCURRENCY:-16}"
