@@ -204,12 +204,9 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 		}
 		var id, disabled string
 		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
-			obj, err := find(ctx, tx, k, r.PathValue("id"))
+			obj, err := findCurrent(ctx, tx, k, r.PathValue("id"), ifRev)
 			if err != nil {
-				return notFound(err, k, r.PathValue("id"))
-			}
-			if ifRev > 0 && obj.Revision != ifRev {
-				return problemf(http.StatusPreconditionFailed, CodePreconditionFailed, "the resource changed since ETag %s; read it again", etag(ifRev))
+				return err
 			}
 			var merged map[string]json.RawMessage
 			if err := json.Unmarshal(obj.Body, &merged); err != nil {
@@ -285,12 +282,9 @@ func (s *Server) deleteObject(k resourceKind) handlerFunc {
 		}
 		var id string
 		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
-			obj, err := find(ctx, tx, k, r.PathValue("id"))
+			obj, err := findCurrent(ctx, tx, k, r.PathValue("id"), ifRev)
 			if err != nil {
-				return notFound(err, k, r.PathValue("id"))
-			}
-			if ifRev > 0 && obj.Revision != ifRev {
-				return problemf(http.StatusPreconditionFailed, CodePreconditionFailed, "the resource changed since ETag %s; read it again", etag(ifRev))
+				return err
 			}
 			id = obj.ID
 			if obj.ID == c.principal {
@@ -323,6 +317,19 @@ func (s *Server) deleteObject(k resourceKind) handlerFunc {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+}
+
+// findCurrent is find for a write: a missing object is a 404, and with an
+// If-Match revision (ifRev > 0) a changed one is a 412.
+func findCurrent(ctx context.Context, r store.Reader, k resourceKind, id string, ifRev int64) (store.Object, error) {
+	obj, err := find(ctx, r, k, id)
+	if err != nil {
+		return obj, notFound(err, k, id)
+	}
+	if ifRev > 0 && obj.Revision != ifRev {
+		return obj, problemf(http.StatusPreconditionFailed, CodePreconditionFailed, "the resource changed since ETag %s; read it again", etag(ifRev))
+	}
+	return obj, nil
 }
 
 func notFound(err error, k resourceKind, id string) error {
