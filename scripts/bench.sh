@@ -12,7 +12,8 @@ eval "$(./scripts/pgtest.sh start)"
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(go version)"
 echo "== go benchmarks"
 go test -run '^$' -bench . -benchmem -benchtime 2s ./internal/store/ ./internal/decision/ ./internal/apply/
-go test -run '^$' -bench . -benchmem -benchtime 5x ./internal/directory/
+go test -run '^$' -bench 'SnapshotBuild' -benchmem -benchtime 5x ./internal/directory/
+go test -run '^$' -bench 'TransitiveMemberOf|InGroup|DirectoryRoles|InTrustedLocation|UserByUPN' -benchmem ./internal/directory/
 
 echo "== snapshot build: 100k users, 10k groups (5 levels), 1k apps, fresh process"
 go build -o "$WORK/snapshot" ./bench/snapshot
