@@ -333,7 +333,7 @@ Plan: 0 to create, 0 to update, 3 to delete.`
 		for k, v := range exampleCounts {
 			wantCounts[k] = v
 		}
-		wantCounts[directory.KindUser] += 1 - 1 // mallory stays, heidi goes
+		// Users: mallory (made by hand) is added and heidi pruned, so the count is unchanged.
 		wantCounts[directory.KindNamedLocation]--
 		wantCounts[rbac.Kind]--
 		if got := countAll(t, st); !equalCounts(got, wantCounts) {
