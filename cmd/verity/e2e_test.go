@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
+	"github.com/verityhq/verity/internal/localca"
 	"github.com/verityhq/verity/internal/store/storetest"
 )
 
@@ -360,4 +363,33 @@ func TestGracefulShutdown(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// TestServerWithCertificateFiles runs production mode with TLS from PEM
+// files and checks a client that trusts only their CA.
+func TestServerWithCertificateFiles(t *testing.T) {
+	t.Parallel()
+	files, err := localca.Ensure(filepath.Join(t.TempDir(), "tls"), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := baseEnv("VERITY_STORE_DSN="+filepath.Join(t.TempDir(), "v.db"), "VERITY_HTTP_ADDR=127.0.0.1:0",
+		"VERITY_DATA_DIR="+t.TempDir(), "VERITY_HTTP_TLS_CERT_FILE="+files.ServerCert, "VERITY_HTTP_TLS_KEY_FILE="+files.ServerKey)
+	n := start(t, env, "server")
+	if !strings.HasPrefix(n.url, "https://") {
+		t.Fatalf("url %q", n.url)
+	}
+	n.caFile = files.CACert
+	pem, _ := os.ReadFile(files.CACert)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	n.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	if status, body := n.do("", "GET", "/healthz", ""); status != http.StatusOK {
+		t.Fatalf("healthz over TLS: %d %s", status, body)
+	}
+	n.login(n.user, n.password)
+	// A client that does not trust the CA is refused by its own TLS check.
+	if _, err := http.Get(n.url + "/healthz"); err == nil {
+		t.Fatal("an untrusted client connected")
+	}
 }
