@@ -13,5 +13,5 @@ eval "$(./scripts/pgtest.sh start)"
 trap './scripts/pgtest.sh stop >/dev/null 2>&1 || true' EXIT
 echo "    $VERITY_TEST_POSTGRES"
 
-echo "==> go test"
-go test -count=1 -timeout 20m "$@" ./...
+echo "==> go test -race"
+go test -race -count=1 -timeout 20m "$@" ./...
