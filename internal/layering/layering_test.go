@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"internal/store":      {},
 	"internal/strictjson": {},
 	"internal/localca":    {},
+	"internal/geo":        {},
 	"internal/version":    {},
 	// Test-only packages.
 	"internal/store/storetest": {"internal/store"},
@@ -48,7 +49,8 @@ var thirdParty = []string{
 	"github.com/google/uuid",
 	"golang.org/x/crypto",
 	"golang.org/x/term",
-	"go.yaml.in/yaml/v2", // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
+	"go.yaml.in/yaml/v2",
+	"github.com/oschwald/maxminddb-golang/v2", // country of an IP for country named locations // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
 }
 
 type pkg struct {
