@@ -44,7 +44,7 @@ func compileMatch(pattern string) (*regexp.Regexp, error) {
 	if err != nil {
 		var se *syntax.Error
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%s %q (Verity uses RE2 regular expressions: no lookaround, backreferences, atomic groups or conditionals)", se.Code, se.Expr)
+			return nil, fmt.Errorf("%s: %q (Verity uses RE2 regular expressions: no lookaround, backreferences, atomic groups or conditionals)", se.Code, se.Expr)
 		}
 		return nil, err
 	}
