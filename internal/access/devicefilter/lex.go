@@ -154,12 +154,15 @@ func (l *lexer) string(q byte) (token, error) {
 			l.off++
 			return token{kind: tokString, pos: start, text: l.src[start:l.off], val: b.String()}, nil
 		default:
-			if c >= utf8.RuneSelf {
-				if r, n := utf8.DecodeRuneInString(l.src[l.off:]); r == utf8.RuneError && n == 1 {
-					return token{}, errorAt(l.off, "invalid UTF-8")
-				}
+			if c < utf8.RuneSelf {
+				l.off++
+				continue
 			}
-			l.off++
+			r, n := utf8.DecodeRuneInString(l.src[l.off:])
+			if r == utf8.RuneError && n == 1 {
+				return token{}, errorAt(l.off, "invalid UTF-8")
+			}
+			l.off += n
 		}
 	}
 	return token{}, errorAt(start, "unterminated string")

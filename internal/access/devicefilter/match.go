@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"strings"
 )
 
 // compileMatch compiles the pattern of -match / -notMatch.
@@ -44,7 +45,13 @@ func compileMatch(pattern string) (*regexp.Regexp, error) {
 	if err != nil {
 		var se *syntax.Error
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%s: %q (Verity uses RE2 regular expressions: no lookaround, backreferences, atomic groups or conditionals)", se.Code, se.Expr)
+			se.Expr = strings.TrimPrefix(se.Expr, "(?i)")
+			switch se.Code {
+			case syntax.ErrInvalidPerlOp, syntax.ErrInvalidEscape, syntax.ErrInvalidNamedCapture:
+				// Most likely a .NET construct RE2 lacks.
+				return nil, fmt.Errorf("%s: `%s` (Verity uses RE2 regular expressions: no lookaround, backreferences, atomic groups or conditionals)", se.Code, se.Expr)
+			}
+			return nil, fmt.Errorf("%s: `%s`", se.Code, se.Expr)
 		}
 		return nil, err
 	}
@@ -73,7 +80,11 @@ func checkDotNetOnly(p string) error {
 				i++
 			}
 		case inClass && c == '[' && i+1 < len(p) && p[i+1] == ':':
-			return fmt.Errorf("POSIX class %q is not supported (.NET reads it as literal characters); use \\p{…} or a range", p[i:min(len(p), i+10)])
+			name := p[i:]
+			if end := strings.Index(name, ":]"); end >= 0 {
+				name = name[:end+2]
+			}
+			return fmt.Errorf("POSIX class %s is not supported (.NET reads it as literal characters); use \\p{…} or a range", name)
 		case inClass && c == '-' && i+1 < len(p) && p[i+1] == '[':
 			return fmt.Errorf("character class subtraction (-[…]) is not supported")
 		case inClass && c == ']':
