@@ -1,0 +1,144 @@
+package access
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/strictjson"
+)
+
+// Principals is what the engine needs to know about a user: transitive
+// group memberships and directory roles (template ids), each sorted, and
+// whether the user is a guest. Implementations must not allocate in these
+// methods: Request.Resolve calls them on the hot path. *directory.Snapshot
+// serves it through SnapshotPrincipals; a StaticDirectory serves offline
+// tools and tests.
+type Principals interface {
+	TransitiveMemberOf(id string) []string
+	DirectoryRoles(id string) []string
+	IsGuest(id string) bool
+}
+
+// SnapshotPrincipals adapts a directory snapshot to Principals.
+type SnapshotPrincipals struct{ *directory.Snapshot }
+
+// IsGuest reports whether id is a user whose userType is Guest.
+func (s SnapshotPrincipals) IsGuest(id string) bool {
+	u, ok := s.User(id)
+	return ok && u.IsGuest()
+}
+
+var _ Principals = SnapshotPrincipals{}
+
+// StaticDirectory is a small, fixed directory read from JSON, for the CLI
+// and for tests:
+//
+//	{"users":  [{"id": "...", "userType": "Guest", "memberOf": ["<group id>"], "roles": ["<role template id>"]}],
+//	 "groups": [{"id": "...", "memberOf": ["<group id>"]}]}
+//
+// memberOf lists direct memberships; the directory computes the transitive
+// ones (nested groups), as Entra does.
+type StaticDirectory struct {
+	users map[string]*staticUser
+}
+
+type staticUser struct {
+	guest      bool
+	transitive []string
+	roles      []string
+}
+
+type staticDirectoryJSON struct {
+	Users []struct {
+		ID       string   `json:"id"`
+		UserType string   `json:"userType,omitempty"`
+		MemberOf []string `json:"memberOf,omitempty"`
+		Roles    []string `json:"roles,omitempty"`
+	} `json:"users"`
+	Groups []struct {
+		ID       string   `json:"id"`
+		MemberOf []string `json:"memberOf,omitempty"`
+	} `json:"groups,omitempty"`
+}
+
+// ParseStaticDirectory reads a StaticDirectory. Ids must be GUIDs; groups a
+// user or group names need not be listed under "groups" unless they are
+// nested.
+func ParseStaticDirectory(data []byte) (*StaticDirectory, error) {
+	var doc staticDirectoryJSON
+	if err := strictjson.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parse static directory: %w", err)
+	}
+	parents := map[string][]string{}
+	for i, g := range doc.Groups {
+		path := strictjson.Index("groups", i)
+		if err := firstError(checkGUID(strictjson.Join(path, "id"), g.ID), checkIDs(strictjson.Join(path, "memberOf"), g.MemberOf)); err != nil {
+			return nil, fmt.Errorf("parse static directory: %w", err)
+		}
+		parents[strings.ToLower(g.ID)] = lowerAll(g.MemberOf)
+	}
+	d := &StaticDirectory{users: make(map[string]*staticUser, len(doc.Users))}
+	for i, u := range doc.Users {
+		path := strictjson.Index("users", i)
+		if err := firstError(
+			checkGUID(strictjson.Join(path, "id"), u.ID),
+			optionalEnum(strictjson.Join(path, "userType"), u.UserType, []string{directory.UserTypeMember, directory.UserTypeGuest}),
+			checkIDs(strictjson.Join(path, "memberOf"), u.MemberOf),
+			checkIDs(strictjson.Join(path, "roles"), u.Roles),
+		); err != nil {
+			return nil, fmt.Errorf("parse static directory: %w", err)
+		}
+		// Breadth-first over parents; seen stops cycles.
+		seen := map[string]bool{}
+		queue := lowerAll(u.MemberOf)
+		for len(queue) > 0 {
+			g := queue[0]
+			queue = queue[1:]
+			if seen[g] {
+				continue
+			}
+			seen[g] = true
+			queue = append(queue, parents[g]...)
+		}
+		su := &staticUser{guest: u.UserType == directory.UserTypeGuest, roles: lowerAll(u.Roles)}
+		for g := range seen {
+			su.transitive = append(su.transitive, g)
+		}
+		slices.Sort(su.transitive)
+		slices.Sort(su.roles)
+		d.users[strings.ToLower(u.ID)] = su
+	}
+	return d, nil
+}
+
+// TransitiveMemberOf implements Principals.
+func (d *StaticDirectory) TransitiveMemberOf(id string) []string {
+	if u := d.users[id]; u != nil {
+		return u.transitive
+	}
+	return nil
+}
+
+// DirectoryRoles implements Principals.
+func (d *StaticDirectory) DirectoryRoles(id string) []string {
+	if u := d.users[id]; u != nil {
+		return u.roles
+	}
+	return nil
+}
+
+// IsGuest implements Principals.
+func (d *StaticDirectory) IsGuest(id string) bool {
+	u := d.users[id]
+	return u != nil && u.guest
+}
+
+func lowerAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}
