@@ -119,3 +119,70 @@ func namedLocations(t testing.TB) []directory.NamedLocation {
 	}
 	return out
 }
+
+// basePolicy is an enabled policy that requires MFA of every user for
+// every application; mkPolicy merges overrides into it.
+const basePolicy = `{"displayName": "test", "state": "enabled",
+	"conditions": {"applications": {"includeApplications": ["All"]}, "users": {"includeUsers": ["All"]}},
+	"grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}`
+
+// mkPolicy parses basePolicy with overrides merged in: objects merge
+// recursively, anything else (arrays, null) replaces.
+func mkPolicy(t testing.TB, overrides string) *Policy {
+	t.Helper()
+	p, _, err := ParsePolicy(mergeJSON(t, basePolicy, overrides))
+	if err != nil {
+		t.Fatalf("mkPolicy(%s): %v", overrides, err)
+	}
+	return p
+}
+
+func mergeJSON(t testing.TB, base, overrides string) []byte {
+	t.Helper()
+	var b, o map[string]any
+	if err := json.Unmarshal([]byte(base), &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(overrides), &o); err != nil {
+		t.Fatalf("overrides %s: %v", overrides, err)
+	}
+	merge(b, o)
+	out, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func merge(dst, src map[string]any) {
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := dst[k].(map[string]any); ok {
+				merge(dm, sm)
+				continue
+			}
+		}
+		dst[k] = v
+	}
+}
+
+// compile compiles policies with the test app groups, failing the test on
+// an error.
+func compile(t testing.TB, opts CompileOptions, ps ...*Policy) *Engine {
+	t.Helper()
+	if opts.AppGroups == nil {
+		opts.AppGroups = appGroups(t)
+	}
+	e, err := Compile(ps, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// evaluate runs one request through e.
+func evaluate(e *Engine, req *Request) *Result {
+	var res Result
+	e.Evaluate(req, &res)
+	return &res
+}
