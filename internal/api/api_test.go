@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/store"
@@ -421,4 +422,62 @@ func TestLockoutRetryAfter(t *testing.T) {
 	if ra := r.header.Get("Retry-After"); ra == "5" || ra == "" {
 		t.Fatalf("Retry-After = %q; want the lock's remaining seconds", ra)
 	}
+}
+
+func TestConditionalAccessPolicies(t *testing.T) {
+	t.Parallel()
+	engines(t, func(t *testing.T, st store.Store) {
+		e := newEnv(t, st)
+		loc := e.admin("POST", "/api/v1/identity/conditionalAccess/namedLocations", map[string]any{
+			"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office", "isTrusted": true,
+			"ipRanges": []map[string]any{{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "203.0.113.0/24"}}}).want(http.StatusCreated).json()
+		locID := loc["id"].(string)
+		policy := func(name string, locations ...string) map[string]any {
+			return map[string]any{
+				"displayName": name, "state": "enabled",
+				"conditions": map[string]any{
+					"users":          map[string]any{"includeUsers": []string{"All"}},
+					"applications":   map[string]any{"includeApplications": []string{"All"}},
+					"clientAppTypes": []string{"all"},
+					"locations":      map[string]any{"includeLocations": []string{"All"}, "excludeLocations": locations},
+				},
+				"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"mfa"}},
+			}
+		}
+		created := e.admin("POST", "/api/v1/identity/conditionalAccess/policies", policy("Require MFA outside the office", "AllTrusted", locID)).want(http.StatusCreated).json()
+		id := created["id"].(string)
+		if created["createdDateTime"] == nil || created["state"] != "enabled" {
+			t.Fatalf("created %v", created)
+		}
+		got := e.admin("GET", "/api/v1/identity/conditionalAccess/policies/"+id, nil).want(http.StatusOK).json()
+		if got["displayName"] != "Require MFA outside the office" {
+			t.Fatalf("got %v", got)
+		}
+		// References and validation are checked with their paths.
+		e.admin("POST", "/api/v1/identity/conditionalAccess/policies", policy("Dangling", "0b9e2a4c-0000-4000-8000-000000000000")).
+			problem(http.StatusBadRequest, "InvalidRequest", "conditions.locations.excludeLocations[0]")
+		bad := policy("Bad state")
+		bad["state"] = "on"
+		e.admin("POST", "/api/v1/identity/conditionalAccess/policies", bad).problem(http.StatusBadRequest, "InvalidRequest", "state")
+		// A location a policy uses cannot be deleted; after the policy changes it can.
+		e.admin("DELETE", "/api/v1/identity/conditionalAccess/namedLocations/"+locID, nil).problem(http.StatusConflict, "Conflict", "")
+		e.admin("PATCH", "/api/v1/identity/conditionalAccess/policies/"+id, map[string]any{
+			"conditions": policy("x", "AllTrusted")["conditions"]}).want(http.StatusNoContent)
+		e.admin("DELETE", "/api/v1/identity/conditionalAccess/namedLocations/"+locID, nil).want(http.StatusNoContent)
+		// The snapshot compiles the policy set.
+		snap, err := e.live.WaitFor(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			snap = e.live.Current()
+			if eng, err := snap.Access(); err == nil && eng != nil && len(eng.Policies()) == 1 {
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("snapshot engine: %v, %v", eng, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }

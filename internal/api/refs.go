@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
@@ -77,6 +78,24 @@ func checkReferences(ctx context.Context, tx store.Reader, res directory.Resourc
 			}
 			if !g.RoleAssignable() {
 				return invalid(strictjson.Errorf("principalId", "group %s is not role-assignable (isAssignableToRole); directory roles go only to such groups", v.PrincipalID))
+			}
+		}
+	case *caPolicy:
+		if l := v.Conditions.Locations; l != nil {
+			for _, list := range []struct {
+				name string
+				ids  []string
+			}{{"includeLocations", l.IncludeLocations}, {"excludeLocations", l.ExcludeLocations}} {
+				for j, id := range list.ids {
+					if isSpecialLocation(id) {
+						continue
+					}
+					if _, err := tx.Get(ctx, directory.KindNamedLocation, strings.ToLower(id)); errors.Is(err, store.ErrNotFound) {
+						return invalid(strictjson.Errorf(strictjson.Index("conditions.locations."+list.name, j), "no named location with id %s", id))
+					} else if err != nil {
+						return err
+					}
+				}
 			}
 		}
 	case *rbac.Assignment:
@@ -294,4 +313,26 @@ func rejectBinds(body []byte) error {
 		}
 	}
 	return nil
+}
+
+// isSpecialLocation reports the location values that name no named
+// location: All, AllTrusted and the legacy MFA trusted IPs.
+func isSpecialLocation(id string) bool {
+	return strings.EqualFold(id, access.All) || strings.EqualFold(id, "AllTrusted") || id == access.MFATrustedIPsLocation
+}
+
+// locationInUse refuses to delete a named location that a conditional
+// access policy still names, as Entra does.
+func locationInUse(ctx context.Context, r store.Reader, id string) error {
+	return eachObject(ctx, r, access.Kind, func(o store.Object) error {
+		p, err := access.FromObject(o)
+		if err != nil {
+			return err
+		}
+		if l := p.Conditions.Locations; l != nil && (slices.ContainsFunc(l.IncludeLocations, func(s string) bool { return strings.EqualFold(s, id) }) ||
+			slices.ContainsFunc(l.ExcludeLocations, func(s string) bool { return strings.EqualFold(s, id) })) {
+			return problemf(http.StatusConflict, CodeConflict, "conditional access policy %q (%s) uses this named location; change the policy first", p.DisplayName, p.ID)
+		}
+		return nil
+	})
 }

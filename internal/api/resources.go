@@ -298,6 +298,11 @@ func (s *Server) deleteObject(k resourceKind) handlerFunc {
 					return err
 				}
 			}
+			if k.kind == directory.KindNamedLocation {
+				if err := locationInUse(ctx, tx, obj.ID); err != nil {
+					return err
+				}
+			}
 			return guardOwners(ctx, tx, k.kind)
 		})
 		if err != nil {

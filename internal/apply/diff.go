@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
@@ -202,6 +203,8 @@ func duplicates(m *Manifest) []error {
 		func(i int) string { return m.ServicePrincipals[i].ID }, func(i int) string { return m.ServicePrincipals[i].AppID })
 	check(secNamedLocations, directory.KindNamedLocation, len(m.NamedLocations),
 		func(i int) string { return m.NamedLocations[i].ID }, func(i int) string { return m.NamedLocations[i].DisplayName })
+	check(secCAPolicies, access.Kind, len(m.ConditionalAccessPolicies),
+		func(i int) string { return m.ConditionalAccessPolicies[i].ID }, func(i int) string { return m.ConditionalAccessPolicies[i].DisplayName })
 	none := func(int) string { return "" }
 	check(secDirectoryRoles, directory.KindRoleAssignment, len(m.DirectoryRoleAssignments),
 		func(i int) string { return m.DirectoryRoleAssignments[i].ID }, none)

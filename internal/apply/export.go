@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
@@ -73,6 +74,14 @@ func Export(ctx context.Context, r store.Reader) (*Manifest, error) {
 		m.NamedLocations = append(m.NamedLocations, *v.(*directory.NamedLocation))
 	}
 	slices.SortFunc(m.NamedLocations, func(a, b directory.NamedLocation) int {
+		return cmp.Or(cmp.Compare(a.Key(), b.Key()), cmp.Compare(a.ID, b.ID))
+	})
+	for _, v := range res[access.Kind] {
+		p := v.(*caPolicy).Policy
+		p.CreatedDateTime, p.ModifiedDateTime, p.DeletedDateTime = nil, nil, nil
+		m.ConditionalAccessPolicies = append(m.ConditionalAccessPolicies, p)
+	}
+	slices.SortFunc(m.ConditionalAccessPolicies, func(a, b access.Policy) int {
 		return cmp.Or(cmp.Compare(a.Key(), b.Key()), cmp.Compare(a.ID, b.ID))
 	})
 	for _, v := range res[directory.KindRoleAssignment] {

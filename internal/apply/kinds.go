@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
@@ -18,7 +19,7 @@ import (
 // that others refer to first).
 var managedKinds = []string{
 	directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup,
-	directory.KindNamedLocation, directory.KindRoleAssignment, rbac.Kind,
+	directory.KindNamedLocation, access.Kind, directory.KindRoleAssignment, rbac.Kind,
 }
 
 // codec is the part of directory.Descriptor that a plan needs, so that
@@ -34,8 +35,11 @@ type codec interface {
 
 // descriptor returns the codec of a managed kind.
 func descriptor(kind string) codec {
-	if kind == rbac.Kind {
+	switch kind {
+	case rbac.Kind:
 		return rbacKind{}
+	case access.Kind:
+		return caKind{}
 	}
 	d, _ := directory.Lookup(kind)
 	return d
@@ -48,6 +52,7 @@ var keyField = map[string]string{
 	directory.KindApplication:      "appId",
 	directory.KindServicePrincipal: "appId",
 	directory.KindNamedLocation:    "displayName",
+	access.Kind:                    "displayName",
 }
 
 // noun is how messages call a kind.
@@ -57,6 +62,7 @@ var noun = map[string]string{
 	directory.KindApplication:      "application",
 	directory.KindServicePrincipal: "service principal",
 	directory.KindNamedLocation:    "named location",
+	access.Kind:                    "conditional access policy",
 	directory.KindRoleAssignment:   "directory role assignment",
 	rbac.Kind:                      "role assignment",
 }
@@ -162,6 +168,8 @@ func stripReadOnly(r directory.Resource) {
 		v.CreatedDateTime, v.ModifiedDateTime, v.DeletedDateTime = nil, nil, nil
 	case *rbacAssignment:
 		v.CreatedOn = ""
+	case *caPolicy:
+		v.CreatedDateTime, v.ModifiedDateTime, v.DeletedDateTime = nil, nil, nil
 	}
 }
 
@@ -183,6 +191,10 @@ func keepReadOnly(r, cur directory.Resource, now time.Time) {
 		v.SetModifiedDateTime(now)
 	case *rbacAssignment:
 		v.CreatedOn = cur.(*rbacAssignment).CreatedOn
+	case *caPolicy:
+		v.CreatedDateTime = cur.(*caPolicy).CreatedDateTime
+		t := now.UTC()
+		v.ModifiedDateTime = &t
 	}
 }
 
@@ -199,6 +211,8 @@ func nameOf(r directory.Resource) string {
 	case *directory.ServicePrincipal:
 		return v.DisplayName
 	case *directory.NamedLocation:
+		return v.DisplayName
+	case *caPolicy:
 		return v.DisplayName
 	}
 	return r.ObjectID()
@@ -251,4 +265,54 @@ func directoryRole(roles []directory.RoleDefinition, ref string) (directory.Role
 		}
 	}
 	return directory.RoleDefinition{}, false
+}
+
+// caPolicy adapts a conditional access policy to directory.Resource so
+// that policies go through the same plan as directory objects.
+type caPolicy struct{ access.Policy }
+
+var _ directory.Resource = (*caPolicy)(nil)
+
+// ObjectID implements directory.Resource.
+func (p *caPolicy) ObjectID() string { return p.ID }
+
+// SetObjectID implements directory.Resource.
+func (p *caPolicy) SetObjectID(id string) { p.ID = id }
+
+// SetCreatedDateTime implements directory.Resource; a new policy is also
+// modified now.
+func (p *caPolicy) SetCreatedDateTime(t time.Time) {
+	t = t.UTC()
+	p.CreatedDateTime, p.ModifiedDateTime = &t, &t
+}
+
+// Normalize implements directory.Resource.
+func (p *caPolicy) Normalize() { p.ID = strings.ToLower(p.ID) }
+
+// Validate implements directory.Resource.
+func (p *caPolicy) Validate() error { return p.Policy.Validate() }
+
+// caKind is the codec of conditional access policies.
+type caKind struct{}
+
+var _ codec = caKind{}
+
+// New implements codec.
+func (caKind) New() directory.Resource { return &caPolicy{} }
+
+// KeyOf implements codec.
+func (caKind) KeyOf(r directory.Resource) string {
+	if p, ok := r.(*caPolicy); ok {
+		return p.Key()
+	}
+	return ""
+}
+
+// ObjectOf implements codec.
+func (caKind) ObjectOf(r directory.Resource) (store.Object, error) {
+	p, ok := r.(*caPolicy)
+	if !ok {
+		return store.Object{}, fmt.Errorf("encode %s: got %T", access.Kind, r)
+	}
+	return access.Object(&p.Policy)
 }

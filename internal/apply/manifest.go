@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v2"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -40,6 +41,10 @@ type Manifest struct {
 	// countryNamedLocation, compliantNetworkNamedLocation, told apart by
 	// "@odata.type"), matched by id, else displayName.
 	NamedLocations []directory.NamedLocation `json:"namedLocations,omitempty"`
+	// ConditionalAccessPolicies are Graph conditionalAccessPolicy objects
+	// as Entra exports them (ids of users, groups, roles, applications and
+	// named locations inside), matched by id, else displayName.
+	ConditionalAccessPolicies []access.Policy `json:"conditionalAccessPolicies,omitempty"`
 	// DirectoryRoleAssignments grant Entra's built-in directory roles.
 	DirectoryRoleAssignments []DirectoryRoleAssignment `json:"directoryRoleAssignments,omitempty"`
 	// RoleAssignments grant Verity's RBAC roles (Owner, Reader) at a scope.
@@ -130,6 +135,7 @@ const (
 	secApplications      = "applications"
 	secServicePrincipals = "servicePrincipals"
 	secNamedLocations    = "namedLocations"
+	secCAPolicies        = "conditionalAccessPolicies"
 	secDirectoryRoles    = "directoryRoleAssignments"
 	secRoleAssignments   = "roleAssignments"
 )
@@ -267,5 +273,5 @@ func (m *Manifest) YAML() ([]byte, error) {
 // Len is the number of entries in all sections.
 func (m *Manifest) Len() int {
 	return len(m.Users) + len(m.Groups) + len(m.Applications) + len(m.ServicePrincipals) +
-		len(m.NamedLocations) + len(m.DirectoryRoleAssignments) + len(m.RoleAssignments)
+		len(m.NamedLocations) + len(m.ConditionalAccessPolicies) + len(m.DirectoryRoleAssignments) + len(m.RoleAssignments)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
@@ -116,11 +117,13 @@ func (p *planner) run() (*Plan, error) {
 		return directory.Group{GraphGroup: m.Groups[i].GraphGroup} // members are resolved below
 	})
 	p.matchKeyed(directory.KindNamedLocation, secNamedLocations, len(m.NamedLocations), func(i int) any { return m.NamedLocations[i] })
+	p.matchKeyed(access.Kind, secCAPolicies, len(m.ConditionalAccessPolicies), func(i int) any { return m.ConditionalAccessPolicies[i] })
 	if err := p.settle(); err != nil {
 		return nil, err
 	}
 	p.resolveMembers()
 	p.checkCycles()
+	p.checkPolicyLocations()
 	p.directoryRoleAssignments()
 	p.roleAssignments()
 	if err := p.settleAssignments(); err != nil {
@@ -193,7 +196,7 @@ func (p *planner) claim(it *item, o *store.Object) {
 
 // keyedKinds are the kinds with a natural key, which members and
 // assignments refer to.
-var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation}
+var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation, access.Kind}
 
 // isPrincipal reports whether a kind can be a group member or hold a role.
 func isPrincipal(kind string) bool {
@@ -426,4 +429,56 @@ func (p *planner) reportCycle(groups []string, edges []edge) {
 	}
 	e := edges[at]
 	p.failf(e.it.section, e.it.index, e.sub, "%s", msg)
+}
+
+// checkPolicyLocations makes sure every named location a conditional
+// access policy of the resulting directory names exists in it: a policy
+// with a dangling location could not be compiled, and Entra refuses to
+// delete a location a policy uses.
+func (p *planner) checkPolicyLocations() {
+	const loc = directory.KindNamedLocation
+	exists := func(id string) bool {
+		for _, it := range p.items[loc] {
+			if it.res.ObjectID() == id {
+				return true
+			}
+		}
+		return p.byID[loc][id] != nil && p.pruned[kid{loc, id}] == nil
+	}
+	dangling := func(pol *access.Policy, report func(path, id string)) {
+		if pol.Conditions.Locations == nil {
+			return
+		}
+		for _, list := range []struct {
+			name string
+			ids  []string
+		}{{"includeLocations", pol.Conditions.Locations.IncludeLocations}, {"excludeLocations", pol.Conditions.Locations.ExcludeLocations}} {
+			for j, id := range list.ids {
+				id = strings.ToLower(id)
+				if id == "all" || id == "alltrusted" || id == access.MFATrustedIPsLocation || exists(id) {
+					continue
+				}
+				report(strictjson.Index("conditions.locations."+list.name, j), id)
+			}
+		}
+	}
+	for _, it := range p.items[access.Kind] {
+		dangling(&it.res.(*caPolicy).Policy, func(path, id string) {
+			p.failf(it.section, it.index, path, "no named location with id %s in the manifest or the directory", id)
+		})
+	}
+	for i := range p.stored[access.Kind] {
+		o := &p.stored[access.Kind][i]
+		if p.matched[kid{access.Kind, o.ID}] || p.pruned[kid{access.Kind, o.ID}] != nil {
+			continue
+		}
+		pol, err := access.FromObject(*o)
+		if err != nil {
+			p.errs.add(&Error{Message: err.Error()})
+			continue
+		}
+		dangling(pol, func(path, id string) {
+			p.errs.add(&Error{Message: fmt.Sprintf("conditional access policy %q still names named location %s (%s), which the plan deletes", pol.DisplayName, id, path)})
+		})
+	}
 }

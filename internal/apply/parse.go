@@ -12,6 +12,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -41,6 +42,7 @@ type rawManifest struct {
 	Applications             []json.RawMessage `json:"applications"`
 	ServicePrincipals        []json.RawMessage `json:"servicePrincipals"`
 	NamedLocations           []json.RawMessage `json:"namedLocations"`
+	CAPolicies               []json.RawMessage `json:"conditionalAccessPolicies"`
 	DirectoryRoleAssignments []json.RawMessage `json:"directoryRoleAssignments"`
 	RoleAssignments          []json.RawMessage `json:"roleAssignments"`
 }
@@ -284,7 +286,7 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 	}
 	m := b.m
 	total := m.Len() + len(raw.Users) + len(raw.Groups) + len(raw.Applications) + len(raw.ServicePrincipals) +
-		len(raw.NamedLocations) + len(raw.DirectoryRoleAssignments) + len(raw.RoleAssignments)
+		len(raw.NamedLocations) + len(raw.CAPolicies) + len(raw.DirectoryRoleAssignments) + len(raw.RoleAssignments)
 	if total > MaxEntries {
 		b.errs.add(&Error{File: file, Document: doc, Message: fmt.Sprintf("the manifest has more than %d entries", MaxEntries)})
 		return
@@ -338,6 +340,13 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 		v, err := directory.NamedLocations.Decode(e)
 		if err == nil {
 			m.NamedLocations = append(m.NamedLocations, *v)
+		}
+		return err
+	})
+	each(secCAPolicies, raw.CAPolicies, func(e json.RawMessage) error {
+		p, _, err := access.ParsePolicy(e)
+		if err == nil {
+			m.ConditionalAccessPolicies = append(m.ConditionalAccessPolicies, *p)
 		}
 		return err
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/store"
 )
@@ -115,7 +116,7 @@ func (c Change) String() string {
 	sym := map[Action]string{Create: "+", Update: "~", Delete: "-"}[c.Action]
 	name := c.Name
 	switch c.Kind {
-	case directory.KindGroup, directory.KindApplication, directory.KindServicePrincipal, directory.KindNamedLocation:
+	case directory.KindGroup, directory.KindApplication, directory.KindServicePrincipal, directory.KindNamedLocation, access.Kind:
 		name = fmt.Sprintf("%q", c.Name)
 	}
 	s := fmt.Sprintf("%s %s %s %s", sym, c.Action, c.Kind, name)

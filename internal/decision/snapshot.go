@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
@@ -21,6 +22,11 @@ type Snapshot struct {
 	// role assignments, keyed by the assignee (user, group or service
 	// principal).
 	adminLevel map[string]AdminLevel
+	// access is the compiled conditional access policy set; accessErr
+	// says why it could not be compiled, in which case conditional access
+	// decisions fail closed.
+	access    *access.Engine
+	accessErr error
 }
 
 // AdminLevel is what a principal may do on Verity's admin API.
@@ -48,7 +54,8 @@ func Build(ctx context.Context, st store.Store) (*Snapshot, error) {
 			return err
 		}
 		snap = &Snapshot{revision: revision, builtAt: time.Now(), directory: dir, adminLevel: levels}
-		return nil
+		snap.access, snap.accessErr, err = compileAccess(ctx, r, dir)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build snapshot: %w", err)
@@ -88,6 +95,47 @@ func loadAdminLevels(ctx context.Context, r store.Reader) (map[string]AdminLevel
 		after = page[len(page)-1].ID
 	}
 }
+
+// compileAccess compiles the stored conditional access policies against
+// the directory's named locations. A policy set that does not compile (the
+// API refuses such writes, so only hand-edited databases get here) does not
+// stop the snapshot: directory decisions go on, and conditional access
+// fails closed with the reason. Store errors do stop it.
+func compileAccess(ctx context.Context, r store.Reader, dir *directory.Snapshot) (*access.Engine, error, error) {
+	var policies []*access.Policy
+	after := ""
+	for {
+		page, err := r.List(ctx, access.Kind, store.ListOptions{AfterID: after, Limit: 1000})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list conditional access policies: %w", err)
+		}
+		for _, o := range page {
+			p, err := access.FromObject(o)
+			if err != nil {
+				return nil, fmt.Errorf("conditional access policy %s: %w", o.ID, err), nil
+			}
+			policies = append(policies, p)
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	locs := dir.Locations()
+	named := make([]directory.NamedLocation, len(locs))
+	for i, l := range locs {
+		named[i] = l.NamedLocation
+	}
+	eng, err := access.Compile(policies, access.CompileOptions{NamedLocations: named, AppGroups: access.BuiltinAppGroups()})
+	if err != nil {
+		return nil, fmt.Errorf("compile conditional access policies: %w", err), nil
+	}
+	return eng, nil, nil
+}
+
+// Access is the compiled conditional access engine, or why there is none
+// (decisions must then fail closed).
+func (s *Snapshot) Access() (*access.Engine, error) { return s.access, s.accessErr }
 
 // Revision is the store revision the snapshot reflects.
 func (s *Snapshot) Revision() int64 { return s.revision }

@@ -18,12 +18,12 @@ const module = "github.com/verityhq/verity/"
 // A package missing here fails the test: add it deliberately.
 var allowed = map[string][]string{
 	"cmd/verity":                   {"*"},
-	"internal/api":                 {"internal/apply", "internal/authn", "internal/config", "internal/decision", "internal/directory", "internal/rbac", "internal/store", "internal/strictjson"},
+	"internal/api":                 {"internal/access", "internal/apply", "internal/geo", "internal/authn", "internal/config", "internal/decision", "internal/directory", "internal/rbac", "internal/store", "internal/strictjson"},
 	"internal/access":              {"internal/access/devicefilter", "internal/directory", "internal/store", "internal/strictjson"},
 	"internal/access/devicefilter": {},
-	"internal/apply":               {"internal/directory", "internal/rbac", "internal/store", "internal/strictjson"},
+	"internal/apply":               {"internal/access", "internal/directory", "internal/rbac", "internal/store", "internal/strictjson"},
 	"internal/bootstrap":           {"internal/authn", "internal/directory", "internal/rbac", "internal/store"},
-	"internal/decision":            {"internal/directory", "internal/rbac", "internal/store"},
+	"internal/decision":            {"internal/access", "internal/directory", "internal/rbac", "internal/store"},
 	"internal/directory":           {"internal/store", "internal/strictjson"},
 	"internal/rbac":                {"internal/strictjson"},
 	"internal/authn":               {},
