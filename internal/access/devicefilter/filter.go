@@ -47,9 +47,15 @@ func (m Mode) String() string {
 //	exclude: the policy applies iff the rule does not match d
 //
 // and Match already treats an unregistered device as Microsoft documents
-// ("all device properties are considered as null values"), so, for example,
-// an exclude filter "device.isCompliant -eq True" leaves unregistered
-// devices in scope, and an include filter "device.trustType -ne \"ServerAD\""
+// ("all device properties are considered as null values"). For example, an
+// exclude filter
+//
+//	device.isCompliant -eq True
+//
+// leaves unregistered devices in scope, and an include filter
+//
+//	device.trustType -ne "ServerAD"
+//
 // brings them in. An invalid mode fails safe: the policy applies.
 func (r *Rule) Applies(mode Mode, d *Device) bool {
 	m := r.Match(d)

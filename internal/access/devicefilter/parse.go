@@ -78,7 +78,15 @@ func Parse(rule string) (*Rule, error) {
 	case p.tok.kind != tokEOF:
 		return nil, errorAt(p.tok.pos, "expected -and, -or or the end of the rule, found %s", p.tok.describe())
 	}
-	return &Rule{root: root}, nil
+	r := &Rule{root: root}
+	// The canonical form is what Verity compares, stores and exports, so it
+	// must fit the limit too. It is rarely longer than the source: only
+	// hyphen-less operators, missing spaces, "-not x" (written "-not (x)")
+	// and quotes inside single-quoted strings make it grow.
+	if n := ruleLength(r.String()); n > MaxRuleLength {
+		return nil, &SyntaxError{Msg: fmt.Sprintf("rule is %d characters long in canonical form (hyphenated operators, single spaces, double-quoted strings); the maximum is %d", n, MaxRuleLength)}
+	}
+	return r, nil
 }
 
 // ruleLength counts UTF-16 code units, as .NET's String.Length does; an

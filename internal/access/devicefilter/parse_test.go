@@ -155,7 +155,7 @@ func TestParseCanonical(t *testing.T) {
 		{`(device.displayName -contains "ABC")`, `device.displayName -contains "ABC"`},
 		{`(device.isCompliant -eq "True")`, `device.isCompliant -eq True`},
 		{`(device.mdmAppId -in ["00001111-aaaa-2222-bbbb-3333cccc4444"])`, `device.mdmAppId -in ["00001111-aaaa-2222-bbbb-3333cccc4444"]`},
-		{`(device.operatingSystemVersion -in ["10.0.18363", "10.0.19041", "10.0.19042", "10.0.22000"])`, `device.operatingSystemVersion -in ["10.0.18363", "10.0.19041", "10.0.19042", "10.0.22000"]`},
+		{`(device.operatingSystemVersion -in ["10.0.18363", "10.0.19041", "10.0.19042", "10.0.22000"])`, `device.operatingSystemVersion -in ["10.0.18363","10.0.19041","10.0.19042","10.0.22000"]`},
 		{`(device.physicalIds -contains "[ZTDId]:value")`, `device.physicalIds -contains "[ZTDId]:value"`},
 		{`(device.systemLabels -contains "M365Managed")`, `device.systemLabels -contains "M365Managed"`},
 		{`(device.profileType -eq "Printer")`, `device.profileType -eq "Printer"`},
@@ -178,7 +178,7 @@ func TestParseCanonical(t *testing.T) {
 		{`-not -not device.model -eq "a"`, `-not -not (device.model -eq "a")`},
 		{`-not (device.model -eq "a" -or device.model -eq "b")`, `-not (device.model -eq "a" -or device.model -eq "b")`},
 		// Whitespace: newlines, tabs, none around brackets and parentheses.
-		{"device.model -eq \"a\"\r\n\t-and(device.model -in[\"b\",\"c\"])", `device.model -eq "a" -and device.model -in ["b", "c"]`},
+		{"device.model -eq \"a\"\r\n\t-and(device.model -in[\"b\",\"c\"])", `device.model -eq "a" -and device.model -in ["b","c"]`},
 		// Backtick escapes and characters that need none.
 		{"device.displayName -eq \"`\"Sales`\" ``x``\"", "device.displayName -eq \"`\"Sales`\" ``x``\""},
 		{`device.displayName -contains "Zoë's (PC) [1]"`, `device.displayName -contains "Zoë's (PC) [1]"`},
@@ -223,5 +223,43 @@ func TestParseMode(t *testing.T) {
 	}
 	if _, err := ParseFilter("both", `device.model -eq "x"`); err == nil {
 		t.Error("ParseFilter accepted a bad mode")
+	}
+}
+
+func TestParseCanonicalLength(t *testing.T) {
+	t.Parallel()
+	head := `device.displayName eq "` // canonical form adds the hyphen
+	rule := head + strings.Repeat("x", MaxRuleLength-len(head)-1) + `"`
+	_, err := Parse(rule)
+	want := "rule: rule is 3073 characters long in canonical form (hyphenated operators, single spaces, double-quoted strings); the maximum is 3072"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+	// A list of device IDs written with spaces after the commas is shorter
+	// in canonical form, so a rule at the limit stays valid.
+	var ids []string
+	for i := 0; ; i++ {
+		next := append(ids, `"aaaaaaaa-0000-1111-2222-`+strings.Repeat("0", 8)+string(rune('a'+i%26))+strings.Repeat("b", 3)+`"`)
+		if len(`device.deviceId -in [`+strings.Join(next, ", ")+`]`) > MaxRuleLength {
+			break
+		}
+		ids = next
+	}
+	if _, err := Parse(`device.deviceId -in [` + strings.Join(ids, ", ") + `]`); err != nil {
+		t.Errorf("%d device IDs: %v", len(ids), err)
+	}
+}
+
+func TestParseLengthCountsUTF16(t *testing.T) {
+	t.Parallel()
+	// "😀" is one rune, two UTF-16 code units, four bytes.
+	head := `device.displayName -eq "`
+	n := (MaxRuleLength - len(head) - 1) / 2
+	ok := head + strings.Repeat("😀", n) + `"`
+	if _, err := Parse(ok); err != nil {
+		t.Errorf("%d characters: %v", ruleLength(ok), err)
+	}
+	if _, err := Parse(head + strings.Repeat("😀", n+1) + `"`); err == nil {
+		t.Error("a rule over the limit in UTF-16 code units parsed")
 	}
 }

@@ -126,9 +126,10 @@ func (c *comparison) holds(d *Device) bool {
 // String returns the rule in canonical form: attribute names as Graph spells
 // them, operators hyphenated in their documented case, enum values in their
 // documented spelling, booleans as True and False, strings double quoted,
-// -and and -or chains flattened, and parentheses only where precedence needs
-// them (and around the operand of -not). Parse(r.String()) gives a rule with
-// the same String and the same results.
+// lists without spaces, -and and -or chains flattened, and parentheses only
+// where precedence needs them (and around the operand of -not).
+// Parse(r.String()) gives a rule with the same String and the same results:
+// Parse rejects a rule whose canonical form would exceed MaxRuleLength.
 func (r *Rule) String() string {
 	var b strings.Builder
 	r.root.write(&b, 0)
@@ -184,7 +185,7 @@ func (c *comparison) write(b *strings.Builder) {
 		b.WriteByte('[')
 		for i, v := range c.vals {
 			if i > 0 {
-				b.WriteString(", ")
+				b.WriteByte(',')
 			}
 			b.WriteString(quote(v))
 		}

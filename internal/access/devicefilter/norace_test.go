@@ -1,0 +1,5 @@
+//go:build !race
+
+package devicefilter
+
+const raceEnabled = false
