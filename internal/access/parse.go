@@ -146,6 +146,7 @@ func policyFromTree(tree any, path string, notes *[]Note) (*Policy, error) {
 	if err := strictjson.Unmarshal(body, p); err != nil {
 		return nil, prefixError(bodyPath, err)
 	}
+	dropEmpty(reflect.ValueOf(p).Elem())
 	if tmpl != nil {
 		p.TemplateID, p.DisplayName, p.Description = tmpl.ID, tmpl.Name, tmpl.Description
 		if p.State == "" {
@@ -243,7 +244,7 @@ func fixCase(node any, t reflect.Type, path string, notes *[]Note) {
 						if _, clash := n[name]; !clash {
 							n[name] = n[k]
 							delete(n, k)
-							*notes = append(*notes, Note{strictjson.Join(path, k), "read as \"" + name + "\" (property names are case-sensitive in Graph JSON)"})
+							*notes = append(*notes, Note{strictjson.Join(path, k), "read as \"" + name + "\" (JSON property names are case-sensitive)"})
 							k, ft, exact = name, typ, true
 						}
 						break
@@ -268,6 +269,34 @@ func fixCase(node any, t reflect.Type, path string, notes *[]Note) {
 		}
 		for i, e := range n {
 			fixCase(e, t.Elem(), strictjson.Index(path, i), notes)
+		}
+	}
+}
+
+// dropEmpty sets empty lists and unset verbatim properties to nil, so an
+// empty list and an absent one read the same and a policy survives a round
+// trip through JSON unchanged (empty lists are omitted on output).
+func dropEmpty(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			dropEmpty(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				dropEmpty(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if raw, ok := v.Interface().(json.RawMessage); ok {
+			if !isSet(raw) {
+				v.SetZero()
+			}
+			return
+		}
+		if v.Len() == 0 {
+			v.SetZero()
 		}
 	}
 }

@@ -344,7 +344,13 @@ func (r *Request) setConditions(in *evaluateJSON) error {
 		}
 		v, ok := names.parse(s)
 		if !ok {
-			err = strictjson.Errorf(strictjson.Join(path, field), "%v", errUnknown("value", s, append([]string(nil), names...)))
+			var allowed []string
+			for _, n := range names {
+				if n != "" {
+					allowed = append(allowed, n)
+				}
+			}
+			err = strictjson.Errorf(strictjson.Join(path, field), "%v", errUnknown("value", s, allowed))
 		}
 		return v
 	}

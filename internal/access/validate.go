@@ -55,7 +55,7 @@ var (
 // evaluate are checked only as far as their shape; they produce notes, not
 // errors.
 func (p *Policy) Validate() error {
-	return firstError(
+	if err := firstError(
 		optionalGUID("id", p.ID),
 		optionalGUID("templateId", p.TemplateID),
 		checkDisplayName(p.DisplayName),
@@ -63,8 +63,11 @@ func (p *Policy) Validate() error {
 		p.Conditions.validate("conditions"),
 		p.GrantControls.validate("grantControls"),
 		p.SessionControls.validate("sessionControls"),
-		p.validateCombinations(),
-	)
+	); err != nil {
+		return err
+	}
+	return p.validateCombinations() // needs the parts checked above
+
 }
 
 func checkDisplayName(s string) error {
