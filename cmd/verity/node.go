@@ -20,6 +20,7 @@ import (
 	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/geo"
 	"github.com/verityhq/verity/internal/localca"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/version"
@@ -67,6 +68,15 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		return err
 	}
 
+	var geoDB *geo.DB
+	if cfg.Geo.MMDBFile != "" {
+		if geoDB, err = geo.Open(cfg.Geo.MMDBFile); err != nil {
+			return fmt.Errorf("geo.mmdbFile: %w", err)
+		}
+		defer geoDB.Close()
+		log.Info("geolocation database loaded", "file", cfg.Geo.MMDBFile, "type", geoDB.DatabaseType())
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	revisionGauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "verity_snapshot_revision", Help: "Store revision of the snapshot in use."})
@@ -85,7 +95,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 
 	srv := api.New(api.Options{
 		Store: st, Live: live, Logger: log, Registry: reg,
-		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(),
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB,
 	})
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),

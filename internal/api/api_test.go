@@ -481,3 +481,91 @@ func TestConditionalAccessPolicies(t *testing.T) {
 		}
 	})
 }
+
+func TestConditionalAccessWhatIf(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	alice, bob := e.createUser("alice@contoso.com"), e.createUser("bob@contoso.com")
+	staff := e.createGroup("Staff")
+	engineers := e.createGroup("Engineers")
+	e.addMember(staff, engineers) // alice is in Staff through Engineers
+	e.addMember(engineers, alice)
+	const exchange = "00000002-0000-0ff1-ce00-000000000000"
+	e.admin("POST", "/api/v1/identity/conditionalAccess/policies", map[string]any{
+		"displayName": "Staff need MFA for Exchange", "state": "enabled",
+		"conditions": map[string]any{
+			"users":          map[string]any{"includeGroups": []string{staff}},
+			"applications":   map[string]any{"includeApplications": []string{exchange}},
+			"clientAppTypes": []string{"all"},
+		},
+		"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"mfa"}},
+	}).want(http.StatusCreated)
+	e.admin("POST", "/api/v1/identity/conditionalAccess/policies", map[string]any{
+		"displayName": "Block legacy authentication", "state": "enabledForReportingButNotEnforced",
+		"conditions": map[string]any{
+			"users":          map[string]any{"includeUsers": []string{"All"}},
+			"applications":   map[string]any{"includeApplications": []string{"All"}},
+			"clientAppTypes": []string{"exchangeActiveSync", "other"},
+		},
+		"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"block"}},
+	}).want(http.StatusCreated)
+
+	whatIf := func(user string, extra map[string]any) map[string]any {
+		body := map[string]any{
+			"signInIdentity":   map[string]any{"@odata.type": "#microsoft.graph.userSignIn", "userId": user},
+			"signInContext":    map[string]any{"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": []string{exchange}},
+			"signInConditions": map[string]any{"clientAppType": "browser", "devicePlatform": "windows", "ipAddress": "203.0.113.7", "country": "NL"},
+		}
+		for k, v := range extra {
+			body[k] = v
+		}
+		var out map[string]any
+		e.admin("POST", "/api/v1/identity/conditionalAccess/evaluate", body).want(http.StatusOK).decode(&out)
+		return out
+	}
+	result := func(out map[string]any) (string, []any) {
+		r := out["result"].(map[string]any)
+		unmet, _ := r["unmetControls"].([]any)
+		return r["outcome"].(string), unmet
+	}
+	applies := func(out map[string]any, name string) bool {
+		for _, p := range out["value"].([]any) {
+			p := p.(map[string]any)
+			if p["displayName"] == name {
+				return p["policyApplies"] == true
+			}
+		}
+		t.Fatalf("policy %q not in %v", name, out["value"])
+		return false
+	}
+
+	out := whatIf(alice, nil)
+	if outcome, unmet := result(out); outcome == "notApplied" || outcome == "block" || fmt.Sprint(unmet) != "[mfa]" {
+		t.Fatalf("alice without MFA: %s %v", outcome, unmet)
+	}
+	if !applies(out, "Staff need MFA for Exchange") || applies(out, "Block legacy authentication") {
+		t.Fatalf("applying policies: %v", out["value"])
+	}
+	if outcome, unmet := result(whatIf(alice, map[string]any{"satisfiedControls": []string{"mfa"}})); outcome != "grant" || len(unmet) != 0 {
+		t.Fatalf("alice with MFA: %s %v", outcome, unmet)
+	}
+	if outcome, _ := result(whatIf(bob, nil)); outcome != "notApplied" {
+		t.Fatalf("bob (not staff): %s", outcome)
+	}
+	// The report-only block applies to legacy clients but is never enforced.
+	legacy := whatIf(bob, map[string]any{"signInConditions": map[string]any{"clientAppType": "exchangeActiveSync", "devicePlatform": "windows"}})
+	if outcome, _ := result(legacy); outcome == "block" || !applies(legacy, "Block legacy authentication") {
+		t.Fatalf("report-only block enforced: %v", legacy["result"])
+	}
+	// Bad input names its path.
+	e.admin("POST", "/api/v1/identity/conditionalAccess/evaluate", map[string]any{
+		"signInIdentity":   map[string]any{"@odata.type": "#microsoft.graph.userSignIn", "userId": "0b9e2a4c-0000-4000-8000-000000000000"},
+		"signInContext":    map[string]any{"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": []string{exchange}},
+		"signInConditions": map[string]any{"clientAppType": "browser"},
+	}).problem(http.StatusBadRequest, "InvalidRequest", "signInIdentity.userId")
+	e.admin("POST", "/api/v1/identity/conditionalAccess/evaluate", map[string]any{
+		"signInIdentity":   map[string]any{"@odata.type": "#microsoft.graph.userSignIn", "userId": alice},
+		"signInContext":    map[string]any{"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": []string{exchange}},
+		"signInConditions": map[string]any{"clientAppType": "carrierPigeon"},
+	}).problem(http.StatusBadRequest, "InvalidRequest", "signInConditions.clientAppType")
+}

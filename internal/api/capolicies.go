@@ -2,12 +2,15 @@ package api
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/strictjson"
 )
 
 // caPolicy adapts a conditional access policy to the generic collection
@@ -62,4 +65,59 @@ func caPolicyKind() resourceKind {
 			return v
 		},
 	}
+}
+
+// evaluate answers What If: Graph's POST /identity/conditionalAccess/evaluate
+// against the live directory and policies. Nothing is enforced or
+// recorded beyond the audit entry of the call itself.
+func (s *Server) evaluate(w http.ResponseWriter, r *http.Request, c *call) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return invalid(err)
+	}
+	if err := checkJSONContentType(r); err != nil {
+		return err
+	}
+	req, err := access.ParseEvaluateRequest(body)
+	if err != nil {
+		return invalid(err)
+	}
+	snap, err := s.fresh(r.Context())
+	if err != nil {
+		return err
+	}
+	eng, err := snap.Access()
+	if err != nil {
+		// Fail closed: no engine, no answer.
+		return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "conditional access policies could not be compiled; see the node's log", Err: err}
+	}
+	dir := snap.Directory()
+	switch {
+	case req.UserID != "":
+		if _, ok := dir.User(req.UserID); !ok {
+			return invalid(strictjson.Errorf("signInIdentity.userId", "no user with id %s", req.UserID))
+		}
+		req.Resolve(access.SnapshotPrincipals{Snapshot: dir})
+	case req.ServicePrincipalID != "":
+		if _, ok := dir.ServicePrincipal(req.ServicePrincipalID); !ok {
+			if _, ok := dir.ServicePrincipalByAppID(req.ServicePrincipalID); !ok {
+				return invalid(strictjson.Errorf("signInIdentity.servicePrincipalId", "no service principal with id or appId %s", req.ServicePrincipalID))
+			}
+		}
+	}
+	if req.Country == "" && req.IP.IsValid() && s.opts.Geo != nil {
+		cc, err := s.opts.Geo.Country(req.IP)
+		if err != nil {
+			s.log.Warn("evaluate: country lookup failed", "requestId", c.requestID, "err", err)
+		}
+		req.Country = cc
+	}
+	if req.Now.IsZero() {
+		req.Now = time.Now()
+	}
+	var res access.Result
+	eng.Evaluate(req, &res)
+	out := res.WhatIf()
+	c.details = map[string]any{"outcome": out.Result.Outcome, "revision": snap.Revision()}
+	return writeJSON(w, http.StatusOK, out)
 }

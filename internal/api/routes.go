@@ -41,6 +41,7 @@ func (s *Server) registerRoutes() {
 	s.collection(v1+"/servicePrincipals", directoryKind(directory.ServicePrincipals, false))
 	s.collection(v1+"/identity/conditionalAccess/namedLocations", directoryKind(directory.NamedLocations, false))
 	s.collection(v1+"/identity/conditionalAccess/policies", caPolicyKind())
+	s.handle(http.MethodPost, v1+"/identity/conditionalAccess/evaluate", "conditionalAccess.evaluate", Read, s.evaluate)
 
 	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions", "directoryRoleDefinitions.list", Read, s.listDirectoryRoles)
 	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions/{id}", "directoryRoleDefinitions.get", Read, s.getDirectoryRole)

@@ -17,6 +17,7 @@ import (
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/geo"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -31,6 +32,9 @@ type Options struct {
 	HTTP     config.HTTP
 	Auth     config.Auth
 	Version  string
+	// Geo resolves the country of an IP for conditional access when a
+	// request does not say; nil when no MMDB is configured.
+	Geo *geo.DB
 	// Ready reports whether the node should receive traffic; nil means
 	// "when the store answers".
 	Ready func(ctx context.Context) error

@@ -35,6 +35,17 @@ type Config struct {
 	Log Log `json:"log,omitempty"`
 	// Auth configures API sign-in.
 	Auth Auth `json:"auth,omitempty"`
+	// Geo configures IP geolocation for country named locations.
+	Geo Geo `json:"geo,omitempty"`
+}
+
+// Geo configures IP geolocation.
+type Geo struct {
+	// MMDBFile is a MaxMind-format country database (GeoLite2-Country,
+	// GeoIP2-Country, DB-IP country lite, ...). Without one, conditional
+	// access sees the country only when a request states it, and country
+	// named locations treat other sign-ins as from an unknown country.
+	MMDBFile string `json:"mmdbFile,omitempty"`
 }
 
 // HTTP configures the HTTP listener.
