@@ -63,6 +63,10 @@ const (
 )
 
 // attributes is indexed by attrID. It is never written after initialisation.
+// Enum values are those the filter page documents, plus deviceOwnership
+// "Unknown", which Graph and the dynamic-membership page list. A value
+// outside the list is rejected rather than left to never match, so a typo in
+// an include filter cannot silently switch a policy off.
 var attributes = func() [attrCount]attribute {
 	a := [attrCount]attribute{
 		attrDeviceID:               {name: "deviceId", kind: kindString, ops: idOps},

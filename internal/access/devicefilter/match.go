@@ -33,9 +33,9 @@ import (
 //   - Case-insensitive matching uses Unicode simple case folding; .NET maps
 //     case by culture-invariant rules, which differ for a few characters
 //     (U+212A KELVIN SIGN matches "k" here).
-//   - RE2 also accepts a few forms .NET rejects ((?U), \Q…\E, \pL without
-//     braces, [[:word:]]-style classes are rejected as said above); a rule
-//     using them is valid in Verity but not in Entra.
+//   - RE2 also accepts a few forms .NET rejects: (?U), \Q…\E, \pL without
+//     braces, escaped punctuation such as \_. A rule using them is valid in
+//     Verity but would not be in Entra.
 //   - Repetition counts above 1000 ({1001}) are rejected by RE2.
 func compileMatch(pattern string) (*regexp.Regexp, error) {
 	if err := checkDotNetOnly(pattern); err != nil {

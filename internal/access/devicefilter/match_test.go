@@ -223,3 +223,30 @@ func TestFilterApplies(t *testing.T) {
 		t.Error("an invalid mode must fail safe (the policy applies)")
 	}
 }
+
+// TestMatchRegexSemantics pins the behaviour compileMatch documents,
+// including where it differs from .NET.
+func TestMatchRegexSemantics(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		pattern, value string
+		want           bool
+	}{
+		{"^Da.*", "david", true},    // case-insensitive
+		{"vid", "David", true},      // unanchored, like Regex.IsMatch
+		{"^vid", "David", false},    //
+		{`\d`, "PC-٣", false},       // RE2: ASCII digits only (.NET: true)
+		{`\p{Nd}`, "PC-٣", true},    // the Unicode way to say it
+		{`^PC$`, "PC\n", false},     // RE2: $ only at the very end (.NET: true)
+		{`(?-i)^pc`, "PC-1", false}, // a pattern can turn case-insensitivity off
+		{`^\x{41}`, "a", true},      // \x{…} instead of .NET's \u0041
+		{`^[^\]]+$`, "abc", true},   // ']' first in a class is literal
+		{`^[]a]+$`, "]a", true},     //
+		{`\[ZTDId\]`, "[ztdid]:1", true},
+	} {
+		r := mustParse(t, `device.displayName -match `+quote(c.pattern))
+		if got := r.Match(&Device{Registered: true, DisplayName: c.value}); got != c.want {
+			t.Errorf("%s on %q = %v, want %v", r, c.value, got, c.want)
+		}
+	}
+}
