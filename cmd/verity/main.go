@@ -50,7 +50,7 @@ Start a local instance with 'verity up'; run a production node with
 	root.SetErr(stderr)
 	root.AddCommand(
 		newUpCmd(), newServerCmd(), newConfigCmd(), newVersionCmd(),
-		newLoginCmd(), newLogoutCmd(), newApplyCmd(), newExportCmd(), newAdminCmd(),
+		newLoginCmd(), newLogoutCmd(), newApplyCmd(), newExportCmd(), newAdminCmd(), newAccessCmd(),
 	)
 	return root
 }

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const accessData = "../../internal/access/testdata/conditional-access/"
+
+// TestAccessEvaluateOnRealPolicies runs the offline What If the way a CI
+// job would: the j0eyv baseline (Entra beta exports) and its named
+// locations, a directory file and Graph's documented evaluate request.
+func TestAccessEvaluateOnRealPolicies(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	request := func(country string) string {
+		return write("request-"+country+".json", `{
+		  "signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": "15dc174b-f34c-4588-ac45-61d6e05dce93"},
+		  "signInContext": {"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]},
+		  "signInConditions": {"devicePlatform": "windows", "clientAppType": "browser", "country": "`+country+`", "ipAddress": "40.77.182.32"},
+		  "satisfiedControls": ["mfa"]
+		}`)
+	}
+	directory := write("directory.json", `{"users": [{"id": "15dc174b-f34c-4588-ac45-61d6e05dce93", "userType": "Member"}], "groups": []}`)
+	args := func(req string) []string {
+		return []string{"access", "evaluate",
+			"--policies", accessData + "j0eyv-ConditionalAccessBaseline/policies",
+			"--named-locations", accessData + "j0eyv-ConditionalAccessBaseline/named-locations",
+			"--directory", directory, "--request", req}
+	}
+	outcome := func(stdout string) (string, map[string]bool) {
+		var out struct {
+			Value []struct {
+				DisplayName   string `json:"displayName"`
+				PolicyApplies bool   `json:"policyApplies"`
+			} `json:"value"`
+			Result struct{ Outcome string } `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("stdout is not the evaluate response: %v\n%s", err, stdout)
+		}
+		applies := map[string]bool{}
+		for _, v := range out.Value {
+			applies[v.DisplayName] = v.PolicyApplies
+		}
+		return out.Result.Outcome, applies
+	}
+
+	// From the US: outside the baseline's allowed countries (BE, LU, NL), so blocked.
+	stdout, stderr, err := run(t, baseEnv(), "", args(request("US"))...)
+	if err != nil {
+		t.Fatalf("evaluate: %v\n%s", err, stderr)
+	}
+	got, applies := outcome(stdout)
+	if got != "block" || !applies["CA001-Global-AttackSurfaceReduction-AnyApp-AnyPlatform-BLOCK-CountryWhitelist"] {
+		t.Fatalf("from the US: outcome %q, applying %v", got, applies)
+	}
+	if !strings.Contains(stderr, "note: ") || !strings.Contains(stderr, "unsupported") {
+		t.Errorf("no notes on unsupported properties:\n%s", stderr)
+	}
+	// From the Netherlands the country block does not apply.
+	stdout, _, err = run(t, baseEnv(), "", args(request("NL"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, applies = outcome(stdout); applies["CA001-Global-AttackSurfaceReduction-AnyApp-AnyPlatform-BLOCK-CountryWhitelist"] {
+		t.Fatal("the country block applies from an allowed country")
+	}
+
+	// Bad input: exit status 2 and the JSON path on stderr.
+	bad := write("bad.json", `{"signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": "15dc174b-f34c-4588-ac45-61d6e05dce93"},
+	  "signInContext": {"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]},
+	  "signInConditions": {"clientAppType": "carrierPigeon"}}`)
+	_, stderr, err = run(t, baseEnv(), "", args(bad)...)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr, "signInConditions.clientAppType") {
+		t.Fatalf("bad request: %v\n%s", err, stderr)
+	}
+	_, stderr, err = run(t, baseEnv(), "", "access", "evaluate", "--policies", write("notjson.json", "{oops"), "--request", bad)
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr, "notjson.json") {
+		t.Fatalf("bad policy file: %v\n%s", err, stderr)
+	}
+}
