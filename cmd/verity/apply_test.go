@@ -44,6 +44,35 @@ func testApplyExamples(t *testing.T, env []string, n *node) {
 		t.Fatalf("bob transitiveMemberOf: %d %v", status, names)
 	}
 
+	// The example policies are live: What If for alice (Global
+	// Administrator, in All Engineering) from outside the trusted network.
+	_, body = n.do(tok, "GET", "/api/v1/users/alice@contoso.com", "")
+	var alice struct{ ID string }
+	_ = json.Unmarshal(body, &alice)
+	status, body = n.do(tok, "POST", "/api/v1/identity/conditionalAccess/evaluate", `{
+	  "signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": "`+alice.ID+`"},
+	  "signInContext": {"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": ["00000003-0000-0000-c000-000000000000"]},
+	  "signInConditions": {"clientAppType": "browser", "devicePlatform": "macOS", "ipAddress": "192.0.2.10", "country": "US"}}`)
+	var whatIf struct {
+		Value []struct {
+			DisplayName   string `json:"displayName"`
+			PolicyApplies bool   `json:"policyApplies"`
+		} `json:"value"`
+		Result struct {
+			Outcome       string   `json:"outcome"`
+			UnmetControls []string `json:"unmetControls"`
+		} `json:"result"`
+	}
+	_ = json.Unmarshal(body, &whatIf)
+	applying := map[string]bool{}
+	for _, v := range whatIf.Value {
+		applying[v.DisplayName] = v.PolicyApplies
+	}
+	if status != http.StatusOK || whatIf.Result.Outcome == "block" || !slices.Equal(whatIf.Result.UnmetControls, []string{"mfa"}) ||
+		!applying["CA001 Require MFA for administrators"] || !applying["CA003 Engineers need MFA away from trusted networks"] || applying["CA002 Block legacy authentication"] {
+		t.Fatalf("What If for alice: %d %s", status, body)
+	}
+
 	// A manifest with one bad reference in its last file writes nothing.
 	bad := t.TempDir()
 	copyDir(t, examples, bad)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
@@ -45,7 +46,7 @@ func equalCounts(a, b counts) bool {
 // exampleCounts is what examples/tenant holds.
 var exampleCounts = counts{
 	directory.KindUser: 9, directory.KindGroup: 7, directory.KindApplication: 2, directory.KindServicePrincipal: 4,
-	directory.KindNamedLocation: 3, directory.KindRoleAssignment: 4, rbac.Kind: 4,
+	directory.KindNamedLocation: 3, access.Kind: 4, directory.KindRoleAssignment: 4, rbac.Kind: 4,
 }
 
 func parse(t testing.TB, paths ...string) *Manifest {
@@ -137,8 +138,8 @@ func TestApplyExampleTenant(t *testing.T) {
 		}
 
 		plan, rev := apply(t, st, m, Options{})
-		if c, u, d := plan.Counts(); c != 33 || u != 0 || d != 0 {
-			t.Fatalf("first apply: %d creates, %d updates, %d deletes; want 33, 0, 0\n%s", c, u, d, plan)
+		if c, u, d := plan.Counts(); c != 37 || u != 0 || d != 0 {
+			t.Fatalf("first apply: %d creates, %d updates, %d deletes; want 37, 0, 0\n%s", c, u, d, plan)
 		}
 		if plan.String() != dry.String() {
 			t.Errorf("dry run plan differs from the applied one:\n%s\n---\n%s", dry, plan)
