@@ -143,9 +143,15 @@ func sortStrings(s []string) {
 
 // exclusions are the ways to narrow a policy.
 var exclusions = []func(g gen, p *Policy){
-	func(g gen, p *Policy) { p.Conditions.Users.ExcludeUsers = append(p.Conditions.Users.ExcludeUsers, g.pick(genUsers)) },
-	func(g gen, p *Policy) { p.Conditions.Users.ExcludeGroups = append(p.Conditions.Users.ExcludeGroups, g.pick(genGroups)) },
-	func(g gen, p *Policy) { p.Conditions.Users.ExcludeRoles = append(p.Conditions.Users.ExcludeRoles, g.pick(genRoles)) },
+	func(g gen, p *Policy) {
+		p.Conditions.Users.ExcludeUsers = append(p.Conditions.Users.ExcludeUsers, g.pick(genUsers))
+	},
+	func(g gen, p *Policy) {
+		p.Conditions.Users.ExcludeGroups = append(p.Conditions.Users.ExcludeGroups, g.pick(genGroups))
+	},
+	func(g gen, p *Policy) {
+		p.Conditions.Users.ExcludeRoles = append(p.Conditions.Users.ExcludeRoles, g.pick(genRoles))
+	},
 	func(g gen, p *Policy) {
 		p.Conditions.Users.ExcludeUsers = append(p.Conditions.Users.ExcludeUsers, GuestsOrExternalUsers)
 	},
