@@ -30,9 +30,75 @@ func newAccessCmd() *cobra.Command {
 		Use:   "access",
 		Short: "Test conditional access policies offline (What If, for CI)",
 	}
-	cmd.AddCommand(newAccessEvaluateCmd())
+	cmd.AddCommand(newAccessEvaluateCmd(), newAccessLintCmd())
 	return cmd
 }
+
+func newAccessLintCmd() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "lint PATH...",
+		Short: "Find common mistakes in a set of conditional access policies",
+		Long: `Lint reads policies (files or directories, the same shapes as 'access
+evaluate --policies') and reports, as a set:
+
+  breakGlassNotExcluded  an enabled policy covers all users and excludes no
+                         user or group (emergency-access accounts)
+  adminsWithoutMFA       no enabled policy requires MFA of administrators for
+                         all applications
+  legacyAuthNotBlocked   no enabled policy blocks legacy authentication
+  neverApplies           a policy excludes everything it includes
+  shadowed               an enabled policy has the same conditions as an
+                         enabled blocking one, so its controls never matter
+
+Exit status: 0 when there is nothing to report, 1 when there are findings,
+2 on bad input.`,
+		Example: `  verity access lint policies/
+  verity access lint --format json policies/ > findings.json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var all []*access.Policy
+			for _, p := range args {
+				ps, err := readPolicies(io.Discard, p)
+				if err != nil {
+					return badInput{err}
+				}
+				all = append(all, ps...)
+			}
+			findings := access.Lint(all)
+			switch format {
+			case "text":
+				for _, f := range findings {
+					fmt.Fprintln(cmd.OutOrStdout(), f)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d policies, %d findings\n", len(all), len(findings))
+			case "json":
+				if findings == nil {
+					findings = []access.Finding{}
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(findings); err != nil {
+					return err
+				}
+			default:
+				return badInput{fmt.Errorf("--format must be text or json, not %q", format)}
+			}
+			if len(findings) > 0 {
+				return findingsExit{len(findings)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
+	return cmd
+}
+
+// findingsExit makes lint exit 1 when it found something.
+type findingsExit struct{ n int }
+
+func (e findingsExit) Error() string { return fmt.Sprintf("%d findings", e.n) }
+func (e findingsExit) ExitCode() int { return 1 }
 
 // maxInputFile bounds every file the offline commands read.
 const maxInputFile = 64 << 20

@@ -93,3 +93,30 @@ func TestAccessEvaluateOnRealPolicies(t *testing.T) {
 		t.Fatalf("bad policy file: %v\n%s", err, stderr)
 	}
 }
+
+func TestAccessLint(t *testing.T) {
+	t.Parallel()
+	stdout, _, err := run(t, baseEnv(), "", "access", "lint", "--format", "json", accessData+"j0eyv-ConditionalAccessBaseline/policies")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("lint of the baseline: %v", err)
+	}
+	var findings []struct{ Rule, Policy string }
+	if err := json.Unmarshal([]byte(stdout), &findings); err != nil || len(findings) != 1 || findings[0].Rule != "neverApplies" {
+		t.Fatalf("findings %s (%v)", stdout, err)
+	}
+	// A lone "MFA for everyone" leaves the usual gaps open.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "mfa.json"), []byte(`{"displayName": "MFA for everyone", "state": "enabled",
+	  "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}, "clientAppTypes": ["all"]},
+	  "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err = run(t, baseEnv(), "", "access", "lint", dir)
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stdout, "[legacyAuthNotBlocked]") || !strings.Contains(stdout, "[breakGlassNotExcluded]") {
+		t.Fatalf("lint: %v\n%s", err, stdout)
+	}
+	if _, _, err = run(t, baseEnv(), "", "access", "lint", filepath.Join(dir, "missing")); !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("lint of a missing path: %v", err)
+	}
+}
