@@ -73,6 +73,19 @@ func testApplyExamples(t *testing.T, env []string, n *node) {
 		t.Fatalf("What If for alice: %d %s", status, body)
 	}
 
+	// Replay a stricter candidate over the sign-ins recorded so far (the
+	// administrator's): MFA for everyone on the admin API.
+	candidate := filepath.Join(t.TempDir(), "candidate.json")
+	if err := os.WriteFile(candidate, []byte(`[{"displayName": "MFA for the admin API", "state": "enabled",
+	  "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["1b4f2c6a-9d3e-4a7b-8c5f-0e2d6a9b3c71"]}, "clientAppTypes": ["all"]},
+	  "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err = run(t, env, "", "access", "replay", "--policies", candidate, "--since", "1d")
+	if err != nil || !strings.Contains(out, "would change outcome") || !strings.Contains(out, "admin@verity.local") {
+		t.Fatalf("replay: %v\n%s%s", err, out, stderr)
+	}
+
 	// A manifest with one bad reference in its last file writes nothing.
 	bad := t.TempDir()
 	copyDir(t, examples, bad)

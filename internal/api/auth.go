@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -82,7 +83,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	name := strings.ToLower(strings.TrimSpace(req.UserPrincipalName))
-	c.details = map[string]any{"userPrincipalName": name}
+	c.details = signInDetails(r, name)
 	if name == "" || req.Password == "" {
 		return problemf(http.StatusBadRequest, CodeInvalidRequest, "userPrincipalName and password are required")
 	}
@@ -188,4 +189,25 @@ func accessName(l decision.AdminLevel) string {
 		return "Reader"
 	}
 	return "None"
+}
+
+// AdminAPIAppID is the application id conditional access policies use to
+// target Verity's own admin API (its sign-ins and, as they land, its
+// requests). It is fixed, like Microsoft's first-party app ids.
+const AdminAPIAppID = "1b4f2c6a-9d3e-4a7b-8c5f-0e2d6a9b3c71"
+
+// signInDetails are the signals of a sign-in, recorded with its audit
+// event so that candidate policies can be replayed over past sign-ins.
+// The address is the TCP peer's: never a forwarded header, which nothing
+// vouches for.
+func signInDetails(r *http.Request, upn string) map[string]any {
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	clientApp := "mobileAppsAndDesktopClients" // the CLI and API clients
+	if strings.HasPrefix(r.UserAgent(), "Mozilla/") {
+		clientApp = "browser"
+	}
+	return map[string]any{"userPrincipalName": upn, "ipAddress": ip, "clientAppType": clientApp, "appId": AdminAPIAppID}
 }

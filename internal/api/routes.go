@@ -42,6 +42,8 @@ func (s *Server) registerRoutes() {
 	s.collection(v1+"/identity/conditionalAccess/namedLocations", directoryKind(directory.NamedLocations, false))
 	s.collection(v1+"/identity/conditionalAccess/policies", caPolicyKind())
 	s.handle(http.MethodPost, v1+"/identity/conditionalAccess/evaluate", "conditionalAccess.evaluate", Read, s.evaluate)
+	replay := s.handle(http.MethodPost, v1+"/identity/conditionalAccess/replay", "conditionalAccess.replay", Read, s.replay)
+	replay.MaxBody = s.opts.HTTP.ApplyMaxBodyBytes
 
 	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions", "directoryRoleDefinitions.list", Read, s.listDirectoryRoles)
 	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions/{id}", "directoryRoleDefinitions.get", Read, s.getDirectoryRole)
