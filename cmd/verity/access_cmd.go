@@ -97,7 +97,8 @@ Exit status: 0 when there is nothing to report, 1 when there are findings,
 // findingsExit makes lint exit 1 when it found something.
 type findingsExit struct{ n int }
 
-func (e findingsExit) Error() string { return fmt.Sprintf("%d findings", e.n) }
+// Error is empty: the findings and their count are already printed.
+func (e findingsExit) Error() string { return "" }
 func (e findingsExit) ExitCode() int { return 1 }
 
 // maxInputFile bounds every file the offline commands read.
