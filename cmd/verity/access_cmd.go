@@ -85,7 +85,7 @@ Exit status: 0 when there is nothing to report, 1 when there are findings,
 				return badInput{fmt.Errorf("--format must be text or json, not %q", format)}
 			}
 			if len(findings) > 0 {
-				return findingsExit{len(findings)}
+				return findingsExit{}
 			}
 			return nil
 		},
@@ -95,7 +95,7 @@ Exit status: 0 when there is nothing to report, 1 when there are findings,
 }
 
 // findingsExit makes lint exit 1 when it found something.
-type findingsExit struct{ n int }
+type findingsExit struct{}
 
 // Error is empty: the findings and their count are already printed.
 func (e findingsExit) Error() string { return "" }

@@ -52,3 +52,22 @@ func (t *table) add() int {
 	t.rows = append(t.rows, make([]uint64, t.words)...)
 	return len(t.rows)/t.words - 1
 }
+
+// idFilter is a 4096-bit Bloom filter (one hash) over the ids policies
+// name: most of a user's groups are named by no policy, and the filter
+// rules them out without hashing the whole id for a map lookup.
+type idFilter [64]uint64
+
+// idHash mixes the first eight bytes of an id (32 random bits of a GUID)
+// into 12 bits.
+func idHash(s string) uint32 {
+	var v uint64
+	for i := range min(len(s), 8) {
+		v |= uint64(s[i]) << (8 * i)
+	}
+	return uint32((v * 0x9E3779B97F4A7C15) >> 52)
+}
+
+func (f *idFilter) add(s string) { h := idHash(s); f[h>>6] |= 1 << (h & 63) }
+
+func (f *idFilter) mayHave(s string) bool { h := idHash(s); return f[h>>6]&(1<<(h&63)) != 0 }

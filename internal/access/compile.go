@@ -35,6 +35,9 @@ type Engine struct {
 	words    int
 	enforced []uint64 // enabled policies
 	nonEmpty []uint64 // policies with a grant or session control
+	valid    []uint64 // a bit for every policy
+	// blank is the result of a sign-in no policy applies to.
+	blank []PolicyResult
 
 	// Users: masks of the policies that include or exclude a token.
 	usersAll  []uint64
@@ -45,6 +48,7 @@ type Engine struct {
 	userTok   map[string]int32
 	groupTok  map[string]int32
 	roleTok   map[string]int32
+	groupIDs  idFilter // the keys of groupTok
 	spAll     []uint64 // ServicePrincipalsInMyTenant
 	spTok     map[string]int32
 
@@ -179,6 +183,18 @@ func Compile(policies []*Policy, opts CompileOptions) (*Engine, error) {
 		}
 	}
 	e.loc = locs.build()
+	for id := range e.groupTok {
+		e.groupIDs.add(id)
+	}
+	e.valid = mask()
+	e.blank = make([]PolicyResult, n)
+	for i := range n {
+		setBit(e.valid, i)
+		e.blank[i].Status = StatusNotApplied
+		if !e.pol[i].enforced {
+			e.blank[i].Status = StatusReportOnlyNotApplied
+		}
+	}
 	for _, tok := range locs.tokens {
 		if tok.kind == locNever {
 			e.notes = append(e.notes, Note{Path: "namedLocations." + tok.id,

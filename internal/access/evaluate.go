@@ -44,7 +44,6 @@ func (e *Engine) Evaluate(req *Request, res *Result) {
 	targetReason := e.target(req, target, tmp)
 	clear(excl)
 	e.location(req, loc, excl, locTokens)
-	e.devices(req, dev)
 
 	client := e.clientOK[clampEnum(uint8(req.ClientApp), uint8(numClientApps))]
 	platform := e.platformOK[clampEnum(uint8(req.Platform), uint8(numPlatforms))]
@@ -53,11 +52,20 @@ func (e *Engine) Evaluate(req *Request, res *Result) {
 	spRisk := e.spRiskOK[clampEnum(uint8(req.ServicePrincipalRisk), uint8(numRiskLevels))]
 	insider := e.insiderOK[clampEnum(uint8(req.InsiderRisk), uint8(numInsiderRisks))]
 	flow := e.flowOK[clampEnum(uint8(req.AuthenticationFlow), uint8(numTransferMethods))]
+	// Device filters run only for policies every earlier condition admits:
+	// for the others an earlier condition is the reason anyway.
 	for i := range applies {
 		applies[i] = e.nonEmpty[i] & who[i] & target[i] & loc[i] & userRisk[i] & signIn[i] & spRisk[i] &
-			insider[i] & platform[i] & client[i] & dev[i] & flow[i]
+			insider[i] & platform[i] & client[i]
+	}
+	e.devices(req, applies, dev)
+	for i := range applies {
+		applies[i] &= dev[i] & flow[i]
 	}
 
+	// Policies that do not apply: the first condition, in the documented
+	// order, whose mask lacks them. Vectorised over 64 policies at a time.
+	copy(res.Policies, e.blank)
 	checks := [...]struct {
 		mask   []uint64
 		reason Reason
@@ -67,53 +75,58 @@ func (e *Engine) Evaluate(req *Request, res *Result) {
 		{insider, ReasonInsiderRisk}, {platform, ReasonDevicePlatform}, {client, ReasonClientApps},
 		{dev, ReasonDevices}, {flow, ReasonAuthenticationFlow},
 	}
+	for wi := range applies {
+		left := e.valid[wi] &^ applies[wi]
+		for c := 0; left != 0 && c < len(checks); c++ {
+			fail := left &^ checks[c].mask[wi]
+			left &^= fail
+			for ; fail != 0; fail &= fail - 1 {
+				res.Policies[wi*64+bits.TrailingZeros64(fail)].Reason = checks[c].reason
+			}
+		}
+	}
+
+	// Policies that apply: their grant and session controls.
 	sat := satisfied(req)
 	legacy := req.ClientApp.Legacy()
 	var blocked, interrupted, anyEnforced bool
-	for i := range res.Policies {
-		pr := &res.Policies[i]
-		p := &e.pol[i]
-		if !hasBit(applies, i) {
-			*pr = PolicyResult{Status: StatusNotApplied}
+	res.failing = res.failing[:0]
+	for wi, word := range applies {
+		for ; word != 0; word &= word - 1 {
+			i := wi*64 + bits.TrailingZeros64(word)
+			pr := &res.Policies[i]
+			p := &e.pol[i]
+			pr.Applies, pr.Assumed = true, p.assumed
+			if hasBit(e.locAssumed, i) {
+				pr.Assumed |= ReasonLocation
+			}
+			ok, satisfiable := p.grant(req, sat, legacy, pr)
+			switch {
+			case p.enforced && ok:
+				pr.Status = StatusSuccess
+			case p.enforced:
+				pr.Status = StatusFailure
+			case ok:
+				pr.Status = StatusReportOnlySuccess
+			case satisfiable && (pr.Unmet&interactiveControls != 0 && (pr.AnyOf || pr.Unmet&^interactiveControls == 0)):
+				pr.Status = StatusReportOnlyInterrupted
+			default:
+				pr.Status = StatusReportOnlyFailure
+			}
 			if !p.enforced {
-				pr.Status = StatusReportOnlyNotApplied
+				continue
 			}
-			for _, c := range checks {
-				if !hasBit(c.mask, i) {
-					pr.Reason = c.reason
-					break
-				}
+			anyEnforced = true
+			res.Session.merge(p)
+			if !ok {
+				res.failing = append(res.failing, int32(i))
 			}
-			continue
-		}
-		assumed := p.assumed
-		if hasBit(e.locAssumed, i) {
-			assumed |= ReasonLocation
-		}
-		*pr = PolicyResult{Applies: true, Assumed: assumed}
-		ok, satisfiable := p.grant(req, sat, legacy, pr)
-		switch {
-		case p.enforced && ok:
-			pr.Status = StatusSuccess
-		case p.enforced:
-			pr.Status = StatusFailure
-		case ok:
-			pr.Status = StatusReportOnlySuccess
-		case satisfiable && (pr.Unmet&interactiveControls != 0 && (pr.AnyOf || pr.Unmet&^interactiveControls == 0)):
-			pr.Status = StatusReportOnlyInterrupted
-		default:
-			pr.Status = StatusReportOnlyFailure
-		}
-		if !p.enforced {
-			continue
-		}
-		anyEnforced = true
-		res.Session.merge(p)
-		switch {
-		case pr.Block || (!ok && !satisfiable):
-			blocked = true
-		case !ok:
-			interrupted = true
+			switch {
+			case pr.Block || (!ok && !satisfiable):
+				blocked = true
+			case !ok:
+				interrupted = true
+			}
 		}
 	}
 	res.mergeUnmet()
@@ -178,7 +191,9 @@ func (e *Engine) who(req *Request, incl, excl []uint64) Reason {
 		e.addPrincipal(e.userTok, req.UserID, incl, excl)
 		if len(e.groupTok) > 0 {
 			for _, g := range req.Groups {
-				e.addPrincipal(e.groupTok, g, incl, excl)
+				if e.groupIDs.mayHave(g) {
+					e.addPrincipal(e.groupTok, g, incl, excl)
+				}
 			}
 		}
 		if len(e.roleTok) > 0 {
@@ -264,14 +279,15 @@ func (e *Engine) location(req *Request, m, excl, tokens []uint64) {
 	orInto(m, e.noLocation)
 }
 
-// devices fills m with the policies whose device filter holds.
-func (e *Engine) devices(req *Request, m []uint64) {
+// devices fills m with the policies whose device filter holds, among
+// those in candidates; the others pass (another condition fails first).
+func (e *Engine) devices(req *Request, candidates, m []uint64) {
 	copy(m, e.noFilter)
-	if req.Device == nil {
-		return // not given: no filter can be evaluated
-	}
 	for i := range e.filters {
-		if f := &e.filters[i]; f.filter.Applies(req.Device) {
+		f := &e.filters[i]
+		// A filter on a device the request does not describe cannot be
+		// evaluated: the policy does not apply.
+		if !hasBit(candidates, f.policy) || req.Device != nil && f.filter.Applies(req.Device) {
 			setBit(m, f.policy)
 		}
 	}
@@ -358,15 +374,14 @@ func (s *Session) merge(p *compiled) {
 func (r *Result) mergeUnmet() {
 	e := r.engine
 	var need Control
-	for i := range r.Policies {
-		pr := &r.Policies[i]
-		if pr.Status == StatusFailure && !pr.AnyOf {
+	for _, i := range r.failing {
+		if pr := &r.Policies[i]; !pr.AnyOf {
 			need |= pr.Unmet
 		}
 	}
-	for i := range r.Policies {
+	for _, i := range r.failing {
 		pr := &r.Policies[i]
-		if pr.Status != StatusFailure || !pr.AnyOf || pr.Unmet&need != 0 {
+		if !pr.AnyOf || pr.Unmet&need != 0 {
 			continue
 		}
 		alt := pr.Unmet &^ e.pol[i].session
@@ -380,9 +395,8 @@ func (r *Result) mergeUnmet() {
 	if need&ControlAuthenticationStrength == 0 {
 		return
 	}
-	for i := range r.Policies {
-		pr := &r.Policies[i]
-		if st := e.pol[i].strength; pr.Status == StatusFailure && pr.Unmet&ControlAuthenticationStrength != 0 && !slices.Contains(r.Strengths, st) {
+	for _, i := range r.failing {
+		if st := e.pol[i].strength; r.Policies[i].Unmet&ControlAuthenticationStrength != 0 && !slices.Contains(r.Strengths, st) {
 			r.Strengths = append(r.Strengths, st)
 		}
 	}

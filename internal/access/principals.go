@@ -21,6 +21,12 @@ type Principals interface {
 	IsGuest(id string) bool
 }
 
+// PrincipalLookup is an optional method of a Principals that answers all
+// three questions with one lookup; Resolve prefers it.
+type PrincipalLookup interface {
+	Principal(id string) (groups, roles []string, guest bool)
+}
+
 // SnapshotPrincipals adapts a directory snapshot to Principals.
 type SnapshotPrincipals struct{ *directory.Snapshot }
 
@@ -127,6 +133,14 @@ func (d *StaticDirectory) DirectoryRoles(id string) []string {
 		return u.roles
 	}
 	return nil
+}
+
+// Principal implements PrincipalLookup.
+func (d *StaticDirectory) Principal(id string) (groups, roles []string, guest bool) {
+	if u := d.users[id]; u != nil {
+		return u.transitive, u.roles, u.guest
+	}
+	return nil, nil, false
 }
 
 // IsGuest implements Principals.

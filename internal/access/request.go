@@ -83,9 +83,13 @@ func (r *Request) Resolve(p Principals) {
 	if r.Identity != IdentityUser || r.UserID == "" {
 		return
 	}
-	r.Groups = p.TransitiveMemberOf(r.UserID)
-	r.Roles = p.DirectoryRoles(r.UserID)
-	if r.GuestType == 0 && p.IsGuest(r.UserID) {
+	var guest bool
+	if l, ok := p.(PrincipalLookup); ok {
+		r.Groups, r.Roles, guest = l.Principal(r.UserID)
+	} else {
+		r.Groups, r.Roles, guest = p.TransitiveMemberOf(r.UserID), p.DirectoryRoles(r.UserID), p.IsGuest(r.UserID)
+	}
+	if r.GuestType == 0 && guest {
 		// Verity's guests are invited users of another organisation:
 		// Entra's b2bCollaborationGuest.
 		r.GuestType = GuestB2BCollaborationGuest

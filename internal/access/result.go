@@ -73,17 +73,18 @@ type Session struct {
 
 // PolicyResult is one policy's part in a decision.
 type PolicyResult struct {
-	// Applies says every condition holds. Reason is the first one that
-	// does not (0 when Applies).
-	Applies bool
-	Reason  Reason
+	// Reason is the first condition that does not hold (0 when Applies).
+	Reason Reason
 	// Assumed lists unsupported conditions the policy was assumed to meet.
 	Assumed Reason
-	Status  Status
-	// Block says the policy blocks. Unmet lists the controls the sign-in
-	// has not satisfied; AnyOf says one of them suffices (operator OR).
-	Block bool
+	// Unmet lists the controls the sign-in has not satisfied; AnyOf says
+	// one of them suffices (operator OR).
 	Unmet Control
+	// Applies says every condition holds.
+	Applies bool
+	Status  Status
+	// Block says the policy blocks.
+	Block bool
 	AnyOf bool
 }
 
@@ -106,6 +107,7 @@ type Result struct {
 	engine      *Engine
 	appliedOnly bool
 	scratch     []uint64
+	failing     []int32 // enforced policies that apply and are not satisfied
 }
 
 // Engine returns the engine that filled the result.
@@ -121,6 +123,9 @@ func (r *Result) reset(e *Engine) {
 		r.Policies = make([]PolicyResult, n)
 	}
 	r.Policies = r.Policies[:n]
+	if cap(r.failing) < n {
+		r.failing = make([]int32, 0, n)
+	}
 	// One slice holds the request's policy masks and its location tokens.
 	need := scratchRows*e.words + e.loc.words
 	if cap(r.scratch) < need {
