@@ -9,8 +9,8 @@
 // body of Graph's POST /identity/conditionalAccess/evaluate
 // (Result.WhatIf); ParseEvaluateRequest reads that endpoint's request.
 //
-// Evaluation follows Microsoft's documented semantics (see
-// ../../docs and the shared spec, section a): all configured conditions
+// Evaluation follows Microsoft's documented semantics (the Entra and Graph
+// pages testdata/README.md cites): all configured conditions
 // must hold and an exclude beats an include; every applying enabled policy
 // must be satisfied; a block wins; unmet controls are prompted in the
 // documented order; report-only policies are reported, never enforced;

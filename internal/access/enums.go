@@ -75,6 +75,7 @@ const (
 
 var clientAppNames = enum{"", "browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "other"}
 
+// String returns the Graph name of the value.
 func (c ClientApp) String() string { return clientAppNames.name(uint8(c)) }
 
 // Legacy reports whether the client speaks legacy authentication, which
@@ -101,6 +102,7 @@ const (
 
 var platformNames = enum{"", "android", "iOS", "windows", "windowsPhone", "macOS", "linux", "unknown"}
 
+// String returns the Graph name of the value.
 func (p Platform) String() string { return platformNames.name(uint8(p)) }
 
 // RiskLevel is a sign-in, user or service principal risk level. The zero
@@ -119,6 +121,7 @@ const (
 
 var riskNames = enum{"none", "low", "medium", "high", "hidden"}
 
+// String returns the Graph name of the value.
 func (r RiskLevel) String() string { return riskNames.name(uint8(r)) }
 
 // InsiderRisk is the insider risk level of a user (Microsoft Purview
@@ -136,6 +139,7 @@ const (
 
 var insiderRiskNames = enum{"none", "minor", "moderate", "elevated"}
 
+// String returns the Graph name of the value.
 func (r InsiderRisk) String() string { return insiderRiskNames.name(uint8(r)) }
 
 // TransferMethod is the authentication flow of a sign-in.
@@ -151,6 +155,7 @@ const (
 
 var transferNames = enum{"none", "deviceCodeFlow", "authenticationTransfer"}
 
+// String returns the Graph name of the value.
 func (t TransferMethod) String() string { return transferNames.name(uint8(t)) }
 
 // IdentityKind tells who signs in.
@@ -180,6 +185,7 @@ var userActionNames = enum{"", "registerSecurityInformation", "registerOrJoinDev
 // userActionURNs are the same actions as policies name them.
 var userActionURNs = enum{"", ActionRegisterSecurityInfo, ActionRegisterDevice}
 
+// String returns the Graph name of the value.
 func (a UserAction) String() string { return userActionNames.name(uint8(a)) }
 
 // GuestType is a set of guest or external user kinds (Graph's
@@ -203,6 +209,7 @@ var guestTypeNames = []string{"internalGuest", "b2bCollaborationGuest", "b2bColl
 const AnyGuest = GuestInternal | GuestB2BCollaborationGuest | GuestB2BCollaborationMember |
 	GuestB2BDirectConnectUser | GuestOtherExternalUser | GuestServiceProvider
 
+// String writes the set as Graph does: comma-joined names, "none" if empty.
 func (g GuestType) String() string { return flagString(uint64(g), guestTypeNames, "none") }
 
 // parseGuestTypes reads a comma-joined flags value; "none" alone is the
@@ -319,6 +326,7 @@ func (c Control) Names() []string {
 	return out
 }
 
+// String writes the set as comma-joined Graph names, in prompt order.
 func (c Control) String() string { return flagString(uint64(c), controlNames, "") }
 
 // ParseControl finds a control by its Graph name.
@@ -411,6 +419,7 @@ var methodNames = []string{"password", "voice", "hardwareOath", "softwareOath", 
 	"x509CertificateSingleFactor", "x509CertificateMultiFactor", "federatedSingleFactor",
 	"federatedMultiFactor", "qrCodePin"}
 
+// String writes the set as Graph does: comma-joined names, "none" if empty.
 func (m AuthMethod) String() string { return flagString(uint64(m), methodNames, "none") }
 
 // ParseAuthMethods reads one combination ("password,sms").
@@ -436,6 +445,7 @@ const (
 
 var outcomeNames = enum{"notApplied", "grant", "interrupt", "block"}
 
+// String returns the Graph name of the value.
 func (o Outcome) String() string { return outcomeNames.name(uint8(o)) }
 
 // Status is one policy's result, with the values of Graph's
@@ -456,4 +466,5 @@ const (
 var statusNames = enum{"notApplied", "success", "failure", "reportOnlyNotApplied", "reportOnlySuccess",
 	"reportOnlyFailure", "reportOnlyInterrupted"}
 
+// String returns the Graph name of the value.
 func (s Status) String() string { return statusNames.name(uint8(s)) }

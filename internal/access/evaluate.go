@@ -245,6 +245,9 @@ func (e *Engine) target(req *Request, m, tmp []uint64) Reason {
 		}
 		return ReasonUserActions
 	case req.AuthenticationContext != "":
+		// Verity's reading, by analogy with user actions: an
+		// authentication context is requested while signing in to some
+		// resource, which "All resources" covers.
 		copy(m, e.appsAll)
 		if n, ok := authContextNumber(req.AuthenticationContext); ok && e.authCtx[n] != nil {
 			orInto(m, e.authCtx[n])

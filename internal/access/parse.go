@@ -23,6 +23,7 @@ type Note struct {
 	Message string
 }
 
+// String writes "path: message".
 func (n Note) String() string {
 	if n.Path == "" {
 		return n.Message

@@ -32,8 +32,9 @@ type Request struct {
 	// against enumerated external tenants.
 	GuestType        GuestType
 	ExternalTenantID string
-	// Groups are the user's transitive group ids, sorted; Roles the
-	// template ids of the user's directory roles. Resolve fills both.
+	// Groups are the user's transitive group ids (nested memberships
+	// included); Roles the template ids of the user's directory roles.
+	// Resolve fills both; order does not matter.
 	Groups []string
 	Roles  []string
 

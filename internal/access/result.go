@@ -24,6 +24,7 @@ const (
 
 var browserNames = enum{"", "always", "never"}
 
+// String returns the Graph name of the value.
 func (m BrowserMode) String() string { return browserNames.name(uint8(m)) }
 
 // CAEMode is the merged continuous access evaluation setting, ordered from
@@ -41,6 +42,7 @@ const (
 
 var caeNames = enum{"", "disabled", "strictEnforcement", "strictLocation"}
 
+// String returns the Graph name of the value.
 func (m CAEMode) String() string { return caeNames.name(uint8(m)) }
 
 // Frequency is the merged sign-in frequency: the shortest of the applying

@@ -13,14 +13,13 @@ import (
 
 // Limits Entra documents or enforces.
 const (
-	maxDisplayName     = 256
-	maxFilterRule      = 3072 // device filter rules
-	maxAuthContext     = 99   // c1 .. c99
-	maxSignInHours     = 23
-	maxSignInDays      = 365
-	agentUsersAll      = "AllAgentIdUsers"     // beta: every agent user
-	agentResourcesAll  = "AllAgentIdResources" // beta: every agent resource
-	intuneEnrollmentID = "d4ebce55-015a-49b5-a083-c84d1797ae8c"
+	maxDisplayName    = 256
+	maxFilterRule     = 3072 // device filter rules
+	maxAuthContext    = 99   // c1 .. c99
+	maxSignInHours    = 23
+	maxSignInDays     = 365
+	agentUsersAll     = "AllAgentIdUsers"     // beta: every agent user
+	agentResourcesAll = "AllAgentIdResources" // beta: every agent resource
 )
 
 // Values of enumerations Validate checks.
