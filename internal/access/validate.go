@@ -109,6 +109,7 @@ func (u *Users) validate(path string) error {
 	}
 	return firstError(
 		checkIDs(strictjson.Join(path, "includeUsers"), u.IncludeUsers, All, None, GuestsOrExternalUsers, agentUsersAll),
+		checkAlone(strictjson.Join(path, "includeUsers"), u.IncludeUsers, All),
 		checkAlone(strictjson.Join(path, "includeUsers"), u.IncludeUsers, None),
 		checkIDs(strictjson.Join(path, "excludeUsers"), u.ExcludeUsers, GuestsOrExternalUsers),
 		checkIDs(strictjson.Join(path, "includeGroups"), u.IncludeGroups),

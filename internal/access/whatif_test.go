@@ -3,6 +3,7 @@ package access
 import (
 	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -232,5 +233,48 @@ func TestWhatIfLegacyVsAPITable(t *testing.T) {
 				t.Errorf("applies = %v (reason %v); the What If API column says %q", got, res.Policies[0].Reason, row.WhatIfAPI)
 			}
 		})
+	}
+}
+
+// TestWhatIfShape checks the JSON of a What If answer: Graph's
+// whatIfAnalysisResult per policy (the policy's own properties plus
+// policyApplies and analysisReasons) and Verity's overall result.
+func TestWhatIfShape(t *testing.T) {
+	t.Parallel()
+	e := compile(t, CompileOptions{},
+		mkPolicy(t, `{"id": "7359d0e0-d8a9-4afa-8a93-e23e099d7be8", "displayName": "MFA", "sessionControls": {"signInFrequency": {"isEnabled": true, "type": "days", "value": 7}}}`),
+		mkPolicy(t, `{"id": "c98e6c3d-f6ca-42ea-a927-773b6f12a0c2", "displayName": "EXO only", "state": "enabledForReportingButNotEnforced",
+			"conditions": {"applications": {"includeApplications": ["`+exchange+`"]}}, "grantControls": {"builtInControls": ["block"]}}`))
+	var res Result
+	e.Evaluate(&Request{UserID: alice, Applications: []string{sharePoint}}, &res)
+	b, err := json.Marshal(res.WhatIf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"value": []any{
+			map[string]any{"@odata.type": "#microsoft.graph.whatIfAnalysisResult", "id": "7359d0e0-d8a9-4afa-8a93-e23e099d7be8",
+				"displayName": "MFA", "state": "enabled", "policyApplies": true, "analysisReasons": "notSet", "policyResult": "failure",
+				"unmetControls": []any{"mfa"},
+				"conditions": map[string]any{"applications": map[string]any{"includeApplications": []any{"All"}}, "users": map[string]any{"includeUsers": []any{"All"}}},
+				"grantControls":   map[string]any{"operator": "OR", "builtInControls": []any{"mfa"}},
+				"sessionControls": map[string]any{"signInFrequency": map[string]any{"isEnabled": true, "type": "days", "value": float64(7)}}},
+			map[string]any{"@odata.type": "#microsoft.graph.whatIfAnalysisResult", "id": "c98e6c3d-f6ca-42ea-a927-773b6f12a0c2",
+				"displayName": "EXO only", "state": "enabledForReportingButNotEnforced", "policyApplies": false, "analysisReasons": "application",
+				"policyResult": "reportOnlyNotApplied",
+				"conditions": map[string]any{"applications": map[string]any{"includeApplications": []any{exchange}}, "users": map[string]any{"includeUsers": []any{"All"}}},
+				"grantControls":   map[string]any{"operator": "OR", "builtInControls": []any{"block"}},
+				"sessionControls": nil},
+		},
+		"result": map[string]any{"outcome": "interrupt", "unmetControls": []any{"mfa"},
+			"sessionControls": map[string]any{"signInFrequency": map[string]any{"isEnabled": true, "type": "days", "value": float64(7),
+				"authenticationType": "primaryAndSecondaryAuthentication", "frequencyInterval": "timeBased"}}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("What If JSON:\n%s", b)
 	}
 }
