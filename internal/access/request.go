@@ -63,12 +63,17 @@ type Request struct {
 	// Device is the device the sign-in comes from; nil when not given.
 	Device *devicefilter.Device
 
-	// Authentication so far: the methods used, the controls already
+	// Authentication so far: the methods used and the controls already
 	// satisfied (e.g. mfa from an earlier step-up, passwordChange after a
-	// secure password change), and when the user last signed in with the
-	// first factor and with a second factor (zero: now).
-	Methods    AuthMethod
-	Satisfied  Control
+	// secure password change). Claims of controls Verity does not support
+	// are ignored.
+	Methods   AuthMethod
+	Satisfied Control
+	// Now is the time of the request; SignInTime and MFATime are when the
+	// user last signed in with the first factor and with a second factor.
+	// They decide sign-in frequency: a zero Now skips the check, a zero
+	// SignInTime means the user is signing in now, a zero MFATime falls
+	// back to SignInTime.
 	Now        time.Time
 	SignInTime time.Time
 	MFATime    time.Time
