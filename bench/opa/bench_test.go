@@ -53,6 +53,7 @@ func benchOPA(b *testing.B, name string, o *OPA) {
 	ctx := context.Background()
 	n := len(o.inputs)
 	lat := make([]time.Duration, 0, 1<<16)
+	runtime.GC()
 	b.ReportAllocs()
 	m0 := mallocs()
 	start := time.Now()
@@ -93,6 +94,7 @@ func BenchmarkVerity(b *testing.B) {
 	var req access.Request
 	var res access.Result
 	lat := make([]time.Duration, 0, 1<<20)
+	runtime.GC()
 	b.ReportAllocs()
 	m0 := mallocs()
 	start := time.Now()
