@@ -127,7 +127,9 @@ signInConditions, appliedPoliciesOnly), plus Verity's optional
 --named-locations gives the Graph namedLocation objects policies refer to
 (same file shapes as --policies). --directory gives the users' groups and
 roles: {"users":[{"id","userType","memberOf","roles"}], "groups":[{"id",
-"memberOf"}]} (memberOf is direct; nesting is resolved). --mmdb is a
+"memberOf"}]} (memberOf is direct; nesting is resolved), or a Graph user
+list with expanded memberOf or transitiveMemberOf ({"value": [...]}, as
+GET /users?$expand=transitiveMemberOf answers). --mmdb is a
 MaxMind-format country database used when the request has an ipAddress but
 no country.
 

@@ -103,3 +103,34 @@ func TestLintBaseline(t *testing.T) {
 		t.Fatalf("findings on the baseline %v; want %v", got, want)
 	}
 }
+
+func TestStaticDirectoryFromGraphUsers(t *testing.T) {
+	t.Parallel()
+	const (
+		user   = "15dc174b-f34c-4588-ac45-61d6e05dce93"
+		group  = "6b1f3c2e-8d4a-4f6b-9c1e-2a7d5e8f0a11"
+		parent = "7c2f4d3e-9e5b-4a7c-8d2f-3b8e6f9a1b22"
+		ga     = "62e90394-69f5-4237-9190-012177145e10"
+	)
+	d, err := ParseStaticDirectory([]byte(`{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(memberOf())", "value": [
+	  {"id": "` + user + `", "userPrincipalName": "alice@contoso.com", "userType": "Guest", "displayName": "Alice",
+	   "transitiveMemberOf": [
+	     {"@odata.type": "#microsoft.graph.group", "id": "` + group + `", "displayName": "Engineers"},
+	     {"@odata.type": "#microsoft.graph.group", "id": "` + parent + `", "displayName": "Staff"},
+	     {"@odata.type": "#microsoft.graph.directoryRole", "id": "0b9e2a4c-0000-4000-8000-000000000000", "roleTemplateId": "` + ga + `"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.TransitiveMemberOf(user); !slices.Equal(got, []string{group, parent}) {
+		t.Fatalf("groups %v", got)
+	}
+	if got := d.DirectoryRoles(user); !slices.Equal(got, []string{ga}) {
+		t.Fatalf("roles %v", got)
+	}
+	if !d.IsGuest(user) {
+		t.Fatal("guest lost")
+	}
+	if _, err := ParseStaticDirectory([]byte(`{"value": [{"id": "not-a-guid"}]}`)); err == nil {
+		t.Fatal("accepted a bad id")
+	}
+}

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,9 +73,22 @@ type staticDirectoryJSON struct {
 // ParseStaticDirectory reads a StaticDirectory. Ids must be GUIDs; groups a
 // user or group names need not be listed under "groups" unless they are
 // nested.
+//
+// A Graph list of users also reads as a directory, as
+// `GET /users?$expand=memberOf` (or transitiveMemberOf) answers it:
+// {"value": [{"id", "userType", "memberOf": [{"@odata.type":
+// "#microsoft.graph.group", "id"}, {"@odata.type":
+// "#microsoft.graph.directoryRole", "roleTemplateId"}, ...]}, ...]}; other
+// user properties are ignored there.
 func ParseStaticDirectory(data []byte) (*StaticDirectory, error) {
 	var doc staticDirectoryJSON
-	if err := strictjson.Unmarshal(data, &doc); err != nil {
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(data, &probe) == nil && probe["value"] != nil && probe["users"] == nil {
+		var err error
+		if doc, err = graphUsers(probe["value"]); err != nil {
+			return nil, fmt.Errorf("parse static directory: %w", err)
+		}
+	} else if err := strictjson.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse static directory: %w", err)
 	}
 	parents := map[string][]string{}
@@ -155,4 +169,56 @@ func lowerAll(ss []string) []string {
 		out[i] = strings.ToLower(s)
 	}
 	return out
+}
+
+// graphUsers converts a Graph user list with expanded memberOf or
+// transitiveMemberOf into the static shape: groups become memberOf,
+// directory roles become roles (by template id).
+func graphUsers(raw json.RawMessage) (staticDirectoryJSON, error) {
+	var users []struct {
+		ID                 string            `json:"id"`
+		UserType           string            `json:"userType"`
+		MemberOf           []json.RawMessage `json:"memberOf"`
+		TransitiveMemberOf []json.RawMessage `json:"transitiveMemberOf"`
+	}
+	var doc staticDirectoryJSON
+	if err := json.Unmarshal(raw, &users); err != nil {
+		return doc, strictjson.Errorf("value", "must be an array of Graph users")
+	}
+	for i, u := range users {
+		var groups, roles []string
+		refs := append(u.MemberOf, u.TransitiveMemberOf...)
+		for j, r := range refs {
+			var ref struct {
+				Type           string `json:"@odata.type"`
+				ID             string `json:"id"`
+				RoleTemplateID string `json:"roleTemplateId"`
+			}
+			var id string
+			if json.Unmarshal(r, &id) == nil {
+				groups = append(groups, id)
+				continue
+			}
+			if err := json.Unmarshal(r, &ref); err != nil {
+				return doc, strictjson.Errorf(strictjson.Index(strictjson.Index("value", i)+".memberOf", j), "must be a group id or a directory object")
+			}
+			switch ref.Type {
+			case "#microsoft.graph.directoryRole":
+				if ref.RoleTemplateID != "" {
+					roles = append(roles, ref.RoleTemplateID)
+				}
+			case "#microsoft.graph.administrativeUnit":
+				// not a group: conditional access does not target them
+			default:
+				groups = append(groups, ref.ID)
+			}
+		}
+		doc.Users = append(doc.Users, struct {
+			ID       string   `json:"id"`
+			UserType string   `json:"userType,omitempty"`
+			MemberOf []string `json:"memberOf,omitempty"`
+			Roles    []string `json:"roles,omitempty"`
+		}{ID: u.ID, UserType: u.UserType, MemberOf: slices.Compact(slices.Sorted(slices.Values(groups))), Roles: roles})
+	}
+	return doc, nil
 }
