@@ -331,3 +331,14 @@ func (s *Snapshot) Applications() []Application { return s.apps }
 
 // ServicePrincipals lists every service principal, sorted by id.
 func (s *Snapshot) ServicePrincipals() []ServicePrincipal { return s.sps }
+
+// Principal answers, with one lookup, what a conditional access decision
+// asks of a principal: its transitive groups and directory roles (sorted)
+// and whether it is a guest user. Nothing for an unknown id.
+func (s *Snapshot) Principal(id string) (groups, roles []string, guest bool) {
+	n := s.node(id)
+	if n == nil {
+		return nil, nil, false
+	}
+	return n.transitive, n.roles, n.kind == kindUser && s.users[n.index].IsGuest()
+}
