@@ -15,6 +15,13 @@ go test -run '^$' -bench . -benchmem -benchtime 2s ./internal/store/ ./internal/
 go test -run '^$' -bench 'SnapshotBuild' -benchmem -benchtime 5x ./internal/directory/
 go test -run '^$' -bench 'TransitiveMemberOf|InGroup|DirectoryRoles|InTrustedLocation|UserByUPN' -benchmem ./internal/directory/
 
+echo "== conditional access (one core) and device filters"
+go test -run '^$' -bench 'Evaluate|Compile' -benchmem -cpu 1 -benchtime 2s ./internal/access/
+go test -run '^$' -bench 'Match' -benchmem ./internal/access/devicefilter/ ./internal/geo/
+
+echo "== conditional access against OPA (separate module bench/opa)"
+(cd bench/opa && go test -run TestAgreement -bench . -benchtime 3s -cpu 1)
+
 echo "== snapshot build: 100k users, 10k groups (5 levels), 1k apps, fresh process"
 go build -o "$WORK/snapshot" ./bench/snapshot
 "$WORK/snapshot" -populate -dsn "$WORK/big.db" >/dev/null
