@@ -17,7 +17,7 @@ go test -run '^$' -bench 'TransitiveMemberOf|InGroup|DirectoryRoles|InTrustedLoc
 
 echo "== conditional access (one core) and device filters"
 go test -run '^$' -bench 'Evaluate|Compile' -benchmem -cpu 1 -benchtime 2s ./internal/access/
-go test -run '^$' -bench 'Match' -benchmem ./internal/access/devicefilter/ ./internal/geo/
+go test -run '^$' -bench 'Match|Country' -benchmem ./internal/access/devicefilter/ ./internal/geo/
 
 echo "== conditional access against OPA (separate module bench/opa)"
 (cd bench/opa && go test -run TestAgreement -bench . -benchtime 3s -cpu 1)
