@@ -1,7 +1,5 @@
 package access
 
-import "math/bits"
-
 // Policy sets on the hot path are bit masks over the engine's policies,
 // one bit per policy, in []uint64 words; every mask of an engine has the
 // same length. These helpers do not allocate.
@@ -9,12 +7,6 @@ import "math/bits"
 func orInto(dst, src []uint64) {
 	for i := range min(len(dst), len(src)) {
 		dst[i] |= src[i]
-	}
-}
-
-func andInto(dst, src []uint64) {
-	for i := range dst {
-		dst[i] &= src[i]
 	}
 }
 
@@ -27,17 +19,6 @@ func andNotInto(dst, src []uint64) {
 func setBit(m []uint64, i int) { m[i/64] |= 1 << (i % 64) }
 
 func hasBit(m []uint64, i int) bool { return m[i/64]&(1<<(i%64)) != 0 }
-
-// forEachBit calls f with the index of every set bit, in order.
-func forEachBit(m []uint64, f func(i int)) {
-	for w, word := range m {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			word &= word - 1
-			f(w*64 + b)
-		}
-	}
-}
 
 // table is a set of masks, one row per token, in one flat slice.
 type table struct {
