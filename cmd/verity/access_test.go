@@ -3,11 +3,15 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 )
 
 const accessData = "../../internal/access/testdata/conditional-access/"
@@ -118,5 +122,52 @@ func TestAccessLint(t *testing.T) {
 	}
 	if _, _, err = run(t, baseEnv(), "", "access", "lint", filepath.Join(dir, "missing")); !errors.As(err, &exit) || exit.ExitCode() != 2 {
 		t.Fatalf("lint of a missing path: %v", err)
+	}
+}
+
+// TestAccessEvaluateCountryFromMMDB: with --mmdb and no country in the
+// request, the country of ipAddress decides the baseline's country block.
+func TestAccessEvaluateCountryFromMMDB(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-Country", RecordSize: 24, IPVersion: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, cc := range map[string]string{"40.77.182.0/24": "US", "145.100.0.0/16": "NL"} {
+		_, network, _ := net.ParseCIDR(cidr)
+		if err := tree.Insert(network, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(cc)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mmdb := filepath.Join(dir, "country.mmdb")
+	f, err := os.Create(mmdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, tt := range []struct {
+		ip      string
+		blocked bool
+	}{{"40.77.182.32", true}, {"145.100.7.1", false}} {
+		req := filepath.Join(dir, tt.ip+".json")
+		if err := os.WriteFile(req, []byte(`{
+		  "signInIdentity": {"@odata.type": "#microsoft.graph.userSignIn", "userId": "15dc174b-f34c-4588-ac45-61d6e05dce93"},
+		  "signInContext": {"@odata.type": "#microsoft.graph.applicationContext", "includeApplications": ["00000003-0000-0ff1-ce00-000000000000"]},
+		  "signInConditions": {"devicePlatform": "windows", "clientAppType": "browser", "ipAddress": "`+tt.ip+`"}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr, err := run(t, baseEnv(), "", "access", "evaluate",
+			"--policies", accessData+"j0eyv-ConditionalAccessBaseline/policies/CA001-Global-AttackSurfaceReduction-AnyApp-AnyPlatform-BLOCK-CountryWhitelist.json",
+			"--named-locations", accessData+"j0eyv-ConditionalAccessBaseline/named-locations", "--mmdb", mmdb, "--request", req)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tt.ip, err, stderr)
+		}
+		if blocked := strings.Contains(stdout, `"outcome": "block"`); blocked != tt.blocked {
+			t.Fatalf("%s: blocked %v, want %v\n%s", tt.ip, blocked, tt.blocked, stdout)
+		}
 	}
 }
