@@ -3,6 +3,8 @@ package access
 import (
 	_ "embed"
 	"sync"
+
+	"github.com/verityhq/verity/internal/directory"
 )
 
 //go:embed appgroups/conditional-access-app-groups.json
@@ -29,4 +31,15 @@ func BuiltinAppGroups() map[string][]string {
 		out[k] = append([]string(nil), v...)
 	}
 	return out
+}
+
+// OptionsFor is how a node compiles policies: against the named locations
+// of its directory snapshot and the built-in application groups.
+func OptionsFor(dir *directory.Snapshot) CompileOptions {
+	locs := dir.Locations()
+	named := make([]directory.NamedLocation, len(locs))
+	for i, l := range locs {
+		named[i] = l.NamedLocation
+	}
+	return CompileOptions{NamedLocations: named, AppGroups: BuiltinAppGroups()}
 }

@@ -101,26 +101,6 @@ func buildSegments(rs []ipRange, words int) segments {
 	return s
 }
 
-// prefixRange is the inclusive interval a CIDR prefix covers.
-func prefixRange(p netip.Prefix) (netip.Addr, netip.Addr) {
-	p = p.Masked()
-	first := p.Addr().Unmap()
-	b := first.As16()
-	host := 128 - p.Bits()
-	if first.Is4() {
-		host = 32 - p.Bits()
-	}
-	for i := 15; i >= 0 && host > 0; i-- {
-		n := min(host, 8)
-		b[i] |= byte(1<<n - 1)
-		host -= n
-	}
-	last := netip.AddrFrom16(b)
-	if first.Is4() {
-		last = last.Unmap()
-	}
-	return first, last
-}
 
 // locationState is what a request says about the location tokens.
 type locationState struct {
@@ -218,7 +198,7 @@ func (c *locationCompiler) build() *locationIndex {
 	idx.unknownCountry = make([]uint64, idx.words)
 	var v4, v6 []ipRange
 	addPrefix := func(p netip.Prefix, t int) {
-		first, last := prefixRange(p)
+		first, last := directory.PrefixBounds(p)
 		if first.Is4() {
 			v4 = append(v4, ipRange{first, last, t})
 		} else {

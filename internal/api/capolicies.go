@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/verityhq/verity/internal/access"
+	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
@@ -82,14 +84,9 @@ func (s *Server) evaluate(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return invalid(err)
 	}
-	snap, err := s.fresh(r.Context())
+	snap, eng, err := s.accessEngine(r.Context())
 	if err != nil {
 		return err
-	}
-	eng, err := snap.Access()
-	if err != nil {
-		// Fail closed: no engine, no answer.
-		return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "conditional access policies could not be compiled; see the node's log", Err: err}
 	}
 	dir := snap.Directory()
 	switch {
@@ -120,4 +117,19 @@ func (s *Server) evaluate(w http.ResponseWriter, r *http.Request, c *call) error
 	out := res.WhatIf()
 	c.details = map[string]any{"outcome": out.Result.Outcome, "revision": snap.Revision()}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// accessEngine returns a snapshot with the caller's writes and its
+// conditional access engine. Without an engine (the stored policies do not
+// compile) the answer is an error: conditional access fails closed.
+func (s *Server) accessEngine(ctx context.Context) (*decision.Snapshot, *access.Engine, error) {
+	snap, err := s.fresh(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := snap.Access()
+	if err != nil {
+		return nil, nil, &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the conditional access policies could not be compiled; see the node's log", Err: err}
+	}
+	return snap, eng, nil
 }

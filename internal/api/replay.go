@@ -127,21 +127,12 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, c *call) error {
 		}
 		return invalid(err)
 	}
-	snap, err := s.fresh(r.Context())
+	snap, current, err := s.accessEngine(r.Context())
 	if err != nil {
 		return err
 	}
-	current, err := snap.Access()
-	if err != nil {
-		return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the current conditional access policies could not be compiled; see the node's log", Err: err}
-	}
 	dir := snap.Directory()
-	locs := dir.Locations()
-	named := make([]directory.NamedLocation, len(locs))
-	for i, l := range locs {
-		named[i] = l.NamedLocation
-	}
-	candidate, err := access.Compile(policies, access.CompileOptions{NamedLocations: named, AppGroups: access.BuiltinAppGroups()})
+	candidate, err := access.Compile(policies, access.OptionsFor(dir))
 	if err != nil {
 		var fe *strictjson.FieldError
 		if errors.As(err, &fe) {

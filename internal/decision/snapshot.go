@@ -121,12 +121,7 @@ func compileAccess(ctx context.Context, r store.Reader, dir *directory.Snapshot)
 		}
 		after = page[len(page)-1].ID
 	}
-	locs := dir.Locations()
-	named := make([]directory.NamedLocation, len(locs))
-	for i, l := range locs {
-		named[i] = l.NamedLocation
-	}
-	eng, err := access.Compile(policies, access.CompileOptions{NamedLocations: named, AppGroups: access.BuiltinAppGroups()})
+	eng, err := access.Compile(policies, access.OptionsFor(dir))
 	if err != nil {
 		return nil, fmt.Errorf("compile conditional access policies: %w", err), nil
 	}

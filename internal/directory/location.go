@@ -33,8 +33,15 @@ func compileLocation(n NamedLocation) Location {
 
 // prefixRange is the interval of addresses p covers.
 func prefixRange(p netip.Prefix) addrRange {
+	first, last := PrefixBounds(p)
+	return addrRange{first, last}
+}
+
+// PrefixBounds returns the first and last address of a CIDR prefix
+// (IPv4-mapped addresses unmapped), the inclusive interval it covers.
+func PrefixBounds(p netip.Prefix) (first, last netip.Addr) {
 	p = p.Masked()
-	first := p.Addr().Unmap()
+	first = p.Addr().Unmap()
 	b := first.As16()
 	host := 128 - p.Bits()
 	if first.Is4() {
@@ -45,11 +52,11 @@ func prefixRange(p netip.Prefix) addrRange {
 		b[i] |= byte(1<<n - 1)
 		host -= n
 	}
-	last := netip.AddrFrom16(b)
+	last = netip.AddrFrom16(b)
 	if first.Is4() {
 		last = last.Unmap()
 	}
-	return addrRange{first, last}
+	return first, last
 }
 
 // mergeRanges sorts ranges and joins those that overlap or touch.
