@@ -101,7 +101,6 @@ func buildSegments(rs []ipRange, words int) segments {
 	return s
 }
 
-
 // locationState is what a request says about the location tokens.
 type locationState struct {
 	in      []uint64 // tokens that contain the sign-in
