@@ -266,10 +266,10 @@ func (r *Request) source(s Source) Attributes {
 
 // attribute is a parsed @Source[name] reference.
 type attribute struct {
-	source        Source
-	name          string // without the <$key_case_sensitive$> suffix
-	keyCase       bool   // <$key_case_sensitive$>: the key after the last ':' is case sensitive
-	pos           int    // 0-based byte offset of '@'
+	source  Source
+	name    string // without the <$key_case_sensitive$> suffix
+	keyCase bool   // <$key_case_sensitive$>: the key after the last ':' is case sensitive
+	pos     int    // 0-based byte offset of '@'
 }
 
 const keyCaseSuffix = "<$key_case_sensitive$>"
