@@ -13,46 +13,6 @@ import (
 // Kind is the store kind of role assignments.
 const Kind = "roleAssignment"
 
-// RoleDefinition is a built-in role, in the shape of `az role definition list`.
-type RoleDefinition struct {
-	ID          string `json:"id"`   // /providers/Microsoft.Authorization/roleDefinitions/{name}
-	Name        string `json:"name"` // the GUID
-	RoleName    string `json:"roleName"`
-	RoleType    string `json:"roleType"`
-	Description string `json:"description"`
-	// ReadOnly is true when the role only reads.
-	ReadOnly bool `json:"-"`
-}
-
-const definitionPrefix = "/providers/Microsoft.Authorization/roleDefinitions/"
-
-// Azure's built-in role definition GUIDs, identical in every tenant.
-const (
-	OwnerID  = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-	ReaderID = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
-)
-
-var builtin = []RoleDefinition{
-	{ID: definitionPrefix + OwnerID, Name: OwnerID, RoleName: "Owner", RoleType: "BuiltInRole",
-		Description: "Grants full access to manage all resources, including the ability to assign roles in Azure RBAC."},
-	{ID: definitionPrefix + ReaderID, Name: ReaderID, RoleName: "Reader", RoleType: "BuiltInRole",
-		Description: "View all resources, but does not allow you to make any changes.", ReadOnly: true},
-}
-
-// BuiltinRoles lists the role definitions Verity knows.
-func BuiltinRoles() []RoleDefinition { return builtin }
-
-// LookupRole finds a role by GUID, full ARM ID or role name (case-insensitive).
-func LookupRole(ref string) (RoleDefinition, bool) {
-	ref = strings.TrimPrefix(ref, definitionPrefix)
-	for _, r := range builtin {
-		if strings.EqualFold(r.Name, ref) || strings.EqualFold(r.RoleName, ref) {
-			return r, true
-		}
-	}
-	return RoleDefinition{}, false
-}
-
 // Assignment grants a role to a principal at a scope, in the flat shape of
 // `az role assignment list`.
 type Assignment struct {
@@ -64,7 +24,11 @@ type Assignment struct {
 	RoleDefinitionName string `json:"roleDefinitionName,omitempty"`
 	Scope              string `json:"scope"`
 	Description        string `json:"description,omitempty"`
-	CreatedOn          string `json:"createdOn,omitempty"`
+	// Condition is an ABAC condition that must hold for the assignment to
+	// grant (conditionVersion "2.0"); see Options.CompileCondition.
+	Condition        string `json:"condition,omitempty"`
+	ConditionVersion string `json:"conditionVersion,omitempty"`
+	CreatedOn        string `json:"createdOn,omitempty"`
 }
 
 // Normalize fills defaults and canonical forms.
@@ -94,10 +58,18 @@ func (a *Assignment) Validate() error {
 		return strictjson.Errorf("principalType", "must be User, Group or ServicePrincipal")
 	}
 	if _, ok := LookupRole(a.RoleDefinitionID); !ok {
-		return strictjson.Errorf("roleDefinitionId", "unknown role definition %q (known: Owner, Reader)", a.RoleDefinitionID)
+		return strictjson.Errorf("roleDefinitionId", "unknown role definition %q (want a built-in role name, GUID or id)", a.RoleDefinitionID)
 	}
 	if !strings.HasPrefix(a.Scope, "/") || path.Clean(a.Scope) != a.Scope || strings.ContainsAny(a.Scope, "\x00\\") {
 		return strictjson.Errorf("scope", "must be a clean absolute path such as / or /apps/payroll")
+	}
+	if a.Condition == "" && a.ConditionVersion != "" {
+		return strictjson.Errorf("conditionVersion", "set without a condition")
+	}
+	switch a.ConditionVersion {
+	case "", "1.0", "2.0":
+	default:
+		return strictjson.Errorf("conditionVersion", "must be 1.0 or 2.0")
 	}
 	if len(a.Description) > 1024 {
 		return strictjson.Errorf("description", "must be at most 1024 characters")

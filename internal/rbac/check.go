@@ -1,0 +1,147 @@
+package rbac
+
+import "slices"
+
+// Check decides whether req.PrincipalID may perform req.Action at
+// req.Scope, following Azure's documented order: the deny assignments that
+// apply at the scope (it or an ancestor; not below a deny that does not
+// apply to child scopes) and name the principal or one of its groups (or
+// everyone), minus excluded principals, block first; then any role
+// assignment of the principal or its groups at the scope or an ancestor
+// whose role permits the action on the right plane (Actions − NotActions,
+// or DataActions − NotDataActions, within one permission block) grants it,
+// if its conditions hold. Assignments are additive; NotActions never deny.
+//
+// Check fills res (reset first) and does not allocate once res's buffers
+// have grown; GrantedBy lists every granting assignment and block.
+func (e *Engine) Check(req *Request, res *Decision) {
+	res.Allowed, res.Reason, res.DeniedBy = false, ReasonNone, nil
+	res.GrantedBy = res.GrantedBy[:0]
+	res.pids = res.pids[:0]
+	if req.PrincipalID == "" || req.Action == "" || len(req.Scope) == 0 || req.Scope[0] != '/' {
+		res.Reason = ReasonInvalidRequest
+		return
+	}
+	res.action = lower(res.action, req.Action)
+	res.scope = lower(res.scope, req.Scope)
+	chain, exact := e.resolveScope(res.scope)
+
+	res.id = lower(res.id, req.PrincipalID)
+	if p, ok := e.principalIndex[string(res.id)]; ok {
+		res.pids = append(res.pids, p)
+	}
+	groups := req.Groups
+	if groups == nil && e.opts.Principals != nil {
+		groups = e.opts.Principals.TransitiveMemberOf(req.PrincipalID)
+	}
+	for _, g := range groups {
+		res.id = lower(res.id, g)
+		if p, ok := e.principalIndex[string(res.id)]; ok {
+			res.pids = append(res.pids, p)
+		}
+	}
+
+	// Deny assignments first.
+	for i, sc := range chain {
+		for _, di := range e.deniesAt[sc] {
+			d := &e.denies[di]
+			if d.childless && (i != 0 || !exact) {
+				continue
+			}
+			if !d.appliesTo(res.pids) {
+				continue
+			}
+			for b := range d.blocks {
+				if d.blocks[b].permits(res.action, req.DataAction) {
+					res.Reason = ReasonDenyAssignment
+					res.DeniedBy = &e.denyRefs[di]
+					return
+				}
+			}
+		}
+	}
+
+	// Role assignments.
+	reason := ReasonNoAssignment
+	for _, p := range res.pids {
+		for _, ai := range e.byPrincipal[p] {
+			a := &e.assignments[ai]
+			if !slices.Contains(chain, a.scope) {
+				continue
+			}
+			if reason == ReasonNoAssignment {
+				reason = ReasonNotInRole
+			}
+			role := &e.roles[a.role]
+			for b := range role.blocks {
+				blk := &role.blocks[b]
+				if !blk.permits(res.action, req.DataAction) {
+					continue
+				}
+				r := e.conditionsHold(a, blk, req, res)
+				if r != ReasonGranted {
+					if reason < r {
+						reason = r
+					}
+					continue
+				}
+				res.Allowed = true
+				res.GrantedBy = append(res.GrantedBy, Grant{
+					AssignmentID: a.src.ID, PrincipalID: e.principalNames[a.principal],
+					RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.src.Scope, Block: b,
+				})
+			}
+		}
+	}
+	if res.Allowed {
+		res.Reason = ReasonGranted
+		return
+	}
+	res.Reason = reason
+}
+
+// conditionsHold evaluates the assignment's condition and the permission
+// block's, returning ReasonGranted when both hold (or are absent).
+func (e *Engine) conditionsHold(a *compiledAssignment, blk *compiledBlock, req *Request, res *Decision) Reason {
+	if a.condUnevaluable || blk.condUnevaluable {
+		return ReasonConditionNotEvaluable
+	}
+	if a.cond == nil && blk.cond == nil {
+		return ReasonGranted
+	}
+	res.cond = ConditionRequest{Action: req.Action, SubOperation: req.SubOperation, DataAction: req.DataAction,
+		Scope: req.Scope, PrincipalID: req.PrincipalID, Attributes: req.Attributes}
+	for _, c := range [2]Condition{a.cond, blk.cond} {
+		if c == nil {
+			continue
+		}
+		ok, err := c.Evaluate(&res.cond)
+		if err != nil {
+			return ReasonConditionNotEvaluable
+		}
+		if !ok {
+			return ReasonConditionFalse
+		}
+	}
+	return ReasonGranted
+}
+
+// appliesTo reports whether the deny assignment covers one of the request's
+// principals (the user and its groups): excluded principals win, then
+// everyone, then the listed principals.
+func (d *compiledDeny) appliesTo(pids []int32) bool {
+	for _, p := range pids {
+		if _, found := slices.BinarySearch(d.excludes, p); found {
+			return false
+		}
+	}
+	if d.everyone {
+		return true
+	}
+	for _, p := range pids {
+		if _, found := slices.BinarySearch(d.principals, p); found {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,536 @@
+package rbac
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Principals is what the engine needs to know about a principal: the ids
+// of the groups it belongs to, transitively. It must not allocate: Check
+// calls it on the hot path. *directory.Snapshot serves it.
+type Principals interface {
+	TransitiveMemberOf(id string) []string
+}
+
+// Condition is a compiled ABAC condition (package rbac/condition provides
+// them through Options.CompileCondition).
+type Condition interface {
+	Evaluate(req *ConditionRequest) (bool, error)
+}
+
+// ConditionAttributes serves the @Request, @Resource, @Principal and
+// @Environment attributes of one request to a Condition. source is
+// "Request", "Resource", "Principal" or "Environment"; name is the
+// attribute name as the condition writes it.
+type ConditionAttributes interface {
+	Attribute(source, name string) (values []string, ok bool)
+}
+
+// ConditionRequest is what a Condition sees of the request being checked.
+// It lives in the Decision and is reused; a Condition must not keep it.
+type ConditionRequest struct {
+	Action       string // as the request spelled it
+	SubOperation string
+	DataAction   bool
+	Scope        string
+	PrincipalID  string
+	Attributes   ConditionAttributes // may be nil
+}
+
+// Options tune Compile.
+type Options struct {
+	// Principals resolves group memberships when a Request carries none.
+	Principals Principals
+	// Hierarchy names the parent of scopes whose parent is not their path
+	// prefix: a subscription's management group, a management group's
+	// parent group ("/subscriptions/s1" → "/providers/Microsoft.Management/managementGroups/mg1").
+	// Scopes without an entry have their path parent; every scope is
+	// below "/".
+	Hierarchy map[string]string
+	// CompileCondition compiles the ABAC condition of an assignment or of
+	// a role's permission block. When nil, or when it fails for one
+	// condition, that assignment or block does not grant: a condition that
+	// cannot be evaluated never widens access (the decision's Reason says
+	// ConditionNotEvaluable).
+	CompileCondition func(expr, version string) (Condition, error)
+}
+
+// Request is one access check.
+type Request struct {
+	PrincipalID string
+	// Groups are the principal's transitive group ids. When nil, the
+	// engine asks Options.Principals; pass an empty non-nil slice for none.
+	Groups []string
+	// Action is an action (control plane) or, with DataAction, a data
+	// action, e.g. "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read".
+	Action       string
+	DataAction   bool
+	SubOperation string
+	// Scope is where the action happens: "/subscriptions/s/resourceGroups/rg/...",
+	// or a Verity scope such as "/apps/payroll" or "/directory/users/{id}".
+	Scope      string
+	Attributes ConditionAttributes // for ABAC conditions; may be nil
+}
+
+// Reason says why a Decision came out as it did.
+type Reason uint8
+
+// Reasons.
+const (
+	ReasonNone                  Reason = iota
+	ReasonGranted                      // a role assignment grants the action
+	ReasonDenyAssignment               // a deny assignment blocks it (DeniedBy)
+	ReasonNoAssignment                 // no role assignment of the principal applies at the scope
+	ReasonNotInRole                    // assignments apply, but no role's permissions contain the action
+	ReasonConditionFalse               // a role grants the action but its condition does not hold
+	ReasonConditionNotEvaluable        // a role grants the action under a condition that cannot be evaluated
+	ReasonInvalidRequest               // the request lacks a principal, action or absolute scope
+)
+
+var reasonText = [...]string{
+	ReasonNone:                  "not evaluated",
+	ReasonGranted:               "granted by a role assignment",
+	ReasonDenyAssignment:        "blocked by a deny assignment",
+	ReasonNoAssignment:          "no role assignment applies to the principal at this scope",
+	ReasonNotInRole:             "no assigned role permits the action at this scope",
+	ReasonConditionFalse:        "the condition of the granting assignment does not hold",
+	ReasonConditionNotEvaluable: "the granting assignment has a condition that cannot be evaluated",
+	ReasonInvalidRequest:        "invalid request: principal, action and an absolute scope are required",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonText) {
+		return reasonText[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Grant is one role assignment (and permission block of its role) that
+// grants the checked action.
+type Grant struct {
+	AssignmentID     string
+	PrincipalID      string // the user, or the group through which the user holds it
+	RoleDefinitionID string
+	RoleName         string
+	Scope            string // the assignment's scope
+	Block            int    // index of the role's permission block
+}
+
+// DenyRef identifies a deny assignment. It is shared by the engine:
+// callers must not modify it.
+type DenyRef struct {
+	ID                 string
+	DenyAssignmentName string
+	Scope              string
+}
+
+// Decision is the result of Check. Reuse one per goroutine: Check resets
+// it and keeps its buffers, so the allow path does not allocate once the
+// buffers have grown to the largest request seen.
+type Decision struct {
+	Allowed   bool
+	Reason    Reason
+	GrantedBy []Grant
+	DeniedBy  *DenyRef
+
+	action, scope, id []byte
+	pids              []int32
+	cond              ConditionRequest
+}
+
+// Engine is an immutable, compiled set of role definitions, role
+// assignments and deny assignments. It is safe for concurrent use.
+type Engine struct {
+	opts Options
+
+	roles     []compiledRole
+	roleIndex map[string]int32 // lower-case GUID and role name
+
+	// scopes are interned lower-case scope strings; chains[i] lists the
+	// scope ids of i and all its ancestors, i first.
+	scopeIndex map[string]int32
+	scopeNames []string
+	chains     [][]int32
+
+	// principals are interned lower-case principal ids (of assignments and
+	// deny assignments); byPrincipal[p] lists p's assignments.
+	principalIndex map[string]int32
+	principalNames []string
+	byPrincipal    [][]int32
+	byScope        [][]int32 // scope id → assignments there
+	assignments    []compiledAssignment
+
+	denies      []compiledDeny
+	deniesAt    [][]int32 // scope id → deny assignments there
+	denyRefs    []DenyRef
+	skipped     []Skipped
+	assignCount int
+}
+
+// Skipped is an assignment (or a condition) Compile left out, and why.
+type Skipped struct {
+	ID     string
+	Reason string
+}
+
+type compiledRole struct {
+	def    *RoleDefinition
+	blocks []compiledBlock
+}
+
+type compiledBlock struct {
+	actions, notActions, dataActions, notDataActions matcher
+	cond                                             Condition
+	condUnevaluable                                  bool
+}
+
+func (b *compiledBlock) permits(a []byte, data bool) bool {
+	if data {
+		return b.dataActions.match(a) && !b.notDataActions.match(a)
+	}
+	return b.actions.match(a) && !b.notActions.match(a)
+}
+
+type compiledAssignment struct {
+	src             *Assignment
+	role            int32
+	scope           int32
+	principal       int32
+	cond            Condition
+	condUnevaluable bool
+}
+
+type compiledDeny struct {
+	blocks     []compiledBlock
+	everyone   bool
+	principals []int32 // sorted
+	excludes   []int32 // sorted
+	childless  bool    // DoNotApplyToChildScopes
+	scope      int32
+}
+
+// Compile builds an Engine. defs are custom role definitions; Azure's and
+// Verity's built-in roles are always included, and a custom role may not
+// reuse a built-in GUID or role name. Assignments name their role by GUID,
+// ARM id or role name. An assignment whose role is unknown, or whose scope
+// is outside its role's AssignableScopes (following Options.Hierarchy), is
+// left out and listed by Skipped: Azure refuses to create such assignments,
+// and the engine never lets one grant. Bad input that would make the whole
+// engine wrong (duplicate roles, a malformed scope) is an error.
+func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssignment, opts Options) (*Engine, error) {
+	e := &Engine{
+		opts:           opts,
+		roleIndex:      map[string]int32{},
+		scopeIndex:     map[string]int32{},
+		principalIndex: map[string]int32{},
+	}
+	builtins := BuiltinRoles()
+	all := make([]*RoleDefinition, 0, len(builtins)+len(defs))
+	for i := range builtins {
+		all = append(all, &builtins[i])
+	}
+	for i := range defs {
+		d := defs[i]
+		d.Normalize()
+		all = append(all, &d)
+	}
+	for i, d := range all {
+		for _, key := range []string{strings.ToLower(d.Name), strings.ToLower(d.RoleName)} {
+			if key == "" {
+				continue
+			}
+			if _, dup := e.roleIndex[key]; dup {
+				return nil, fmt.Errorf("compile rbac: role definition %q (%s): name or GUID already defined", d.RoleName, d.Name)
+			}
+			e.roleIndex[key] = int32(i)
+		}
+		r := compiledRole{def: d, blocks: make([]compiledBlock, len(d.Permissions))}
+		for j := range d.Permissions {
+			r.blocks[j] = e.compileBlock(&d.Permissions[j], "role "+d.RoleName)
+		}
+		e.roles = append(e.roles, r)
+	}
+
+	// Intern scopes: root first, then the hierarchy (so that walks from a
+	// request find its jumps), then assignments and denies.
+	e.intern("/")
+	for child, parent := range opts.Hierarchy {
+		if err := checkScope(child); err != nil {
+			return nil, fmt.Errorf("compile rbac: hierarchy: %w", err)
+		}
+		if err := checkScope(parent); err != nil {
+			return nil, fmt.Errorf("compile rbac: hierarchy: %w", err)
+		}
+		e.intern(child)
+		e.intern(parent)
+	}
+	hier := make(map[string]string, len(opts.Hierarchy))
+	for c, p := range opts.Hierarchy {
+		hier[lowerString(c)] = lowerString(p)
+	}
+
+	type pending struct {
+		a    *Assignment
+		role int32
+	}
+	var ok []pending
+	for i := range assignments {
+		a := &assignments[i]
+		ri, found := e.roleIndex[strings.ToLower(roleRef(a.RoleDefinitionID))]
+		if !found {
+			e.skipped = append(e.skipped, Skipped{a.ID, fmt.Sprintf("unknown role definition %q", a.RoleDefinitionID)})
+			continue
+		}
+		if a.PrincipalID == "" {
+			e.skipped = append(e.skipped, Skipped{a.ID, "no principal"})
+			continue
+		}
+		scope := a.Scope
+		if scope == "" {
+			scope = "/"
+		}
+		if err := checkScope(scope); err != nil {
+			return nil, fmt.Errorf("compile rbac: assignment %s: %w", a.ID, err)
+		}
+		e.intern(scope)
+		ok = append(ok, pending{a, ri})
+	}
+	for i := range denies {
+		if err := checkScope(denies[i].Scope); err != nil {
+			return nil, fmt.Errorf("compile rbac: deny assignment %s: %w", denies[i].ID, err)
+		}
+		e.intern(denies[i].Scope)
+	}
+	e.chains = make([][]int32, len(e.scopeNames))
+	for i := range e.scopeNames {
+		e.chains[i] = e.ancestors(e.scopeNames[i], hier)
+	}
+
+	// Assignable scopes: a role's assignable scopes, as scope strings, must
+	// contain the assignment scope; through the hierarchy a management
+	// group contains its subscriptions.
+	e.byScope = make([][]int32, len(e.scopeNames))
+	for _, p := range ok {
+		a := p.a
+		scope := e.scopeIndex[lowerString(orRoot(a.Scope))]
+		if !e.assignableAt(e.roles[p.role].def, scope) {
+			e.skipped = append(e.skipped, Skipped{a.ID, fmt.Sprintf("role %q is not assignable at %s", e.roles[p.role].def.RoleName, a.Scope)})
+			continue
+		}
+		ca := compiledAssignment{src: a, role: p.role, scope: scope, principal: e.principal(a.PrincipalID)}
+		if a.Condition != "" {
+			ca.cond, ca.condUnevaluable = e.compileCondition(a.Condition, a.ConditionVersion, "assignment "+a.ID)
+		}
+		idx := int32(len(e.assignments))
+		e.assignments = append(e.assignments, ca)
+		e.byScope[scope] = append(e.byScope[scope], idx)
+	}
+	e.byPrincipal = make([][]int32, len(e.principalNames))
+	for i := range e.assignments {
+		p := e.assignments[i].principal
+		e.byPrincipal[p] = append(e.byPrincipal[p], int32(i))
+	}
+	e.assignCount = len(e.assignments)
+
+	e.deniesAt = make([][]int32, len(e.scopeNames))
+	for i := range denies {
+		d := &denies[i]
+		cd := compiledDeny{scope: e.scopeIndex[lowerString(d.Scope)], childless: d.DoNotApplyToChildScopes}
+		for j := range d.Permissions {
+			cd.blocks = append(cd.blocks, e.compileBlock(&d.Permissions[j], "deny assignment "+d.ID))
+		}
+		for _, p := range d.Principals {
+			if p.everyone() {
+				cd.everyone = true
+				continue
+			}
+			cd.principals = append(cd.principals, e.principal(p.ID))
+		}
+		for _, p := range d.ExcludePrincipals {
+			cd.excludes = append(cd.excludes, e.principal(p.ID))
+		}
+		slices.Sort(cd.principals)
+		slices.Sort(cd.excludes)
+		e.denies = append(e.denies, cd)
+		e.denyRefs = append(e.denyRefs, DenyRef{ID: d.ID, DenyAssignmentName: d.DenyAssignmentName, Scope: d.Scope})
+		e.deniesAt[cd.scope] = append(e.deniesAt[cd.scope], int32(i))
+	}
+	// Deny principals may have been interned after byPrincipal was sized.
+	for len(e.byPrincipal) < len(e.principalNames) {
+		e.byPrincipal = append(e.byPrincipal, nil)
+	}
+	return e, nil
+}
+
+func orRoot(s string) string {
+	if s == "" {
+		return "/"
+	}
+	return s
+}
+
+func (e *Engine) compileBlock(p *Permission, owner string) compiledBlock {
+	b := compiledBlock{
+		actions:        compileMatcher(p.Actions),
+		notActions:     compileMatcher(p.NotActions),
+		dataActions:    compileMatcher(p.DataActions),
+		notDataActions: compileMatcher(p.NotDataActions),
+	}
+	if p.Condition != "" {
+		b.cond, b.condUnevaluable = e.compileCondition(p.Condition, p.ConditionVersion, owner)
+	}
+	return b
+}
+
+func (e *Engine) compileCondition(expr, version, owner string) (Condition, bool) {
+	if e.opts.CompileCondition == nil {
+		return nil, true
+	}
+	c, err := e.opts.CompileCondition(expr, version)
+	if err != nil || c == nil {
+		e.skipped = append(e.skipped, Skipped{owner, fmt.Sprintf("condition does not compile (never grants): %v", err)})
+		return nil, true
+	}
+	return c, false
+}
+
+func (e *Engine) intern(scope string) int32 {
+	s := canonicalScope(scope)
+	if i, ok := e.scopeIndex[s]; ok {
+		return i
+	}
+	i := int32(len(e.scopeNames))
+	e.scopeIndex[s] = i
+	e.scopeNames = append(e.scopeNames, s)
+	return i
+}
+
+// canonicalScope lowers a scope and drops a trailing slash.
+func canonicalScope(s string) string {
+	s = lowerString(s)
+	if len(s) > 1 {
+		s = strings.TrimSuffix(s, "/")
+	}
+	return s
+}
+
+func (e *Engine) principal(id string) int32 {
+	id = lowerString(id)
+	if i, ok := e.principalIndex[id]; ok {
+		return i
+	}
+	i := int32(len(e.principalNames))
+	e.principalIndex[id] = i
+	e.principalNames = append(e.principalNames, id)
+	return i
+}
+
+// ancestors lists the interned scopes at and above s (lower-case), nearest
+// first, following the hierarchy where it names a parent and the path
+// otherwise, ending at "/".
+func (e *Engine) ancestors(s string, hier map[string]string) []int32 {
+	var chain []int32
+	seen := map[string]bool{}
+	for cur := s; ; {
+		if seen[cur] {
+			break // a cycle in the hierarchy: stop rather than loop
+		}
+		seen[cur] = true
+		if i, ok := e.scopeIndex[cur]; ok && cur != "/" {
+			chain = append(chain, i)
+		}
+		if cur == "/" {
+			break
+		}
+		if p, ok := hier[cur]; ok {
+			cur = p
+			continue
+		}
+		cur = pathParent(cur)
+	}
+	return append(chain, 0) // "/" is interned first
+}
+
+func pathParent(s string) string {
+	i := strings.LastIndexByte(s, '/')
+	if i <= 0 {
+		return "/"
+	}
+	return s[:i]
+}
+
+func (e *Engine) assignableAt(d *RoleDefinition, scope int32) bool {
+	for _, as := range d.AssignableScopes {
+		target, ok := e.scopeIndex[canonicalScope(as)]
+		if ok && slices.Contains(e.chains[scope], target) {
+			return true
+		}
+		// An assignable scope may also be a path prefix that no assignment
+		// or hierarchy entry interned.
+		if !ok && ScopeContains(as, e.scopeNames[scope]) {
+			return true
+		}
+	}
+	return false
+}
+
+// CanAssignAt reports whether the role (GUID, ARM id or name) may be
+// assigned at scope, following Options.Hierarchy.
+func (e *Engine) CanAssignAt(role, scope string) bool {
+	ri, ok := e.roleIndex[strings.ToLower(roleRef(role))]
+	if !ok || checkScope(scope) != nil {
+		return false
+	}
+	chain, _ := e.resolveScope(lower(nil, scope))
+	d := e.roles[ri].def
+	for _, as := range d.AssignableScopes {
+		if ScopeContains(as, scope) {
+			return true
+		}
+		if t, ok := e.scopeIndex[canonicalScope(as)]; ok && slices.Contains(chain, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Skipped lists the assignments and conditions Compile left out.
+func (e *Engine) Skipped() []Skipped { return e.skipped }
+
+// Role returns a role definition the engine knows, by GUID, ARM id or name.
+func (e *Engine) Role(ref string) (*RoleDefinition, bool) {
+	i, ok := e.roleIndex[strings.ToLower(roleRef(ref))]
+	if !ok {
+		return nil, false
+	}
+	return e.roles[i].def, true
+}
+
+// resolveScope finds the chain of interned ancestors of the lower-case
+// scope s by trying its path prefixes, longest first; exact reports whether
+// s itself is interned (chain[0] is s).
+func (e *Engine) resolveScope(s []byte) (chain []int32, exact bool) {
+	if len(s) > 1 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	for n := len(s); n > 0; {
+		if i, ok := e.scopeIndex[string(s[:n])]; ok {
+			return e.chains[i], n == len(s)
+		}
+		n = lastSlash(s[:n])
+		if n == 0 {
+			break
+		}
+	}
+	return e.chains[0], len(s) == 1
+}
+
+func lastSlash(s []byte) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return 0
+}
