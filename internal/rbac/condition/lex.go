@@ -163,7 +163,10 @@ func quote(s string) string {
 	var b strings.Builder
 	b.WriteByte('\'')
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' || s[i] == '\\' {
+		// A backslash needs escaping only where the lexer would otherwise
+		// read it as an escape or as escaping the closing quote; StringLike's
+		// \* and \? stay as written.
+		if s[i] == '\'' || s[i] == '\\' && (i+1 == len(s) || s[i+1] == '\'' || s[i+1] == '\\') {
 			b.WriteByte('\\')
 		}
 		b.WriteByte(s[i])
