@@ -364,7 +364,11 @@ func (g *gen) assignments() {
 		default:
 			role = int32(nb + g.r.IntN(5))
 		}
-		s := g.randomScope(pick(g.r, depths, weights))
+		depth := pick(g.r, depths, weights)
+		if depth == 1 && g.ds.Roles[role].Custom {
+			depth = 2 // custom roles cannot be assigned at "/"
+		}
+		s := g.randomScope(depth)
 		g.ds.Assignments = append(g.ds.Assignments, Assignment{PrincipalID: g.ds.Principals[p].ID, Principal: p, Role: role, Scope: s})
 		g.assignOf[p] = append(g.assignOf[p], int32(i))
 	}
@@ -420,7 +424,7 @@ func pick[T any](r *rand.Rand, vals []T, weights []int) T {
 // (child resource, container or queue) 60 % of the time, else a resource or
 // resource group. The action is a real operation of the scope's resource
 // kind (a data action 35 % of the time where the kind has any), chosen
-// among those the assignment's role grants half the time.
+// among those the assignment's role grants 80 % of the time.
 func (g *gen) requests() {
 	ng := g.cfg.Groups
 	np := len(g.ds.Principals)
@@ -468,7 +472,7 @@ func (g *gen) requests() {
 			list, data = g.byKind[""], false
 		}
 		action := list[g.r.IntN(len(list))]
-		if role >= 0 && g.chance(0.5) {
+		if role >= 0 && g.chance(0.8) {
 			for range 30 {
 				c := list[g.r.IntN(len(list))]
 				if g.roleGrants(role, c, data) {
