@@ -64,11 +64,11 @@ func (e *Engine) Check(req *Request, res *Decision) {
 	// Role assignments.
 	reason := ReasonNoAssignment
 	for _, p := range res.pids {
-		for _, ai := range e.byPrincipal[p] {
-			a := &e.assignments[ai]
-			if !slices.Contains(chain, a.scope) {
+		for _, pe := range e.byPrincipal.of(p) {
+			if !slices.Contains(chain, pe.scope) {
 				continue
 			}
+			a := &e.assignments[pe.assignment]
 			if reason == ReasonNoAssignment {
 				reason = ReasonNotInRole
 			}

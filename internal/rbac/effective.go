@@ -52,8 +52,8 @@ func (e *Engine) PermissionsOf(principal string, groups []string, scope string) 
 	}
 	var out []PermissionGrant
 	for _, p := range pids {
-		for _, ai := range e.byPrincipal[p] {
-			a := &e.assignments[ai]
+		for _, pe := range e.byPrincipal.of(p) {
+			a := &e.assignments[pe.assignment]
 			if !slices.Contains(chain, a.scope) {
 				continue
 			}

@@ -157,7 +157,11 @@ type Engine struct {
 	// deny assignments); byPrincipal[p] lists p's assignments.
 	principalIndex map[string]int32
 	principalNames []string
-	byPrincipal    [][]int32
+	// byPrincipal[p] is p's assignments as compact entries, contiguous per
+	// principal (CSR: entries[off[p]:off[p+1]]), so that the hot path reads
+	// a principal's assignments from a cache line or two instead of
+	// chasing each assignment.
+	byPrincipal byPrincipalIndex
 	byScope        [][]int32 // scope id → assignments there
 	assignments    []compiledAssignment
 
@@ -326,11 +330,6 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		e.assignments = append(e.assignments, ca)
 		e.byScope[scope] = append(e.byScope[scope], idx)
 	}
-	e.byPrincipal = make([][]int32, len(e.principalNames))
-	for i := range e.assignments {
-		p := e.assignments[i].principal
-		e.byPrincipal[p] = append(e.byPrincipal[p], int32(i))
-	}
 	e.assignCount = len(e.assignments)
 
 	e.deniesAt = make([][]int32, len(e.scopeNames))
@@ -356,12 +355,37 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		e.denyRefs = append(e.denyRefs, DenyRef{ID: d.ID, DenyAssignmentName: d.DenyAssignmentName, Scope: d.Scope})
 		e.deniesAt[cd.scope] = append(e.deniesAt[cd.scope], int32(i))
 	}
-	// Deny principals may have been interned after byPrincipal was sized.
-	for len(e.byPrincipal) < len(e.principalNames) {
-		e.byPrincipal = append(e.byPrincipal, nil)
-	}
+	e.byPrincipal = buildPrincipalIndex(e.assignments, len(e.principalNames))
 	return e, nil
 }
+
+type byPrincipalIndex struct {
+	off     []int32
+	entries []principalEntry
+}
+
+type principalEntry struct {
+	scope, role, assignment int32
+}
+
+func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalIndex {
+	idx := byPrincipalIndex{off: make([]int32, principals+1), entries: make([]principalEntry, len(as))}
+	for i := range as {
+		idx.off[as[i].principal+1]++
+	}
+	for p := 1; p <= principals; p++ {
+		idx.off[p] += idx.off[p-1]
+	}
+	next := slices.Clone(idx.off[:principals])
+	for i := range as {
+		p := as[i].principal
+		idx.entries[next[p]] = principalEntry{scope: as[i].scope, role: as[i].role, assignment: int32(i)}
+		next[p]++
+	}
+	return idx
+}
+
+func (x *byPrincipalIndex) of(p int32) []principalEntry { return x.entries[x.off[p]:x.off[p+1]] }
 
 func orRoot(s string) string {
 	if s == "" {
