@@ -114,11 +114,11 @@ func (n *node) compare(req *Request) (bool, error) {
 		if len(rhs) != 1 {
 			return false, n.fail(n.rhsAttr, ErrMultiValued, len(rhs))
 		}
-		return n.pair(lhs[0], rhs[0])
+		return n.row(&lhs[0], rhs, true)
 	case quantAnyOfAny, quantAnyOfAll:
 		all := n.quant == quantAnyOfAll
-		for _, l := range lhs {
-			ok, err := n.row(l, rhs, all)
+		for i := range lhs {
+			ok, err := n.row(&lhs[i], rhs, all)
 			if ok || err != nil {
 				return ok, err
 			}
@@ -126,8 +126,8 @@ func (n *node) compare(req *Request) (bool, error) {
 		return false, nil
 	default: // quantAllOfAny, quantAllOfAll
 		all := n.quant == quantAllOfAll
-		for _, l := range lhs {
-			ok, err := n.row(l, rhs, all)
+		for i := range lhs {
+			ok, err := n.row(&lhs[i], rhs, all)
 			if !ok || err != nil {
 				return false, err
 			}
@@ -137,59 +137,64 @@ func (n *node) compare(req *Request) (bool, error) {
 }
 
 // row compares one left value with the right values: with every one when
-// all is set, else with some one.
-func (n *node) row(l Value, rhs []Value, all bool) (bool, error) {
-	for _, r := range rhs {
-		ok, err := n.pair(l, r)
-		if err != nil {
-			return false, err
+// all is set, else with some one. Values of the operator's kind are compared
+// in place; string attribute values are converted first.
+func (n *node) row(l *Value, rhs []Value, all bool) (bool, error) {
+	kind := n.op.kind
+	if l.kind != kind {
+		lv, ok := l.as(kind)
+		if !ok {
+			return false, n.mismatch(&n.attr, *l)
 		}
-		if ok != all {
-			return ok, nil
+		l = &lv
+	}
+	for i := range rhs {
+		r := &rhs[i]
+		if r.kind != kind {
+			rv, ok := r.as(kind)
+			if !ok {
+				return false, n.mismatch(n.rhsAttr, *r)
+			}
+			r = &rv
+		}
+		if n.test(l, r) != all {
+			return !all, nil
 		}
 	}
 	return all, nil
 }
 
-// pair applies the operator to one left and one right value, converting
-// string attribute values to the operator's type.
-func (n *node) pair(l, r Value) (bool, error) {
+// test applies the operator to one left and one right value, both of the
+// operator's kind.
+func (n *node) test(l, r *Value) bool {
 	op := n.op
-	lv, ok := l.as(op.kind)
-	if !ok {
-		return false, n.mismatch(&n.attr, l)
-	}
-	rv, ok := r.as(op.kind)
-	if !ok {
-		return false, n.mismatch(n.rhsAttr, r)
-	}
 	var res bool
 	switch op.cmp {
 	case cmpEquals:
 		switch op.kind {
 		case KindString:
-			res = lv.str == rv.str
+			res = l.str == r.str
 		case KindNumber:
-			res = lv.num == rv.num
+			res = l.num == r.num
 		case KindBool:
-			res = lv.b == rv.b
+			res = l.b == r.b
 		case KindDateTime:
-			res = lv.t.Equal(rv.t)
+			res = l.t.Equal(r.t)
 		case KindGUID:
-			res = lv.guid == rv.guid
+			res = l.guid == r.guid
 		}
 	case cmpEqualsFold:
-		res = strings.EqualFold(lv.str, rv.str)
+		res = strings.EqualFold(l.str, r.str)
 	case cmpLike:
-		res = like(rv.str, lv.str, false)
+		res = like(r.str, l.str, false)
 	case cmpLikeFold:
-		res = like(rv.str, lv.str, true)
+		res = like(r.str, l.str, true)
 	case cmpStartsWith:
-		res = strings.HasPrefix(lv.str, rv.str)
+		res = strings.HasPrefix(l.str, r.str)
 	case cmpStartsWithFold:
-		res = hasPrefixFold(lv.str, rv.str)
+		res = hasPrefixFold(l.str, r.str)
 	default:
-		d := order(lv, rv)
+		d := order(l, r)
 		switch op.cmp {
 		case cmpLess:
 			res = d < 0
@@ -201,11 +206,11 @@ func (n *node) pair(l, r Value) (bool, error) {
 			res = d >= 0
 		}
 	}
-	return res != op.negate, nil
+	return res != op.negate
 }
 
 // order compares two numbers or two date-times.
-func order(a, b Value) int {
+func order(a, b *Value) int {
 	if a.kind == KindDateTime {
 		return a.t.Compare(b.t)
 	}

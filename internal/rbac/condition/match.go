@@ -1,6 +1,7 @@
 package condition
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -11,6 +12,9 @@ import (
 // .../roleAssignments/write), the same reading Verity's role permissions
 // use. No other character is special.
 func actionMatches(pattern, action string) bool {
+	if strings.IndexByte(pattern, '*') < 0 {
+		return strings.EqualFold(pattern, action)
+	}
 	return glob(pattern, action, true, false)
 }
 
@@ -47,7 +51,14 @@ func glob(p, s string, fold, likeSyntax bool) bool {
 				if likeSyntax && c == '\\' && px+1 < len(p) && (p[px+1] == '*' || p[px+1] == '?') {
 					lit = px + 1
 				}
-				if sx < len(s) {
+				if sx < len(s) && p[lit] < utf8.RuneSelf && s[sx] < utf8.RuneSelf {
+					// ASCII fast path: action names and most values.
+					if a, b := p[lit], s[sx]; a == b || fold && lowerByte(a) == lowerByte(b) {
+						px = lit + 1
+						sx++
+						continue
+					}
+				} else if sx < len(s) {
 					pr, pn := utf8.DecodeRuneInString(p[lit:])
 					sr, sn := utf8.DecodeRuneInString(s[sx:])
 					if pr == sr || fold && foldEqual(pr, sr) {
@@ -84,6 +95,13 @@ func foldEqual(a, b rune) bool {
 		}
 	}
 	return false
+}
+
+func lowerByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func lowerASCII(r rune) rune {
