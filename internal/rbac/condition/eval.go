@@ -51,6 +51,9 @@ var emptyRequest Request
 // did not fit the condition (ErrType, ErrMultiValued); the result is then
 // false.
 func (c *Condition) Evaluate(req *Request) (bool, error) {
+	if c == nil || c.root == nil {
+		return false, errors.New("condition: evaluating a condition that was not parsed")
+	}
 	if req == nil {
 		req = &emptyRequest
 	}

@@ -409,6 +409,9 @@ var kindHint = [...]string{
 // parentheses only where needed and always after '!', GUIDs lower-case and
 // hyphenated, date-times in UTC. Parse(c.String()) gives an equal condition.
 func (c *Condition) String() string {
+	if c == nil || c.root == nil {
+		return ""
+	}
 	var b strings.Builder
 	c.root.write(&b)
 	return b.String()
