@@ -26,8 +26,8 @@ func (e *Engine) Check(req *Request, res *Decision) {
 	res.scope = lower(res.scope, req.Scope)
 	chain, exact := e.resolveScope(res.scope)
 
-	res.id = lower(res.id, req.PrincipalID)
-	if p, ok := e.principalIndex[string(res.id)]; ok {
+	p, buf, ok := e.lookupPrincipal(req.PrincipalID, res.id)
+	if ok {
 		res.pids = append(res.pids, p)
 	}
 	groups := req.Groups
@@ -35,11 +35,12 @@ func (e *Engine) Check(req *Request, res *Decision) {
 		groups = e.opts.Principals.TransitiveMemberOf(req.PrincipalID)
 	}
 	for _, g := range groups {
-		res.id = lower(res.id, g)
-		if p, ok := e.principalIndex[string(res.id)]; ok {
+		p, buf, ok = e.lookupPrincipal(g, buf)
+		if ok {
 			res.pids = append(res.pids, p)
 		}
 	}
+	res.id = buf
 
 	// Deny assignments first.
 	for i, sc := range chain {

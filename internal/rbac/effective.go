@@ -72,11 +72,8 @@ func (e *Engine) PermissionsOf(principal string, groups []string, scope string) 
 
 func (e *Engine) principalIDs(principal string, groups []string) []int32 {
 	var pids []int32
-	if p, ok := e.principalIndex[lowerString(principal)]; ok {
-		pids = append(pids, p)
-	}
-	for _, g := range groups {
-		if p, ok := e.principalIndex[lowerString(g)]; ok {
+	for _, id := range append([]string{principal}, groups...) {
+		if p, _, ok := e.lookupPrincipal(id, nil); ok {
 			pids = append(pids, p)
 		}
 	}

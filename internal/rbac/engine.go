@@ -155,7 +155,8 @@ type Engine struct {
 
 	// principals are interned lower-case principal ids (of assignments and
 	// deny assignments); byPrincipal[p] lists p's assignments.
-	principalIndex map[string]int32
+	principalIndex map[string]int32 // ids that are not GUIDs
+	guidIndex      map[guidKey]int32
 	principalNames []string
 	// byPrincipal[p] is p's assignments as compact entries, contiguous per
 	// principal (CSR: entries[off[p]:off[p+1]]), so that the hot path reads
@@ -228,6 +229,7 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		roleIndex:      map[string]int32{},
 		scopeIndex:     map[string]int32{},
 		principalIndex: map[string]int32{},
+		guidIndex:      map[guidKey]int32{},
 	}
 	builtins := BuiltinRoles()
 	all := make([]*RoleDefinition, 0, len(builtins)+len(defs))
@@ -441,11 +443,15 @@ func canonicalScope(s string) string {
 
 func (e *Engine) principal(id string) int32 {
 	id = lowerString(id)
-	if i, ok := e.principalIndex[id]; ok {
+	if i, _, ok := e.lookupPrincipal(id, nil); ok {
 		return i
 	}
 	i := int32(len(e.principalNames))
-	e.principalIndex[id] = i
+	if k, ok := parseGUIDKey(id); ok {
+		e.guidIndex[k] = i
+	} else {
+		e.principalIndex[id] = i
+	}
 	e.principalNames = append(e.principalNames, id)
 	return i
 }
