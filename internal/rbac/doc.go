@@ -1,6 +1,50 @@
-// Package rbac holds Azure-style role assignments: a principal, a role
-// definition and a scope. For now it knows the two built-in roles that guard
-// Verity's own admin API, Owner (everything) and Reader (read only), with
-// their Azure role definition IDs so assignments carry over unchanged.
-// rbac imports store-level packages only; never api, proxy or cmd.
+// Package rbac is Verity's Azure RBAC engine: role definitions in the shape
+// of `az role definition list` (Azure's 928 built-in roles are embedded,
+// plus Verity's own), role assignments, deny assignments, and a compiled
+// Engine that answers "may principal P perform action A at scope S?"
+// (Check), "what does P hold at S?" (Permissions) and "who may perform A at
+// S?" (WhoCan).
+//
+// Semantics are Azure's, as documented (testdata/README.md cites the
+// pages): actions are {Provider}/{resourceType}/{operation}; "*" in a
+// pattern is any run of characters, "/" included ("*/read",
+// "Microsoft.Compute/*"), and patterns compare case-insensitively
+// (Contributor's NotActions "Microsoft.Authorization/*/Write" excludes
+// ".../roleAssignments/write"). A permission block grants Actions minus
+// NotActions on the control plane and DataActions minus NotDataActions on
+// the data plane; the planes never mix (Owner's "*" reads no blob).
+// NotActions only subtract within their block: role assignments and
+// blocks are additive. An assignment covers its scope and every scope
+// below it (path segments, case-insensitive; Options.Hierarchy adds
+// management groups above subscriptions); a principal holds the
+// assignments of its transitive groups. Deny assignments are evaluated
+// first and win: one applies when it is at the scope or above (at the
+// scope only with doNotApplyToChildScopes), names the principal, one of
+// its groups or everyone (zero GUID, SystemDefined), and does not exclude
+// the principal or one of its groups. An assignment outside its role's
+// AssignableScopes is left out at Compile (Engine.Skipped). An assignment
+// or permission block with an ABAC condition grants only when the
+// condition compiles (Options.CompileCondition, package rbac/condition)
+// and holds; without a compiler it never grants.
+//
+// Verity's own actions live in the Verity.* namespace, so that its admin
+// API is expressed as actions at scopes ("/", "/apps/{app}",
+// "/directory/users/{id}"): Verity.Directory/{users,groups,applications,
+// servicePrincipals,devices,namedLocations}/{read,write,delete} (and
+// users/revokeSessions/action, groups/members/write),
+// Verity.Access/{policies,whatIf}/... (policies read/write/delete,
+// whatIf/action), Verity.Authorization/{roleAssignments,roleDefinitions,
+// denyAssignments,directoryRoleAssignments}/{read,write,delete},
+// Verity.Identity/{riskyUsers,riskDetections}/... (read,
+// dismiss/action, confirmCompromised/action) and
+// Verity.Audit/{events/read,export/action}. builtin/verity-role-definitions.json
+// defines the roles over them.
+//
+// The hot path (Check) reads immutable compiled state: interned scopes
+// with precomputed ancestor chains, a per-principal contiguous index of
+// assignments, and per-role matchers (exact map, prefix, suffix and infix
+// lists, globs). It takes no lock and does not allocate once its Decision
+// is reused.
+//
+// rbac imports strictjson only; never api, proxy, decision or cmd.
 package rbac

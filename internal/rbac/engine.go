@@ -163,8 +163,8 @@ type Engine struct {
 	// a principal's assignments from a cache line or two instead of
 	// chasing each assignment.
 	byPrincipal byPrincipalIndex
-	byScope        [][]int32 // scope id → assignments there
-	assignments    []compiledAssignment
+	byScope     [][]int32 // scope id → assignments there
+	assignments []compiledAssignment
 
 	denies      []compiledDeny
 	deniesAt    [][]int32 // scope id → deny assignments there
