@@ -81,8 +81,8 @@ func TestAgreement(t *testing.T) {
 		}
 		want := ref.Allowed(i)
 		if res.Allowed != got || got != want {
-			bad = append(bad, fmt.Sprintf("request %d: %s\n  verity %v (%v), cedar %v, reference %v\n  cedar slice:\n%s",
-				i, ds.Describe(i), res.Allowed, res.Reason, got, want, c.PolicyText(i)))
+			bad = append(bad, fmt.Sprintf("request %d: %s\n  verity %v (%v), cedar %v, reference %v\n%s",
+				i, ds.Describe(i), res.Allowed, res.Reason, got, want, c.Explain(i)))
 			continue
 		}
 		reasons[res.Reason.String()]++

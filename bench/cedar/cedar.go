@@ -269,14 +269,20 @@ func (c *Cedar) AllowedUnsliced(i int) (bool, error) {
 	return d == cedar.Allow, nil
 }
 
-// PolicyText renders the policies of request i's slice in Cedar syntax
-// (for failure messages and the README).
-func (c *Cedar) PolicyText(i int) string {
+// Explain renders, in Cedar syntax, the policies that decided request i
+// (diagnostic reasons of the sliced evaluation), for failure messages.
+func (c *Cedar) Explain(i int) string {
 	var s Slice
 	c.Slice(&c.reqs[i], &s)
+	_, diag := cedar.Authorize(&s, c.Entities, c.reqs[i])
 	var b strings.Builder
-	for _, e := range s.entries {
-		fmt.Fprintf(&b, "%s: %s\n", e.id, e.p.MarshalCedar())
+	fmt.Fprintf(&b, "  %d policies in the slice; deciding:\n", len(s.entries))
+	for _, r := range diag.Reasons {
+		for _, e := range s.entries {
+			if e.id == r.PolicyID {
+				fmt.Fprintf(&b, "  %s: %s\n", e.id, e.p.MarshalCedar())
+			}
+		}
 	}
 	return b.String()
 }
