@@ -197,7 +197,7 @@ func ensureOwnerRemains(ctx context.Context, r store.Reader) error {
 		if err := json.Unmarshal(o.Body, &a); err != nil {
 			return err
 		}
-		if role, ok := rbac.LookupRole(a.RoleDefinitionID); ok && !role.ReadOnly && a.Scope == "/" {
+		if rbac.IsOwner(a.RoleDefinitionID) && a.Scope == "/" {
 			owners = append(owners, a.PrincipalID)
 		}
 		return nil

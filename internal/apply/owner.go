@@ -49,8 +49,7 @@ func isOwner(r directory.Resource) bool {
 	if !ok {
 		return false
 	}
-	role, ok := rbac.LookupRole(a.RoleDefinitionID)
-	return ok && !role.ReadOnly && a.Scope == "/"
+	return rbac.IsOwner(a.RoleDefinitionID) && a.Scope == "/"
 }
 
 // enabledUserAmong reports whether an enabled user is among the principals

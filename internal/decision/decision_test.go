@@ -160,3 +160,20 @@ func BenchmarkAdminAccess(b *testing.B) {
 		}
 	}
 }
+
+// TestOnlyOwnerAndReaderReachTheAdminAPI: the full Azure catalogue is
+// assignable, but until the admin API is guarded by the RBAC engine only
+// Owner and Reader at "/" mean anything there.
+func TestOnlyOwnerAndReaderReachTheAdminAPI(t *testing.T) {
+	t.Parallel()
+	st := storetest.OpenSQLite(t)
+	put(t, st, user(t, alice, "alice@contoso.com", true), user(t, bob, "bob@contoso.com", true),
+		assign(t, aOwner, alice, "Storage Blob Data Reader", "/"), assign(t, aRead, bob, "Contributor", "/"))
+	snap, err := decision.Build(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.AdminAccess(alice) != decision.NoAccess || snap.AdminAccess(bob) != decision.NoAccess {
+		t.Fatalf("other roles reach the admin API: alice %v, bob %v", snap.AdminAccess(alice), snap.AdminAccess(bob))
+	}
+}

@@ -79,13 +79,16 @@ func loadAdminLevels(ctx context.Context, r store.Reader) (map[string]AdminLevel
 			if a.Scope != "/" {
 				continue // only tenant-wide assignments reach the admin API
 			}
-			role, ok := rbac.LookupRole(a.RoleDefinitionID)
-			if !ok {
-				continue
-			}
-			level := WriteAccess
-			if role.ReadOnly {
+			// Only Owner and Reader reach the admin API; every other role
+			// of the catalogue grants nothing here.
+			var level AdminLevel
+			switch {
+			case rbac.IsOwner(a.RoleDefinitionID):
+				level = WriteAccess
+			case rbac.IsReader(a.RoleDefinitionID):
 				level = ReadAccess
+			default:
+				continue
 			}
 			levels[a.PrincipalID] = max(levels[a.PrincipalID], level)
 		}

@@ -36,12 +36,6 @@ type RoleDefinition struct {
 	CreatedBy        string       `json:"createdBy,omitempty"`
 	UpdatedBy        string       `json:"updatedBy,omitempty"`
 	SystemData       any          `json:"systemData,omitempty"`
-	// ReadOnly is what the pre-engine admin check (decision, api, apply:
-	// "a role at / that is not ReadOnly administers Verity") reads. Only
-	// Owner is not ReadOnly, so that no other role of the full catalogue
-	// gains write access to the admin API before that check moves to
-	// Engine.Check.
-	ReadOnly bool `json:"-"`
 }
 
 // Permission is one permission block of a role (or of a deny assignment):
@@ -204,7 +198,6 @@ func (d *RoleDefinition) Normalize() {
 			}
 		}
 	}
-	d.ReadOnly = !strings.EqualFold(d.Name, OwnerID)
 }
 
 // Validate checks a custom role definition the way Azure does on create:
@@ -355,4 +348,18 @@ func ScopeContains(outer, inner string) bool {
 		return false
 	}
 	return len(inner) == len(outer) || inner[len(outer)] == '/'
+}
+
+// IsOwner reports whether ref names the built-in Owner role (by GUID, ARM
+// id or name). The admin API's built-in check grants write access only to
+// Owner at "/" and read access only to Reader there.
+func IsOwner(ref string) bool {
+	r, ok := LookupRole(ref)
+	return ok && strings.EqualFold(r.Name, OwnerID)
+}
+
+// IsReader reports whether ref names the built-in Reader role.
+func IsReader(ref string) bool {
+	r, ok := LookupRole(ref)
+	return ok && strings.EqualFold(r.Name, ReaderID)
 }

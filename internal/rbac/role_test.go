@@ -70,11 +70,11 @@ func TestLookupRole(t *testing.T) {
 	for _, ref := range []string{"Owner", "owner", OwnerID, "/providers/Microsoft.Authorization/roleDefinitions/" + OwnerID,
 		"/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Authorization/roleDefinitions/" + strings.ToUpper(OwnerID)} {
 		r, ok := LookupRole(ref)
-		if !ok || r.Name != OwnerID || r.ReadOnly {
+		if !ok || r.Name != OwnerID || !IsOwner(ref) || IsReader(ref) {
 			t.Errorf("LookupRole(%q) = %v, %v", ref, r.RoleName, ok)
 		}
 	}
-	if r, ok := LookupRole("Reader"); !ok || r.Name != ReaderID || !r.ReadOnly {
+	if r, ok := LookupRole("Reader"); !ok || r.Name != ReaderID || !IsReader("Reader") || IsOwner("Reader") {
 		t.Errorf("Reader: %+v %v", r.Name, ok)
 	}
 	for _, name := range []string{"Storage Blob Data Contributor", "Verity Security Reader", "Key Vault Secrets User"} {
@@ -82,8 +82,10 @@ func TestLookupRole(t *testing.T) {
 			t.Errorf("LookupRole(%q) not found", name)
 		}
 	}
-	if r, _ := LookupRole("Contributor"); !r.ReadOnly {
-		t.Error("only Owner may be non-ReadOnly for the legacy admin check")
+	for _, other := range []string{"Contributor", "Storage Blob Data Reader", "User Access Administrator"} {
+		if IsOwner(other) || IsReader(other) {
+			t.Errorf("%s counts as Owner or Reader for the admin API", other)
+		}
 	}
 	if _, ok := LookupRole("Nobody"); ok {
 		t.Error("found Nobody")
