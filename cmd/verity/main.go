@@ -52,7 +52,7 @@ Start a local instance with 'verity up'; run a production node with
 	root.SetErr(stderr)
 	root.AddCommand(
 		newUpCmd(), newServerCmd(), newConfigCmd(), newVersionCmd(),
-		newLoginCmd(), newLogoutCmd(), newApplyCmd(), newExportCmd(), newAdminCmd(), newAccessCmd(),
+		newLoginCmd(), newLogoutCmd(), newApplyCmd(), newExportCmd(), newAdminCmd(), newAccessCmd(), newRBACCmd(),
 	)
 	return root
 }
