@@ -6,13 +6,14 @@ import (
 	"strconv"
 
 	"github.com/verityhq/verity/internal/apply"
+	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/store"
 )
 
 func (s *Server) registerApply() {
-	rt := s.handle(http.MethodPost, v1+"/apply", "tenant.apply", Write, s.apply)
+	rt := s.handle(http.MethodPost, v1+"/apply", "tenant.apply", allow("Verity.Tenant/manifest/write", "/"), s.apply)
 	rt.MaxBody = s.opts.HTTP.ApplyMaxBodyBytes
-	s.handle(http.MethodGet, v1+"/export", "tenant.export", Read, s.export)
+	s.handle(http.MethodGet, v1+"/export", "tenant.export", allow("Verity.Tenant/manifest/read", "/"), s.export)
 }
 
 type applyResponse struct {
@@ -35,6 +36,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 			}
 			*dst = b
 		}
+	}
+	// A manifest can grant roles: applying one needs that right too, or a
+	// Contributor could make itself Owner.
+	if err := s.require(s.opts.Live.Current(), c, decision.ActionGrantRoles, "/"); err != nil {
+		return err
 	}
 	var m apply.Manifest
 	if err := decodeJSON(r, &m); err != nil {

@@ -12,13 +12,15 @@ import (
 
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
 )
 
 // authorize authenticates the bearer token and asks the decision point
 // whether the principal may use the route.
 func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
-	if rt.Access == Public {
+	if rt.Perm.Public {
 		return nil
 	}
 	h := r.Header.Get("Authorization")
@@ -41,17 +43,38 @@ func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
 	if !snap.Directory().PrincipalEnabled(c.principal) {
 		return problemf(http.StatusForbidden, CodeForbidden, "the signed-in account is disabled or no longer exists")
 	}
-	level := snap.AdminAccess(c.principal)
-	switch {
-	case rt.Access == Read && level < decision.ReadAccess,
-		rt.Access == Write && level < decision.WriteAccess:
-		need := "Reader or Owner"
-		if rt.Access == Write {
-			need = "Owner"
+	if rt.Perm.AuthOnly {
+		return nil
+	}
+	return s.require(snap, c, rt.Perm.Action, scopeOf(r, rt.Perm.Scope))
+}
+
+// require asks the RBAC engine whether the caller may perform action at
+// scope; the answer and its reason go into the call's audit details.
+func (s *Server) require(snap *decision.Snapshot, c *call, action, scope string) error {
+	var d rbac.Decision
+	if err := snap.Authorize(c.principal, action, scope, &d); err != nil {
+		return &Problem{Status: http.StatusServiceUnavailable, Code: CodeStoreUnavailable, Message: "authorisation is unavailable: the role assignments could not be compiled; see the node's log", Err: err}
+	}
+	if !d.Allowed {
+		if c.details == nil {
+			c.details = map[string]any{}
 		}
-		return problemf(http.StatusForbidden, CodeForbidden, "%s requires the %s role at scope /", rt.Name, need)
+		c.details["authorization"] = map[string]any{"action": action, "scope": scope, "reason": d.Reason.String()}
+		return problemf(http.StatusForbidden, CodeForbidden, "%s at %s is not permitted: %s", action, scope, d.Reason)
 	}
 	return nil
+}
+
+// scopeOf fills a route's scope template from the request.
+func scopeOf(r *http.Request, tmpl string) string {
+	if !strings.Contains(tmpl, "{id}") {
+		return tmpl
+	}
+	if id := r.PathValue("id"); directory.IsGUID(id) {
+		return strings.Replace(tmpl, "{id}", strings.ToLower(id), 1)
+	}
+	return strings.TrimSuffix(tmpl, "/{id}")
 }
 
 type loginRequest struct {

@@ -42,8 +42,10 @@ type caPolicyView struct {
 
 func caPolicyKind() resourceKind {
 	return resourceKind{
-		kind:   access.Kind,
-		action: "conditionalAccessPolicies",
+		kind:      access.Kind,
+		action:    "conditionalAccessPolicies",
+		operation: "Verity.Access/policies",
+		scope:     "/access/policies",
 		decode: func(body []byte) (directory.Resource, error) {
 			p, notes, err := access.ParsePolicy(body)
 			if err != nil {

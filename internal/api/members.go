@@ -66,7 +66,7 @@ func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, c *call) e
 }
 
 func (s *Server) changeMembers(w http.ResponseWriter, r *http.Request, c *call, member string, change func(*directory.Group) error) error {
-	k := directoryKind(directory.Groups, false)
+	k := directoryKind(directory.Groups, false, "", "")
 	rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
 		obj, err := find(ctx, tx, k, r.PathValue("id"))
 		if err != nil {
@@ -217,7 +217,7 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := authn.CheckPasswordPolicy(req.Password); err != nil {
 		return invalid(strictjson.Errorf("password", "%s", err.Error()))
 	}
-	k := directoryKind(directory.Users, true)
+	k := directoryKind(directory.Users, true, "", "")
 	obj, err := find(r.Context(), s.opts.Store, k, r.PathValue("id"))
 	if err != nil {
 		return notFound(err, k, r.PathValue("id"))

@@ -62,18 +62,14 @@ var pathParam = regexp.MustCompile(`\{([^}/]+)\}`)
 
 // accessLine is the sentence each operation's description must carry for
 // its access level.
-func accessLine(a api.Access) string {
-	switch a {
-	case api.Public:
+func accessLine(p api.Perm) string {
+	switch {
+	case p.Public:
 		return "Access: public (no token)."
-	case api.Authenticated:
+	case p.AuthOnly:
 		return "Access: any signed-in principal; no role needed."
-	case api.Read:
-		return "Access: Reader or Owner role."
-	case api.Write:
-		return "Access: Owner role."
 	}
-	return "Access: unknown"
+	return "Access: permission `" + p.Action + "` at scope `" + p.Scope + "`."
 }
 
 func readOpenAPI(t *testing.T) *openAPISpec {
@@ -173,10 +169,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			t.Errorf("%s: operationId %q; the route's name is %q", op, o.OperationID, rt.Name)
 		}
 		public := o.Security != nil && len(*o.Security) == 0
-		if public != (rt.Access == api.Public) {
-			t.Errorf("%s: public in the document = %v (security: []); the route's access is %d", op, public, rt.Access)
+		if public != rt.Perm.Public {
+			t.Errorf("%s: public in the document = %v (security: []); the route's access is %+v", op, public, rt.Perm)
 		}
-		if want := accessLine(rt.Access); !strings.Contains(o.Description, want) {
+		if want := accessLine(rt.Perm); !strings.Contains(o.Description, want) {
 			t.Errorf("%s: the description does not say %q", op, want)
 		}
 	}

@@ -29,9 +29,13 @@ type resourceKind struct {
 	view func(r directory.Resource) any
 	// byKey lets {id} also be the natural key (users by UPN).
 	byKey bool
+	// operation prefixes the RBAC actions of the collection
+	// ("Verity.Directory/users" → .../read, .../write, .../delete);
+	// scope is the collection's RBAC scope ("/directory/users").
+	operation, scope string
 }
 
-func directoryKind(d directory.Descriptor, byKey bool) resourceKind {
+func directoryKind(d directory.Descriptor, byKey bool, operation, scope string) resourceKind {
 	action := d.Collection()
 	if d.Name() == directory.KindRoleAssignment {
 		action = "directoryRoleAssignments" // Graph's collection name is shared with Verity's RBAC assignments
@@ -47,17 +51,21 @@ func directoryKind(d directory.Descriptor, byKey bool) resourceKind {
 			}
 			return r
 		},
-		byKey: byKey,
+		byKey:     byKey,
+		operation: operation,
+		scope:     scope,
 	}
 }
 
 // collection registers list, create, get, update and delete for a kind at base.
 func (s *Server) collection(base string, k resourceKind) {
-	s.handle(http.MethodGet, base, k.action+".list", Read, s.listObjects(k))
-	s.handle(http.MethodPost, base, k.action+".create", Write, s.createObject(k))
-	s.handle(http.MethodGet, base+"/{id}", k.action+".get", Read, s.getObject(k))
-	s.handle(http.MethodPatch, base+"/{id}", k.action+".update", Write, s.updateObject(k))
-	s.handle(http.MethodDelete, base+"/{id}", k.action+".delete", Write, s.deleteObject(k))
+	read, write, del := allow(k.operation+"/read", k.scope), allow(k.operation+"/write", k.scope), allow(k.operation+"/delete", k.scope)
+	one := func(p Perm) Perm { p.Scope += "/{id}"; return p }
+	s.handle(http.MethodGet, base, k.action+".list", read, s.listObjects(k))
+	s.handle(http.MethodPost, base, k.action+".create", write, s.createObject(k))
+	s.handle(http.MethodGet, base+"/{id}", k.action+".get", one(read), s.getObject(k))
+	s.handle(http.MethodPatch, base+"/{id}", k.action+".update", one(write), s.updateObject(k))
+	s.handle(http.MethodDelete, base+"/{id}", k.action+".delete", one(del), s.deleteObject(k))
 }
 
 const maxPage = 999

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/strictjson"
@@ -12,54 +13,61 @@ import (
 const v1 = "/api/v1"
 
 func (s *Server) registerRoutes() {
-	s.handle(http.MethodGet, "/healthz", "", Public, s.healthz)
-	s.handle(http.MethodGet, "/readyz", "", Public, s.readyz)
-	s.handle(http.MethodGet, "/metrics", "", Public, func(w http.ResponseWriter, r *http.Request, _ *call) error {
+	s.handle(http.MethodGet, "/healthz", "", public, s.healthz)
+	s.handle(http.MethodGet, "/readyz", "", public, s.readyz)
+	s.handle(http.MethodGet, "/metrics", "", public, func(w http.ResponseWriter, r *http.Request, _ *call) error {
 		s.metricsHandler().ServeHTTP(w, r)
 		return nil
 	})
 
-	s.handle(http.MethodPost, v1+"/login", "auth.login", Public, s.login)
-	s.handle(http.MethodPost, v1+"/logout", "auth.logout", Authenticated, s.logout)
-	s.handle(http.MethodGet, v1+"/me", "auth.me", Authenticated, s.me)
-	s.handle(http.MethodGet, v1+"/status", "status.get", Read, s.status)
+	s.handle(http.MethodPost, v1+"/login", "auth.login", public, s.login)
+	s.handle(http.MethodPost, v1+"/logout", "auth.logout", authenticated, s.logout)
+	s.handle(http.MethodGet, v1+"/me", "auth.me", authenticated, s.me)
+	s.handle(http.MethodGet, v1+"/status", "status.get", allow(decision.ActionReadStatus, "/"), s.status)
 
-	s.collection(v1+"/users", directoryKind(directory.Users, true))
-	s.handle(http.MethodGet, v1+"/users/{id}/memberOf", "users.memberOf", Read, s.memberOf(false))
-	s.handle(http.MethodGet, v1+"/users/{id}/transitiveMemberOf", "users.transitiveMemberOf", Read, s.memberOf(true))
-	s.handle(http.MethodPost, v1+"/users/{id}/password", "users.setPassword", Write, s.setPassword)
+	// Every other route is an action on a scope, decided by the RBAC
+	// engine (docs/api.md lists them). Role assignments use Azure's own
+	// Microsoft.Authorization actions, so Owner, Contributor and User
+	// Access Administrator mean here what they mean in Azure.
+	const users, groups = "/directory/users/{id}", "/directory/groups/{id}"
+	s.collection(v1+"/users", directoryKind(directory.Users, true, "Verity.Directory/users", "/directory/users"))
+	s.handle(http.MethodGet, v1+"/users/{id}/memberOf", "users.memberOf", allow("Verity.Directory/users/read", users), s.memberOf(false))
+	s.handle(http.MethodGet, v1+"/users/{id}/transitiveMemberOf", "users.transitiveMemberOf", allow("Verity.Directory/users/read", users), s.memberOf(true))
+	s.handle(http.MethodPost, v1+"/users/{id}/password", "users.setPassword", allow("Verity.Directory/users/write", users), s.setPassword)
 
-	s.collection(v1+"/groups", directoryKind(directory.Groups, false))
-	s.handle(http.MethodGet, v1+"/groups/{id}/members", "groups.members", Read, s.members(false))
-	s.handle(http.MethodGet, v1+"/groups/{id}/transitiveMembers", "groups.transitiveMembers", Read, s.members(true))
-	s.handle(http.MethodPost, v1+"/groups/{id}/members/$ref", "groups.addMember", Write, s.addMember)
-	s.handle(http.MethodDelete, v1+"/groups/{id}/members/{member}/$ref", "groups.removeMember", Write, s.removeMember)
-	s.handle(http.MethodGet, v1+"/groups/{id}/memberOf", "groups.memberOf", Read, s.memberOf(false))
-	s.handle(http.MethodGet, v1+"/groups/{id}/transitiveMemberOf", "groups.transitiveMemberOf", Read, s.memberOf(true))
+	s.collection(v1+"/groups", directoryKind(directory.Groups, false, "Verity.Directory/groups", "/directory/groups"))
+	s.handle(http.MethodGet, v1+"/groups/{id}/members", "groups.members", allow("Verity.Directory/groups/read", groups), s.members(false))
+	s.handle(http.MethodGet, v1+"/groups/{id}/transitiveMembers", "groups.transitiveMembers", allow("Verity.Directory/groups/read", groups), s.members(true))
+	s.handle(http.MethodPost, v1+"/groups/{id}/members/$ref", "groups.addMember", allow("Verity.Directory/groups/members/write", groups), s.addMember)
+	s.handle(http.MethodDelete, v1+"/groups/{id}/members/{member}/$ref", "groups.removeMember", allow("Verity.Directory/groups/members/write", groups), s.removeMember)
+	s.handle(http.MethodGet, v1+"/groups/{id}/memberOf", "groups.memberOf", allow("Verity.Directory/groups/read", groups), s.memberOf(false))
+	s.handle(http.MethodGet, v1+"/groups/{id}/transitiveMemberOf", "groups.transitiveMemberOf", allow("Verity.Directory/groups/read", groups), s.memberOf(true))
 
-	s.collection(v1+"/applications", directoryKind(directory.Applications, false))
-	s.collection(v1+"/servicePrincipals", directoryKind(directory.ServicePrincipals, false))
-	s.collection(v1+"/identity/conditionalAccess/namedLocations", directoryKind(directory.NamedLocations, false))
+	s.collection(v1+"/applications", directoryKind(directory.Applications, false, "Verity.Directory/applications", "/directory/applications"))
+	s.collection(v1+"/servicePrincipals", directoryKind(directory.ServicePrincipals, false, "Verity.Directory/servicePrincipals", "/directory/servicePrincipals"))
+	s.collection(v1+"/identity/conditionalAccess/namedLocations", directoryKind(directory.NamedLocations, false, "Verity.Directory/namedLocations", "/directory/namedLocations"))
 	s.collection(v1+"/identity/conditionalAccess/policies", caPolicyKind())
-	s.handle(http.MethodPost, v1+"/identity/conditionalAccess/evaluate", "conditionalAccess.evaluate", Read, s.evaluate)
-	replay := s.handle(http.MethodPost, v1+"/identity/conditionalAccess/replay", "conditionalAccess.replay", Read, s.replay)
+	s.handle(http.MethodPost, v1+"/identity/conditionalAccess/evaluate", "conditionalAccess.evaluate", allow("Verity.Access/whatIf/action", "/access/policies"), s.evaluate)
+	replay := s.handle(http.MethodPost, v1+"/identity/conditionalAccess/replay", "conditionalAccess.replay", allow("Verity.Access/whatIf/action", "/access/policies"), s.replay)
 	replay.MaxBody = s.opts.HTTP.ApplyMaxBodyBytes
 
-	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions", "directoryRoleDefinitions.list", Read, s.listDirectoryRoles)
-	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions/{id}", "directoryRoleDefinitions.get", Read, s.getDirectoryRole)
-	s.collection(v1+"/roleManagement/directory/roleAssignments", directoryKind(directory.RoleAssignments, false))
+	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions", "directoryRoleDefinitions.list", allow("Microsoft.Authorization/directoryRoleDefinitions/read", "/directory"), s.listDirectoryRoles)
+	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions/{id}", "directoryRoleDefinitions.get", allow("Microsoft.Authorization/directoryRoleDefinitions/read", "/directory"), s.getDirectoryRole)
+	s.collection(v1+"/roleManagement/directory/roleAssignments", directoryKind(directory.RoleAssignments, false, "Microsoft.Authorization/directoryRoleAssignments", "/directory"))
 
-	s.handle(http.MethodGet, v1+"/authorization/roleDefinitions", "roleDefinitions.list", Read, s.listRBACRoles)
+	s.handle(http.MethodGet, v1+"/authorization/roleDefinitions", "roleDefinitions.list", allow("Microsoft.Authorization/roleDefinitions/read", "/"), s.listRBACRoles)
 	s.collection(v1+"/authorization/roleAssignments", rbacKind())
 
-	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", Read, s.listAudit)
+	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", allow("Verity.Audit/events/read", "/audit"), s.listAudit)
 	s.registerApply()
 }
 
 func rbacKind() resourceKind {
 	return resourceKind{
-		kind:   rbac.Kind,
-		action: "roleAssignments",
+		kind:      rbac.Kind,
+		action:    "roleAssignments",
+		operation: "Microsoft.Authorization/roleAssignments",
+		scope:     "/",
 		decode: func(body []byte) (directory.Resource, error) {
 			var a rbac.Assignment
 			if err := strictjson.Unmarshal(body, &a); err != nil {

@@ -50,27 +50,34 @@ type Server struct {
 	mux     *http.ServeMux
 }
 
-// Access is what a route demands of its caller.
-type Access int
+// Perm is what a route demands of its caller: nothing (Public), a valid
+// token (AuthOnly), or permission for Action at Scope from the RBAC
+// engine. Scope may hold "{id}", replaced by the request's id when it is
+// a GUID (so a role can be granted on one object) and dropped otherwise.
+type Perm struct {
+	Public   bool
+	AuthOnly bool
+	Action   string
+	Scope    string
+}
 
-const (
-	// Public routes need no token (sign-in itself).
-	Public Access = iota
-	// Authenticated routes need a valid token and nothing more (who am I,
+var (
+	// public routes need no token (sign-in itself, health).
+	public = Perm{Public: true}
+	// authenticated routes need a valid token and nothing more (who am I,
 	// sign out).
-	Authenticated
-	// Read routes need the Reader or Owner role.
-	Read
-	// Write routes need the Owner role.
-	Write
+	authenticated = Perm{AuthOnly: true}
 )
+
+// allow demands action at scope.
+func allow(action, scope string) Perm { return Perm{Action: action, Scope: scope} }
 
 // Route is one documented API operation.
 type Route struct {
 	Method  string
 	Pattern string // Go ServeMux pattern without the method, e.g. /api/v1/users/{id}
 	Name    string // audit action, e.g. "users.create"
-	Access  Access
+	Perm    Perm
 	// MaxBody overrides the configured body limit when > 0.
 	MaxBody int64
 	handler handlerFunc
@@ -119,8 +126,8 @@ func New(opts Options) *Server {
 // Routes lists every registered operation (the OpenAPI test reads it).
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
-func (s *Server) handle(method, pattern, name string, access Access, h handlerFunc) *Route {
-	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Name: name, Access: access, handler: h})
+func (s *Server) handle(method, pattern, name string, perm Perm, h handlerFunc) *Route {
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern, Name: name, Perm: perm, handler: h})
 	return &s.routes[len(s.routes)-1]
 }
 

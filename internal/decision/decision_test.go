@@ -161,10 +161,11 @@ func BenchmarkAdminAccess(b *testing.B) {
 	}
 }
 
-// TestOnlyOwnerAndReaderReachTheAdminAPI: the full Azure catalogue is
-// assignable, but until the admin API is guarded by the RBAC engine only
-// Owner and Reader at "/" mean anything there.
-func TestOnlyOwnerAndReaderReachTheAdminAPI(t *testing.T) {
+// TestAzureRolesOnTheAdminAPI: Verity's own resources are guarded by the
+// RBAC engine with Azure's built-in roles meaning what they mean in Azure:
+// a data-plane role reaches nothing, and Contributor manages resources but
+// cannot grant roles (its NotActions cover Microsoft.Authorization writes).
+func TestAzureRolesOnTheAdminAPI(t *testing.T) {
 	t.Parallel()
 	st := storetest.OpenSQLite(t)
 	put(t, st, user(t, alice, "alice@contoso.com", true), user(t, bob, "bob@contoso.com", true),
@@ -173,7 +174,20 @@ func TestOnlyOwnerAndReaderReachTheAdminAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snap.AdminAccess(alice) != decision.NoAccess || snap.AdminAccess(bob) != decision.NoAccess {
-		t.Fatalf("other roles reach the admin API: alice %v, bob %v", snap.AdminAccess(alice), snap.AdminAccess(bob))
+	check := func(who, action, scope string) bool {
+		var d rbac.Decision
+		if err := snap.Authorize(who, action, scope, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d.Allowed
+	}
+	if check(alice, "Verity.Directory/users/read", "/directory/users") || snap.AdminAccess(alice) != decision.NoAccess {
+		t.Fatal("a data-plane role reaches the admin API")
+	}
+	if !check(bob, "Verity.Directory/users/write", "/directory/users/"+alice) {
+		t.Fatal("Contributor cannot manage users")
+	}
+	if check(bob, decision.ActionGrantRoles, "/") || snap.AdminAccess(bob) != decision.ReadAccess {
+		t.Fatal("Contributor can grant roles")
 	}
 }

@@ -3,6 +3,7 @@ package decision
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,15 +19,17 @@ type Snapshot struct {
 	revision  int64
 	builtAt   time.Time
 	directory *directory.Snapshot
-	// adminLevel is the admin API access granted by tenant-wide ("/")
-	// role assignments, keyed by the assignee (user, group or service
-	// principal).
-	adminLevel map[string]AdminLevel
 	// access is the compiled conditional access policy set; accessErr
 	// says why it could not be compiled, in which case conditional access
 	// decisions fail closed.
 	access    *access.Engine
 	accessErr error
+	// rbac is the compiled role-based access engine over every stored
+	// role definition, role assignment and deny assignment; rbacErr says
+	// why it could not be compiled, in which case authorisation fails
+	// closed.
+	rbac    *rbac.Engine
+	rbacErr error
 }
 
 // AdminLevel is what a principal may do on Verity's admin API.
@@ -49,54 +52,18 @@ func Build(ctx context.Context, st store.Store) (*Snapshot, error) {
 		if err != nil {
 			return err
 		}
-		levels, err := loadAdminLevels(ctx, r)
+		snap = &Snapshot{revision: revision, builtAt: time.Now(), directory: dir}
+		snap.access, snap.accessErr, err = compileAccess(ctx, r, dir)
 		if err != nil {
 			return err
 		}
-		snap = &Snapshot{revision: revision, builtAt: time.Now(), directory: dir, adminLevel: levels}
-		snap.access, snap.accessErr, err = compileAccess(ctx, r, dir)
+		snap.rbac, snap.rbacErr, err = compileRBAC(ctx, r, dir)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build snapshot: %w", err)
 	}
 	return snap, nil
-}
-
-func loadAdminLevels(ctx context.Context, r store.Reader) (map[string]AdminLevel, error) {
-	levels := map[string]AdminLevel{}
-	after := ""
-	for {
-		page, err := r.List(ctx, rbac.Kind, store.ListOptions{AfterID: after, Limit: 1000})
-		if err != nil {
-			return nil, fmt.Errorf("list role assignments: %w", err)
-		}
-		for _, o := range page {
-			var a rbac.Assignment
-			if err := json.Unmarshal(o.Body, &a); err != nil {
-				return nil, fmt.Errorf("role assignment %s: %w", o.ID, err)
-			}
-			if a.Scope != "/" {
-				continue // only tenant-wide assignments reach the admin API
-			}
-			// Only Owner and Reader reach the admin API; every other role
-			// of the catalogue grants nothing here.
-			var level AdminLevel
-			switch {
-			case rbac.IsOwner(a.RoleDefinitionID):
-				level = WriteAccess
-			case rbac.IsReader(a.RoleDefinitionID):
-				level = ReadAccess
-			default:
-				continue
-			}
-			levels[a.PrincipalID] = max(levels[a.PrincipalID], level)
-		}
-		if len(page) < 1000 {
-			return levels, nil
-		}
-		after = page[len(page)-1].ID
-	}
 }
 
 // compileAccess compiles the stored conditional access policies against
@@ -144,19 +111,97 @@ func (s *Snapshot) BuiltAt() time.Time { return s.builtAt }
 // Directory is the compiled directory.
 func (s *Snapshot) Directory() *directory.Snapshot { return s.directory }
 
-// AdminAccess decides what a principal may do on the admin API: the
-// highest level granted to it or to any group it belongs to, transitively.
-// A disabled or deleted principal gets NoAccess whatever its assignments.
+// AdminAccess summarises what a principal may do on the admin API, for
+// display: WriteAccess when it may grant roles at "/" (Owner, User Access
+// Administrator), ReadAccess when it may read the tenant's status, else
+// NoAccess. Every request is authorised on its own action and scope by
+// Authorize; this is not a decision.
 func (s *Snapshot) AdminAccess(principalID string) AdminLevel {
-	if !s.directory.PrincipalEnabled(principalID) {
-		return NoAccess
+	var d rbac.Decision
+	if s.Authorize(principalID, ActionGrantRoles, "/", &d) == nil && d.Allowed {
+		return WriteAccess
 	}
-	level := s.adminLevel[principalID]
-	if level == WriteAccess {
-		return level
+	if s.Authorize(principalID, ActionReadStatus, "/", &d) == nil && d.Allowed {
+		return ReadAccess
 	}
-	for _, g := range s.directory.TransitiveMemberOf(principalID) {
-		level = max(level, s.adminLevel[g])
-	}
-	return level
+	return NoAccess
 }
+
+// Actions the admin summary asks about.
+const (
+	ActionGrantRoles = "Microsoft.Authorization/roleAssignments/write"
+	ActionReadStatus = "Verity.System/status/read"
+)
+
+// compileRBAC compiles the stored custom role definitions, role
+// assignments and deny assignments (the Azure built-in roles are always
+// known) with the directory's transitive memberships and the ABAC
+// condition language. Like compileAccess, a set that does not compile
+// leaves authorisation failing closed with the reason; store errors stop
+// the build.
+func compileRBAC(ctx context.Context, r store.Reader, dir *directory.Snapshot) (*rbac.Engine, error, error) {
+	var defs []rbac.RoleDefinition
+	var assignments []rbac.Assignment
+	var denies []rbac.DenyAssignment
+	for _, kind := range []string{rbac.DefinitionKind, rbac.Kind, rbac.DenyKind} {
+		after := ""
+		for {
+			page, err := r.List(ctx, kind, store.ListOptions{AfterID: after, Limit: 1000})
+			if err != nil {
+				return nil, nil, fmt.Errorf("list %s: %w", kind, err)
+			}
+			for _, o := range page {
+				var err error
+				switch kind {
+				case rbac.DefinitionKind:
+					var d rbac.RoleDefinition
+					err = json.Unmarshal(o.Body, &d)
+					defs = append(defs, d)
+				case rbac.Kind:
+					var a rbac.Assignment
+					err = json.Unmarshal(o.Body, &a)
+					assignments = append(assignments, a)
+				case rbac.DenyKind:
+					var d rbac.DenyAssignment
+					err = json.Unmarshal(o.Body, &d)
+					denies = append(denies, d)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: %w", kind, o.ID, err), nil
+				}
+			}
+			if len(page) < 1000 {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+	}
+	eng, err := rbac.Compile(defs, assignments, denies, rbac.Options{Principals: dir, CompileCondition: rbac.CompileCondition})
+	if err != nil {
+		return nil, fmt.Errorf("compile role-based access: %w", err), nil
+	}
+	return eng, nil, nil
+}
+
+// ErrNoRBAC means the role assignments could not be compiled; every
+// authorisation is refused until they can.
+var ErrNoRBAC = errors.New("role-based access is unavailable")
+
+// Authorize decides whether principalID may perform action at scope on
+// Verity's own resources, with the RBAC engine: the answer and its reasons
+// land in res. A disabled or deleted principal is refused whatever its
+// assignments. The error is non-nil only when there is no engine.
+func (s *Snapshot) Authorize(principalID, action, scope string, res *rbac.Decision) error {
+	if s.rbacErr != nil {
+		*res = rbac.Decision{}
+		return fmt.Errorf("%w: %v", ErrNoRBAC, s.rbacErr)
+	}
+	s.rbac.Check(&rbac.Request{PrincipalID: principalID, Action: action, Scope: scope}, res)
+	if res.Allowed && !s.directory.PrincipalEnabled(principalID) {
+		res.Allowed, res.GrantedBy = false, res.GrantedBy[:0]
+	}
+	return nil
+}
+
+// RBAC is the compiled role-based access engine, or why there is none.
+func (s *Snapshot) RBAC() (*rbac.Engine, error) { return s.rbac, s.rbacErr }
