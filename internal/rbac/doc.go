@@ -27,18 +27,20 @@
 // condition compiles (Options.CompileCondition, package rbac/condition)
 // and holds; without a compiler it never grants.
 //
-// Verity's own actions live in the Verity.* namespace, so that its admin
-// API is expressed as actions at scopes ("/", "/apps/{app}",
-// "/directory/users/{id}"): Verity.Directory/{users,groups,applications,
-// servicePrincipals,devices,namedLocations}/{read,write,delete} (and
-// users/revokeSessions/action, groups/members/write),
+// Verity's admin API is expressed as actions at scopes ("/",
+// "/directory/users/{id}", "/access/policies", "/audit"). Its own
+// resources use the Verity.* namespace: Verity.Directory/{users,groups,
+// applications,servicePrincipals,devices,namedLocations}/{read,write,
+// delete} (and users/revokeSessions/action, groups/members/write),
 // Verity.Access/{policies,whatIf}/... (policies read/write/delete,
-// whatIf/action), Verity.Authorization/{roleAssignments,roleDefinitions,
-// denyAssignments,directoryRoleAssignments}/{read,write,delete},
-// Verity.Identity/{riskyUsers,riskDetections}/... (read,
-// dismiss/action, confirmCompromised/action) and
-// Verity.Audit/{events/read,export/action}. builtin/verity-role-definitions.json
-// defines the roles over them.
+// whatIf/action), Verity.Identity/{riskyUsers,riskDetections}/...,
+// Verity.Audit/{events/read,export/action}, Verity.Tenant/manifest/
+// {read,write} and Verity.System/status/read. Granting access uses Azure's
+// own Microsoft.Authorization/{roleAssignments,roleDefinitions,
+// denyAssignments,directoryRoleAssignments}/{read,write,delete}, so that
+// the built-in roles keep their Azure meaning: Contributor, whose
+// NotActions exclude Microsoft.Authorization writes, cannot grant itself
+// more. builtin/verity-role-definitions.json defines Verity's roles.
 //
 // The hot path (Check) reads immutable compiled state: interned scopes
 // with precomputed ancestor chains, a per-principal contiguous index of
