@@ -26,59 +26,60 @@ func (e *Engine) Check(req *Request, res *Decision) {
 	res.scope = lower(res.scope, req.Scope)
 	chain, exact := e.resolveScope(res.scope)
 
-	p, buf, ok := e.lookupPrincipal(req.PrincipalID, res.id)
-	if ok {
-		res.pids = append(res.pids, p)
-	}
+	res.spans = res.spans[:0]
+	e.addPrincipal(res, req.PrincipalID)
 	groups := req.Groups
 	if groups == nil && e.opts.Principals != nil {
 		groups = e.opts.Principals.TransitiveMemberOf(req.PrincipalID)
 	}
 	for _, g := range groups {
-		p, buf, ok = e.lookupPrincipal(g, buf)
-		if ok {
-			res.pids = append(res.pids, p)
-		}
+		e.addPrincipal(res, g)
 	}
-	res.id = buf
 
 	// Deny assignments first.
-	for i, sc := range chain {
-		for _, di := range e.deniesAt[sc] {
-			d := &e.denies[di]
-			if d.childless && (i != 0 || !exact) {
-				continue
-			}
-			if !d.appliesTo(res.pids) {
-				continue
-			}
-			for b := range d.blocks {
-				if d.blocks[b].permits(res.action, req.DataAction) {
-					res.Reason = ReasonDenyAssignment
-					res.DeniedBy = &e.denyRefs[di]
-					return
+	if e.denyInChain[chain[0]] {
+		for i, sc := range chain {
+			for _, di := range e.deniesAt[sc] {
+				d := &e.denies[di]
+				if d.childless && (i != 0 || !exact) {
+					continue
+				}
+				if !d.appliesTo(res.pids) {
+					continue
+				}
+				for b := range d.blocks {
+					if d.blocks[b].permits(res.action, req.DataAction) {
+						res.Reason = ReasonDenyAssignment
+						res.DeniedBy = &e.denyRefs[di]
+						return
+					}
 				}
 			}
 		}
 	}
 
-	// Role assignments.
+	// Role assignments: a one-word filter of the chain's scopes rules out
+	// most of the principals' assignments before the exact test.
+	var filter uint64
+	for _, sc := range chain {
+		filter |= scopeBit(sc)
+	}
 	reason := ReasonNoAssignment
-	for _, p := range res.pids {
-		for _, pe := range e.byPrincipal.of(p) {
-			if !slices.Contains(chain, pe.scope) {
+	for _, sp := range res.spans {
+		for _, pe := range e.byPrincipal.entries[sp.start:sp.end] {
+			if scopeBit(pe.scope)&filter == 0 || !slices.Contains(chain, pe.scope) {
 				continue
 			}
-			a := &e.assignments[pe.assignment]
 			if reason == ReasonNoAssignment {
 				reason = ReasonNotInRole
 			}
-			role := &e.roles[a.role]
+			role := &e.roles[pe.role]
 			for b := range role.blocks {
 				blk := &role.blocks[b]
 				if !blk.permits(res.action, req.DataAction) {
 					continue
 				}
+				a := &e.assignments[pe.assignment]
 				r := e.conditionsHold(a, blk, req, res)
 				if r != ReasonGranted {
 					if reason < r {
@@ -145,4 +146,28 @@ func (d *compiledDeny) appliesTo(pids []int32) bool {
 		}
 	}
 	return false
+}
+
+// scopeBit is the scope's bit in a request's 64-bit chain filter.
+func scopeBit(scope int32) uint64 {
+	return 1 << (uint32(scope) * 0x9e3779b1 >> 26)
+}
+
+// addPrincipal appends an interned principal of the request, and the range
+// of its assignments, to res; ids the engine does not know are skipped.
+func (e *Engine) addPrincipal(res *Decision, id string) {
+	s, isGUID, ok := e.ptable.lookup(id)
+	if ok {
+		res.pids = append(res.pids, s.p1-1)
+		res.spans = append(res.spans, span{s.start, s.end})
+		return
+	}
+	if isGUID {
+		return
+	}
+	res.id = lower(res.id, id)
+	if p, found := e.principalIndex[string(res.id)]; found {
+		res.pids = append(res.pids, p)
+		res.spans = append(res.spans, span{e.byPrincipal.off[p], e.byPrincipal.off[p+1]})
+	}
 }

@@ -136,6 +136,7 @@ type Decision struct {
 
 	action, scope, id []byte
 	pids              []int32
+	spans             []span // pids[i]'s assignments: byPrincipal.entries[spans[i].start:spans[i].end]
 	cond              ConditionRequest
 }
 
@@ -163,11 +164,16 @@ type Engine struct {
 	// a principal's assignments from a cache line or two instead of
 	// chasing each assignment.
 	byPrincipal byPrincipalIndex
+	// ptable finds a GUID principal and its byPrincipal range in one probe.
+	ptable      principalTable
 	byScope     [][]int32 // scope id → assignments there
 	assignments []compiledAssignment
 
 	denies      []compiledDeny
 	deniesAt    [][]int32 // scope id → deny assignments there
+	// denyInChain[s] reports whether a deny assignment sits at s or one of
+	// its ancestors, so that Check skips the deny walk where none can apply.
+	denyInChain []bool
 	denyRefs    []DenyRef
 	skipped     []Skipped
 	assignCount int
@@ -358,6 +364,16 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		e.deniesAt[cd.scope] = append(e.deniesAt[cd.scope], int32(i))
 	}
 	e.byPrincipal = buildPrincipalIndex(e.assignments, len(e.principalNames))
+	e.ptable = buildPrincipalTable(e.guidIndex, &e.byPrincipal)
+	e.denyInChain = make([]bool, len(e.scopeNames))
+	for i, chain := range e.chains {
+		for _, c := range chain {
+			if len(e.deniesAt[c]) > 0 {
+				e.denyInChain[i] = true
+				break
+			}
+		}
+	}
 	return e, nil
 }
 
@@ -365,6 +381,8 @@ type byPrincipalIndex struct {
 	off     []int32
 	entries []principalEntry
 }
+
+type span struct{ start, end int32 }
 
 type principalEntry struct {
 	scope, role, assignment int32
