@@ -671,3 +671,30 @@ func TestAdminAPIGuardedByRBAC(t *testing.T) {
 		t.Fatal("the denied escalation is not in the audit log with its action")
 	}
 }
+
+func TestEffectiveAccessAndWhoCan(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	alice := e.createUser("alice@contoso.com")
+	writers := e.createGroup("Directory writers")
+	e.addMember(writers, alice)
+	e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": writers,
+		"roleDefinitionId": "Verity Directory Writer", "scope": "/directory"}).want(http.StatusCreated)
+	var perms struct {
+		Value []struct {
+			RoleDefinitionName, Scope, PrincipalID string
+			Actions                                []string
+		}
+	}
+	e.admin("GET", "/api/v1/authorization/permissions?principalId="+alice+"&scope=/directory/users", nil).want(http.StatusOK).decode(&perms)
+	if len(perms.Value) != 1 || perms.Value[0].RoleDefinitionName != "Verity Directory Writer" || perms.Value[0].PrincipalID != writers {
+		t.Fatalf("permissions: %+v", perms.Value)
+	}
+	var who struct{ Principals []string }
+	e.admin("GET", "/api/v1/authorization/whoCan?action=Verity.Directory/users/write&scope=/directory/users", nil).want(http.StatusOK).decode(&who)
+	if !slices.Contains(who.Principals, writers) || !slices.Contains(who.Principals, e.adminID) {
+		t.Fatalf("who can write users: %v", who.Principals)
+	}
+	e.admin("GET", "/api/v1/authorization/whoCan?scope=/", nil).problem(http.StatusBadRequest, "InvalidRequest", "action")
+	e.admin("GET", "/api/v1/authorization/permissions?principalId=nobody&scope=/", nil).problem(http.StatusBadRequest, "InvalidRequest", "principalId")
+}

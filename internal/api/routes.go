@@ -57,6 +57,8 @@ func (s *Server) registerRoutes() {
 
 	s.handle(http.MethodGet, v1+"/authorization/roleDefinitions", "roleDefinitions.list", allow("Microsoft.Authorization/roleDefinitions/read", "/"), s.listRBACRoles)
 	s.collection(v1+"/authorization/roleAssignments", rbacKind())
+	s.handle(http.MethodGet, v1+"/authorization/permissions", "authorization.permissions", allow("Microsoft.Authorization/roleAssignments/read", "/"), s.effectiveAccess)
+	s.handle(http.MethodGet, v1+"/authorization/whoCan", "authorization.whoCan", allow("Microsoft.Authorization/roleAssignments/read", "/"), s.whoCan)
 
 	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", allow("Verity.Audit/events/read", "/audit"), s.listAudit)
 	s.registerApply()
