@@ -80,17 +80,19 @@ func (e *Engine) Check(req *Request, res *Decision) {
 					continue
 				}
 				a := &e.assignments[pe.assignment]
-				r := e.conditionsHold(a, blk, req, res)
-				if r != ReasonGranted {
-					if reason < r {
-						reason = r
+				if pe.conditional || blk.cond != nil || blk.condUnevaluable {
+					r := e.conditionsHold(a, blk, req, res)
+					if r != ReasonGranted {
+						if reason < r {
+							reason = r
+						}
+						continue
 					}
-					continue
 				}
 				res.Allowed = true
 				res.GrantedBy = append(res.GrantedBy, Grant{
-					AssignmentID: a.src.ID, PrincipalID: e.principalNames[a.principal],
-					RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.src.Scope, Block: b,
+					AssignmentID: a.id, PrincipalID: a.principalName,
+					RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.scopeName, Block: b,
 				})
 			}
 		}

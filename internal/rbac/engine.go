@@ -204,7 +204,10 @@ func (b *compiledBlock) permits(a []byte, data bool) bool {
 }
 
 type compiledAssignment struct {
-	src             *Assignment
+	src *Assignment
+	// What a Grant reports, copied here so that a grant reads one record
+	// rather than the caller's Assignment and the principal table.
+	id, scopeName, principalName string
 	role            int32
 	scope           int32
 	principal       int32
@@ -330,7 +333,8 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 			e.skipped = append(e.skipped, Skipped{a.ID, fmt.Sprintf("role %q is not assignable at %s", e.roles[p.role].def.RoleName, a.Scope)})
 			continue
 		}
-		ca := compiledAssignment{src: a, role: p.role, scope: scope, principal: e.principal(a.PrincipalID)}
+		ca := compiledAssignment{src: a, role: p.role, scope: scope, principal: e.principal(a.PrincipalID), id: a.ID, scopeName: a.Scope}
+		ca.principalName = e.principalNames[ca.principal]
 		if a.Condition != "" {
 			ca.cond, ca.condUnevaluable = e.compileCondition(a.Condition, a.ConditionVersion, "assignment "+a.ID)
 		}
@@ -386,6 +390,7 @@ type span struct{ start, end int32 }
 
 type principalEntry struct {
 	scope, role, assignment int32
+	conditional             bool // the assignment has a condition (evaluable or not)
 }
 
 func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalIndex {
@@ -399,7 +404,8 @@ func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalInd
 	next := slices.Clone(idx.off[:principals])
 	for i := range as {
 		p := as[i].principal
-		idx.entries[next[p]] = principalEntry{scope: as[i].scope, role: as[i].role, assignment: int32(i)}
+		idx.entries[next[p]] = principalEntry{scope: as[i].scope, role: as[i].role, assignment: int32(i),
+			conditional: as[i].cond != nil || as[i].condUnevaluable}
 		next[p]++
 	}
 	return idx
