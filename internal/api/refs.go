@@ -99,6 +99,9 @@ func checkReferences(ctx context.Context, tx store.Reader, res directory.Resourc
 			}
 		}
 	case *rbac.Assignment:
+		if err := checkRoleExists(ctx, tx, v); err != nil {
+			return err
+		}
 		o, err := findPrincipal(ctx, tx, v.PrincipalID)
 		if errors.Is(err, store.ErrNotFound) {
 			return invalid(strictjson.Errorf("principalId", "no user, group or service principal with id %s", v.PrincipalID))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -308,6 +309,11 @@ func (s *Server) deleteObject(k resourceKind) handlerFunc {
 			}
 			if k.kind == directory.KindNamedLocation {
 				if err := locationInUse(ctx, tx, obj.ID); err != nil {
+					return err
+				}
+			}
+			if k.kind == rbac.DefinitionKind {
+				if err := roleInUse(ctx, tx, obj.ID); err != nil {
 					return err
 				}
 			}

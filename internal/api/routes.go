@@ -55,7 +55,9 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions/{id}", "directoryRoleDefinitions.get", allow("Microsoft.Authorization/directoryRoleDefinitions/read", "/directory"), s.getDirectoryRole)
 	s.collection(v1+"/roleManagement/directory/roleAssignments", directoryKind(directory.RoleAssignments, false, "Microsoft.Authorization/directoryRoleAssignments", "/directory"))
 
-	s.handle(http.MethodGet, v1+"/authorization/roleDefinitions", "roleDefinitions.list", allow("Microsoft.Authorization/roleDefinitions/read", "/"), s.listRBACRoles)
+	s.handle(http.MethodGet, v1+"/authorization/roleDefinitions/builtIn", "roleDefinitions.listBuiltIn", allow("Microsoft.Authorization/roleDefinitions/read", "/"), s.listRBACRoles)
+	s.collection(v1+"/authorization/roleDefinitions", customRoleKind())
+	s.collection(v1+"/authorization/denyAssignments", denyKind())
 	s.collection(v1+"/authorization/roleAssignments", rbacKind())
 	s.handle(http.MethodGet, v1+"/authorization/permissions", "authorization.permissions", allow("Microsoft.Authorization/roleAssignments/read", "/"), s.effectiveAccess)
 	s.handle(http.MethodGet, v1+"/authorization/whoCan", "authorization.whoCan", allow("Microsoft.Authorization/roleAssignments/read", "/"), s.whoCan)

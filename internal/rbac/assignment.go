@@ -57,8 +57,10 @@ func (a *Assignment) Validate() error {
 	default:
 		return strictjson.Errorf("principalType", "must be User, Group or ServicePrincipal")
 	}
-	if _, ok := LookupRole(a.RoleDefinitionID); !ok {
-		return strictjson.Errorf("roleDefinitionId", "unknown role definition %q (want a built-in role name, GUID or id)", a.RoleDefinitionID)
+	if _, ok := LookupRole(a.RoleDefinitionID); !ok && !isGUID(lastSegment(a.RoleDefinitionID)) {
+		// A custom role is named by its GUID or id; whether it exists is
+		// the caller's check, against the stored definitions.
+		return strictjson.Errorf("roleDefinitionId", "unknown role definition %q (want a built-in role name, or the GUID or id of a role)", a.RoleDefinitionID)
 	}
 	if !strings.HasPrefix(a.Scope, "/") || path.Clean(a.Scope) != a.Scope || strings.ContainsAny(a.Scope, "\x00\\") {
 		return strictjson.Errorf("scope", "must be a clean absolute path such as / or /apps/payroll")
@@ -92,3 +94,7 @@ func isGUID(s string) bool {
 	_, err := uuid.Parse(s)
 	return err == nil && len(s) == 36
 }
+
+// RoleGUID is the GUID of the role an assignment names (its definition id
+// without the ARM path).
+func (a *Assignment) RoleGUID() string { return strings.ToLower(lastSegment(a.RoleDefinitionID)) }
