@@ -71,42 +71,52 @@ func (t *principalTable) lookup(id string) (*principalSlot, bool, bool) {
 	}
 }
 
-// hexTable maps an ASCII hex digit (either case) to its value and every
-// other byte to 0xff.
-var hexTable = func() (t [256]byte) {
-	for i := range t {
-		t[i] = 0xff
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = byte(c - '0')
-	}
-	for c := 'a'; c <= 'f'; c++ {
-		t[c] = byte(c - 'a' + 10)
-		t[c-'a'+'A'] = byte(c - 'a' + 10)
-	}
-	return t
-}()
-
 // parseGUIDWords reads the canonical 36-character GUID form, either case,
 // as the big-endian words of its 16 bytes (the same as guidWords of
-// parseGUIDKey's key).
+// parseGUIDKey's key). It converts eight hex digits at a time.
 func parseGUIDWords(s string) (k0, k1 uint64, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return 0, 0, false
 	}
-	var bad byte
-	hex := func(from, to int, w uint64) uint64 {
-		for i := from; i < to; i++ {
-			v := hexTable[s[i]]
-			bad |= v
-			w = w<<4 | uint64(v&0xf)
-		}
-		return w
+	a, ok1 := hex8(load8(s, 0))
+	b, ok2 := hex8(load4(s, 9) | load4(s, 14)<<32)
+	c, ok3 := hex8(load4(s, 19) | load4(s, 24)<<32)
+	d, ok4 := hex8(load8(s, 28))
+	return a<<32 | b, c<<32 | d, ok1 && ok2 && ok3 && ok4
+}
+
+func load8(s string, i int) uint64 {
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+func load4(s string, i int) uint64 {
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// between sets the high bit of each byte of x (all bytes < 0x80) that is
+// strictly between m and n.
+func between(x uint64, m, n uint64) uint64 {
+	return (ones*(127+n) - x) & ^x & (x + ones*(127-m)) & highs
+}
+
+// hex8 converts eight ASCII hex digits (the first in the low byte) to
+// their 32-bit value; ok is false unless every byte is a hex digit.
+func hex8(x uint64) (uint64, bool) {
+	if x&highs != 0 {
+		return 0, false
 	}
-	k0 = hex(0, 8, 0)
-	k0 = hex(9, 13, k0)
-	k0 = hex(14, 18, k0)
-	k1 = hex(19, 23, 0)
-	k1 = hex(24, 36, k1)
-	return k0, k1, bad&0xf0 == 0
+	digit := between(x, '0'-1, '9'+1)
+	letter := between(x|ones*0x20, 'a'-1, 'f'+1)
+	if digit|letter != highs {
+		return 0, false
+	}
+	v := x&(ones*0x0f) + (letter>>7)*9
+	u := (v&0x0f000f000f000f00)>>8 | (v&0x000f000f000f000f)<<4
+	return uint64(byte(u))<<24 | uint64(byte(u>>16))<<16 | uint64(byte(u>>32))<<8 | uint64(byte(u>>48)), true
 }
