@@ -153,6 +153,7 @@ type Engine struct {
 	scopeIndex map[string]int32
 	scopeNames []string
 	chains     [][]int32
+	maxScope   int // length of the longest interned scope: longer prefixes need no lookup
 
 	// principals are interned lower-case principal ids (of assignments and
 	// deny assignments); byPrincipal[p] lists p's assignments.
@@ -453,6 +454,7 @@ func (e *Engine) intern(scope string) int32 {
 	i := int32(len(e.scopeNames))
 	e.scopeIndex[s] = i
 	e.scopeNames = append(e.scopeNames, s)
+	e.maxScope = max(e.maxScope, len(s))
 	return i
 }
 
@@ -569,8 +571,10 @@ func (e *Engine) resolveScope(s []byte) (chain []int32, exact bool) {
 		s = s[:len(s)-1]
 	}
 	for n := len(s); n > 0; {
-		if i, ok := e.scopeIndex[string(s[:n])]; ok {
-			return e.chains[i], n == len(s)
+		if n <= e.maxScope {
+			if i, ok := e.scopeIndex[string(s[:n])]; ok {
+				return e.chains[i], n == len(s)
+			}
 		}
 		n = lastSlash(s[:n])
 		if n == 0 {
