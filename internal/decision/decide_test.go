@@ -84,7 +84,7 @@ func TestDecide(t *testing.T) {
 }
 
 // BenchmarkDecide: the joined decision on one snapshot — 20k users in 2k
-// nested groups, 200k role assignments over a 6-level scope tree, 200
+// groups nested 4 levels, 200k role assignments over a 6-level scope tree, 200
 // conditional access policies — resolving the user from the snapshot.
 func BenchmarkDecide(b *testing.B) {
 	st := storetest.OpenSQLite(b)
@@ -92,9 +92,13 @@ func BenchmarkDecide(b *testing.B) {
 	id := func(kind, n int) string { return fmt.Sprintf("%08x-0000-4000-8000-%012x", kind, n) }
 	const users, groups, assignments, policies = 20_000, 2_000, 200_000, 200
 	var objs []store.Object
+	// Groups nest 4 levels deep: each group below the top sits in one group
+	// of the level above, as in the directory benchmarks.
 	members := make([][]string, groups)
-	for g := 1; g < groups; g++ {
-		parent := rng.IntN(g)
+	const levels = 4
+	per := groups / levels
+	for g := per; g < groups; g++ {
+		parent := (g/per-1)*per + rng.IntN(per)
 		members[parent] = append(members[parent], id(2, g))
 	}
 	for u := range users {
