@@ -22,6 +22,12 @@ go test -run '^$' -bench 'Match|Country' -benchmem ./internal/access/devicefilte
 echo "== conditional access against OPA (separate module bench/opa)"
 (cd bench/opa && go test -run TestAgreement -bench . -benchtime 3s -cpu 1)
 
+echo "== role-based access, ABAC conditions, the joined decision, and Cedar"
+go test -run XXX -bench 'Check|WhoCan' -benchmem -benchtime 2s ./internal/rbac/
+go test -run XXX -bench . -benchmem ./internal/rbac/condition/
+go test -run '^$' -bench Decide -benchtime 2s -cpu 1 ./internal/decision/
+(cd bench/cedar && go test -run TestAgreement -bench . -benchtime 3s -cpu 1)
+
 echo "== snapshot build: 100k users, 10k groups (5 levels), 1k apps, fresh process"
 go build -o "$WORK/snapshot" ./bench/snapshot
 "$WORK/snapshot" -populate -dsn "$WORK/big.db" >/dev/null
