@@ -752,3 +752,28 @@ func TestCustomRolesAndDenyAssignments(t *testing.T) {
 		t.Fatalf("%d built-in roles", len(builtIn.Value))
 	}
 }
+
+// TestRoleAssignmentsAtTheirScope: granting a role needs
+// roleAssignments/write at the assignment's own scope, as in Azure, so an
+// administrator delegated one branch can grant there and nowhere else.
+func TestRoleAssignmentsAtTheirScope(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	uaa, bob := e.createUser("uaa@contoso.com"), e.createUser("bob@contoso.com")
+	e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": uaa,
+		"roleDefinitionId": "User Access Administrator", "scope": "/apps/payroll"}).want(http.StatusCreated)
+	e.admin("POST", "/api/v1/users/"+uaa+"/password", map[string]string{"password": "a long enough passphrase"}).want(http.StatusNoContent)
+	tok, _ := e.login("uaa@contoso.com", "a long enough passphrase")
+	grant := func(scope string) response {
+		return e.call(tok, "POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": bob, "roleDefinitionId": "Reader", "scope": scope})
+	}
+	for range 100 {
+		if grant("/apps/payroll/reports").status == http.StatusCreated {
+			break
+		}
+		sleep()
+	}
+	grant("/apps/payroll/runs").want(http.StatusCreated)
+	grant("/").problem(http.StatusForbidden, "Forbidden", "")
+	grant("/apps/hr").problem(http.StatusForbidden, "Forbidden", "")
+}

@@ -43,7 +43,7 @@ func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
 	if !snap.Directory().PrincipalEnabled(c.principal) {
 		return problemf(http.StatusForbidden, CodeForbidden, "the signed-in account is disabled or no longer exists")
 	}
-	if rt.Perm.AuthOnly {
+	if rt.Perm.AuthOnly || rt.Perm.InHandler {
 		return nil
 	}
 	return s.require(snap, c, rt.Perm.Action, scopeOf(r, rt.Perm.Scope))

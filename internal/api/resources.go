@@ -34,6 +34,10 @@ type resourceKind struct {
 	// ("Verity.Directory/users" → .../read, .../write, .../delete);
 	// scope is the collection's RBAC scope ("/directory/users").
 	operation, scope string
+	// objectScope, when set, is where writing an object is authorised: a
+	// role assignment at /apps/payroll needs roleAssignments/write there,
+	// as in Azure, not at the collection.
+	objectScope func(directory.Resource) string
 }
 
 func directoryKind(d directory.Descriptor, byKey bool, operation, scope string) resourceKind {
@@ -62,6 +66,16 @@ func directoryKind(d directory.Descriptor, byKey bool, operation, scope string) 
 func (s *Server) collection(base string, k resourceKind) {
 	read, write, del := allow(k.operation+"/read", k.scope), allow(k.operation+"/write", k.scope), allow(k.operation+"/delete", k.scope)
 	one := func(p Perm) Perm { p.Scope += "/{id}"; return p }
+	if k.objectScope != nil {
+		write = Perm{Action: k.operation + "/write", Scope: "(the object's scope)", InHandler: true}
+		del = Perm{Action: k.operation + "/delete", Scope: "(the object's scope)", InHandler: true}
+		one = func(p Perm) Perm {
+			if !p.InHandler {
+				p.Scope += "/{id}"
+			}
+			return p
+		}
+	}
 	s.handle(http.MethodGet, base, k.action+".list", read, s.listObjects(k))
 	s.handle(http.MethodPost, base, k.action+".create", write, s.createObject(k))
 	s.handle(http.MethodGet, base+"/{id}", k.action+".get", one(read), s.getObject(k))
@@ -131,6 +145,11 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 		res.Normalize()
 		if err := res.Validate(); err != nil {
 			return invalid(err)
+		}
+		if k.objectScope != nil {
+			if err := s.require(s.opts.Live.Current(), c, k.operation+"/write", k.objectScope(res)); err != nil {
+				return err
+			}
 		}
 		var obj store.Object
 		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
@@ -252,6 +271,17 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 			if err := checkReferences(ctx, tx, res); err != nil {
 				return err
 			}
+			if k.objectScope != nil {
+				old, err := k.decode(obj.Body)
+				if err != nil {
+					return err
+				}
+				for _, scope := range []string{k.objectScope(old), k.objectScope(res)} {
+					if err := s.require(s.opts.Live.Current(), c, k.operation+"/write", scope); err != nil {
+						return err
+					}
+				}
+			}
 			if u, ok := res.(*directory.User); ok && !u.Enabled() {
 				disabled = obj.ID
 			}
@@ -294,6 +324,15 @@ func (s *Server) deleteObject(k resourceKind) handlerFunc {
 			obj, err := findCurrent(ctx, tx, k, r.PathValue("id"), ifRev)
 			if err != nil {
 				return err
+			}
+			if k.objectScope != nil {
+				stored, err := k.decode(obj.Body)
+				if err != nil {
+					return err
+				}
+				if err := s.require(s.opts.Live.Current(), c, k.operation+"/delete", k.objectScope(stored)); err != nil {
+					return err
+				}
 			}
 			id = obj.ID
 			if obj.ID == c.principal {

@@ -72,6 +72,9 @@ func rbacKind() resourceKind {
 		action:    "roleAssignments",
 		operation: "Microsoft.Authorization/roleAssignments",
 		scope:     "/",
+		objectScope: func(r directory.Resource) string {
+			return r.(*rbac.Assignment).Scope
+		},
 		decode: func(body []byte) (directory.Resource, error) {
 			var a rbac.Assignment
 			if err := strictjson.Unmarshal(body, &a); err != nil {

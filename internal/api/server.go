@@ -59,6 +59,9 @@ type Perm struct {
 	AuthOnly bool
 	Action   string
 	Scope    string
+	// InHandler: the scope is the object's own (a role assignment's
+	// scope), so the handler decides once it knows it.
+	InHandler bool
 }
 
 var (
