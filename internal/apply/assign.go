@@ -1,8 +1,10 @@
 package apply
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
@@ -111,10 +113,13 @@ func (p *planner) roleAssignments() {
 		}
 		role, ok := rbac.LookupRole(a.Role)
 		if !ok {
+			role, ok = p.customRole(a.Role)
+		}
+		if !ok {
 			if a.Role == "" {
 				p.failf(sec, i, "role", "required")
 			} else {
-				p.failf(sec, i, "role", "unknown role %q; want Owner, Reader or a role definition id", a.Role)
+				p.failf(sec, i, "role", "unknown role %q; want a built-in role (Owner, Reader, ...), a custom role in roleDefinitions, or a role definition id", a.Role)
 			}
 			continue
 		}
@@ -252,4 +257,26 @@ func (p *planner) settleAssignments() error {
 func (p *planner) isPruned(id string) bool {
 	pr, ok := p.principals[id]
 	return ok && p.pruned[kid{pr.kind, id}] != nil
+}
+
+// customRole finds a custom role by roleName or GUID: in the manifest
+// first, then among the stored roles the plan keeps.
+func (p *planner) customRole(ref string) (rbac.RoleDefinition, bool) {
+	ref = strings.ToLower(ref)
+	for _, it := range p.items[rbac.DefinitionKind] {
+		d := it.res.(*roleDef)
+		if strings.ToLower(d.RoleName) == ref || d.Name == ref {
+			return d.RoleDefinition, true
+		}
+	}
+	for _, o := range p.stored[rbac.DefinitionKind] {
+		if p.pruned[kid{rbac.DefinitionKind, o.ID}] != nil || (o.ID != ref && o.Key != ref) {
+			continue
+		}
+		var d rbac.RoleDefinition
+		if json.Unmarshal(o.Body, &d) == nil {
+			return d, true
+		}
+	}
+	return rbac.RoleDefinition{}, false
 }

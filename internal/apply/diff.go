@@ -205,6 +205,10 @@ func duplicates(m *Manifest) []error {
 		func(i int) string { return m.NamedLocations[i].ID }, func(i int) string { return m.NamedLocations[i].DisplayName })
 	check(secCAPolicies, access.Kind, len(m.ConditionalAccessPolicies),
 		func(i int) string { return m.ConditionalAccessPolicies[i].ID }, func(i int) string { return m.ConditionalAccessPolicies[i].DisplayName })
+	check(secRoleDefinitions, rbac.DefinitionKind, len(m.RoleDefinitions),
+		func(i int) string { return m.RoleDefinitions[i].Name }, func(i int) string { return m.RoleDefinitions[i].RoleName })
+	check(secDenyAssignments, rbac.DenyKind, len(m.DenyAssignments),
+		func(i int) string { return m.DenyAssignments[i].ID }, func(i int) string { return m.DenyAssignments[i].DenyAssignmentName })
 	none := func(int) string { return "" }
 	check(secDirectoryRoles, directory.KindRoleAssignment, len(m.DirectoryRoleAssignments),
 		func(i int) string { return m.DirectoryRoleAssignments[i].ID }, none)

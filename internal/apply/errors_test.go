@@ -66,7 +66,7 @@ func TestErrors(t *testing.T) {
 roleAssignments:
   - user: alice@contoso.com
     role: Admin
-`}, `roles.yaml (document 2): roleAssignments[0].role: unknown role "Admin"; want Owner, Reader or a role definition id`},
+`}, `roles.yaml (document 2): roleAssignments[0].role: unknown role "Admin"; want a built-in role (Owner, Reader, ...), a custom role in roleDefinitions, or a role definition id`},
 		{"InvalidScope", map[string]string{"roles.yaml": alice + `roleAssignments:
   - user: alice@contoso.com
     role: Reader

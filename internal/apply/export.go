@@ -84,6 +84,20 @@ func Export(ctx context.Context, r store.Reader) (*Manifest, error) {
 	slices.SortFunc(m.ConditionalAccessPolicies, func(a, b access.Policy) int {
 		return cmp.Or(cmp.Compare(a.Key(), b.Key()), cmp.Compare(a.ID, b.ID))
 	})
+	for _, v := range res[rbac.DefinitionKind] {
+		d := v.(*roleDef).RoleDefinition
+		d.CreatedOn, d.UpdatedOn, d.CreatedBy, d.UpdatedBy, d.SystemData = "", "", "", "", nil
+		m.RoleDefinitions = append(m.RoleDefinitions, d)
+	}
+	slices.SortFunc(m.RoleDefinitions, func(a, b rbac.RoleDefinition) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.RoleName), strings.ToLower(b.RoleName)), cmp.Compare(a.Name, b.Name))
+	})
+	for _, v := range res[rbac.DenyKind] {
+		m.DenyAssignments = append(m.DenyAssignments, v.(*denyAssign).DenyAssignment)
+	}
+	slices.SortFunc(m.DenyAssignments, func(a, b rbac.DenyAssignment) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(a.DenyAssignmentName), strings.ToLower(b.DenyAssignmentName)), cmp.Compare(a.ID, b.ID))
+	})
 	for _, v := range res[directory.KindRoleAssignment] {
 		a := v.(*directory.RoleAssignment)
 		pr, ok := principals[a.PrincipalID]

@@ -19,7 +19,7 @@ import (
 // that others refer to first).
 var managedKinds = []string{
 	directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup,
-	directory.KindNamedLocation, access.Kind, directory.KindRoleAssignment, rbac.Kind,
+	directory.KindNamedLocation, access.Kind, rbac.DefinitionKind, directory.KindRoleAssignment, rbac.Kind, rbac.DenyKind,
 }
 
 // codec is the part of directory.Descriptor that a plan needs, so that
@@ -40,6 +40,10 @@ func descriptor(kind string) codec {
 		return rbacKind{}
 	case access.Kind:
 		return caKind{}
+	case rbac.DefinitionKind:
+		return roleDefKind{}
+	case rbac.DenyKind:
+		return denyCodec{}
 	}
 	d, _ := directory.Lookup(kind)
 	return d
@@ -53,6 +57,8 @@ var keyField = map[string]string{
 	directory.KindServicePrincipal: "appId",
 	directory.KindNamedLocation:    "displayName",
 	access.Kind:                    "displayName",
+	rbac.DefinitionKind:            "roleName",
+	rbac.DenyKind:                  "denyAssignmentName",
 }
 
 // noun is how messages call a kind.
@@ -63,6 +69,8 @@ var noun = map[string]string{
 	directory.KindServicePrincipal: "service principal",
 	directory.KindNamedLocation:    "named location",
 	access.Kind:                    "conditional access policy",
+	rbac.DefinitionKind:            "role definition",
+	rbac.DenyKind:                  "deny assignment",
 	directory.KindRoleAssignment:   "directory role assignment",
 	rbac.Kind:                      "role assignment",
 }
@@ -170,6 +178,8 @@ func stripReadOnly(r directory.Resource) {
 		v.CreatedOn = ""
 	case *caPolicy:
 		v.CreatedDateTime, v.ModifiedDateTime, v.DeletedDateTime = nil, nil, nil
+	case *roleDef:
+		v.CreatedOn, v.UpdatedOn, v.CreatedBy, v.UpdatedBy, v.SystemData = "", "", "", "", nil
 	}
 }
 
@@ -195,6 +205,9 @@ func keepReadOnly(r, cur directory.Resource, now time.Time) {
 		v.CreatedDateTime = cur.(*caPolicy).CreatedDateTime
 		t := now.UTC()
 		v.ModifiedDateTime = &t
+	case *roleDef:
+		v.CreatedOn = cur.(*roleDef).CreatedOn
+		v.UpdatedOn = now.UTC().Format(time.RFC3339)
 	}
 }
 
@@ -214,6 +227,10 @@ func nameOf(r directory.Resource) string {
 		return v.DisplayName
 	case *caPolicy:
 		return v.DisplayName
+	case *roleDef:
+		return v.RoleName
+	case *denyAssign:
+		return v.DenyAssignmentName
 	}
 	return r.ObjectID()
 }
@@ -315,4 +332,124 @@ func (caKind) ObjectOf(r directory.Resource) (store.Object, error) {
 		return store.Object{}, fmt.Errorf("encode %s: got %T", access.Kind, r)
 	}
 	return access.Object(&p.Policy)
+}
+
+// roleDef adapts a custom role definition; its id is the GUID (`name`).
+type roleDef struct{ rbac.RoleDefinition }
+
+var _ directory.Resource = (*roleDef)(nil)
+
+// ObjectID implements directory.Resource.
+func (r *roleDef) ObjectID() string { return r.Name }
+
+// SetObjectID implements directory.Resource.
+func (r *roleDef) SetObjectID(id string) {
+	r.Name = id
+	r.ID = "/providers/Microsoft.Authorization/roleDefinitions/" + id
+}
+
+// SetCreatedDateTime implements directory.Resource.
+func (r *roleDef) SetCreatedDateTime(t time.Time) {
+	r.CreatedOn = t.UTC().Format(time.RFC3339)
+	r.UpdatedOn = r.CreatedOn
+}
+
+// Normalize implements directory.Resource.
+func (r *roleDef) Normalize() {
+	r.RoleType = rbac.CustomRole
+	r.Name = strings.ToLower(r.Name)
+	r.RoleDefinition.Normalize()
+}
+
+// Validate implements directory.Resource: a custom role, whose name and id
+// are not a built-in's.
+func (r *roleDef) Validate() error {
+	if _, builtin := rbac.LookupRole(r.RoleName); builtin {
+		return strictjson.Errorf("roleName", "%q is the name of a built-in role", r.RoleName)
+	}
+	if _, builtin := rbac.LookupRole(r.Name); r.Name != "" && builtin {
+		return strictjson.Errorf("name", "%s is the id of a built-in role", r.Name)
+	}
+	if r.Name == "" { // a new role: the plan gives it its id after matching
+		v := r.RoleDefinition
+		v.Name = "00000000-0000-4000-8000-000000000000"
+		v.ID = "/providers/Microsoft.Authorization/roleDefinitions/" + v.Name
+		return v.Validate()
+	}
+	return r.RoleDefinition.Validate()
+}
+
+// roleDefKind is the codec of custom role definitions.
+type roleDefKind struct{}
+
+// New implements codec.
+func (roleDefKind) New() directory.Resource { return &roleDef{} }
+
+// KeyOf implements codec.
+func (roleDefKind) KeyOf(r directory.Resource) string {
+	if d, ok := r.(*roleDef); ok {
+		return strings.ToLower(d.RoleName)
+	}
+	return ""
+}
+
+// ObjectOf implements codec.
+func (roleDefKind) ObjectOf(r directory.Resource) (store.Object, error) {
+	d, ok := r.(*roleDef)
+	if !ok || d.Name == "" {
+		return store.Object{}, fmt.Errorf("encode %s: not a role definition with a name", rbac.DefinitionKind)
+	}
+	body, err := json.Marshal(d.RoleDefinition)
+	if err != nil {
+		return store.Object{}, fmt.Errorf("encode %s %s: %w", rbac.DefinitionKind, d.Name, err)
+	}
+	return store.Object{Kind: rbac.DefinitionKind, ID: d.Name, Key: strings.ToLower(d.RoleName), Body: body}, nil
+}
+
+// denyAssign adapts a deny assignment.
+type denyAssign struct{ rbac.DenyAssignment }
+
+var _ directory.Resource = (*denyAssign)(nil)
+
+// ObjectID implements directory.Resource.
+func (d *denyAssign) ObjectID() string { return d.ID }
+
+// SetObjectID implements directory.Resource.
+func (d *denyAssign) SetObjectID(id string) { d.ID = id }
+
+// SetCreatedDateTime implements directory.Resource; deny assignments
+// carry no times.
+func (d *denyAssign) SetCreatedDateTime(time.Time) {}
+
+// Normalize implements directory.Resource.
+func (d *denyAssign) Normalize() { d.ID = strings.ToLower(d.ID) }
+
+// Validate implements directory.Resource.
+func (d *denyAssign) Validate() error { return d.DenyAssignment.Validate() }
+
+// denyCodec is the codec of deny assignments.
+type denyCodec struct{}
+
+// New implements codec.
+func (denyCodec) New() directory.Resource { return &denyAssign{} }
+
+// KeyOf implements codec.
+func (denyCodec) KeyOf(r directory.Resource) string {
+	if d, ok := r.(*denyAssign); ok {
+		return strings.ToLower(d.DenyAssignmentName)
+	}
+	return ""
+}
+
+// ObjectOf implements codec.
+func (denyCodec) ObjectOf(r directory.Resource) (store.Object, error) {
+	d, ok := r.(*denyAssign)
+	if !ok || d.ID == "" {
+		return store.Object{}, fmt.Errorf("encode %s: not a deny assignment with an id", rbac.DenyKind)
+	}
+	body, err := json.Marshal(d.DenyAssignment)
+	if err != nil {
+		return store.Object{}, fmt.Errorf("encode %s %s: %w", rbac.DenyKind, d.ID, err)
+	}
+	return store.Object{Kind: rbac.DenyKind, ID: d.ID, Key: strings.ToLower(d.DenyAssignmentName), Body: body}, nil
 }

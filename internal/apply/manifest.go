@@ -11,6 +11,7 @@ import (
 
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -45,6 +46,13 @@ type Manifest struct {
 	// as Entra exports them (ids of users, groups, roles, applications and
 	// named locations inside), matched by id, else displayName.
 	ConditionalAccessPolicies []access.Policy `json:"conditionalAccessPolicies,omitempty"`
+	// RoleDefinitions are custom roles in the shape of `az role definition
+	// create`, matched by name (the GUID), else roleName. Role assignments
+	// may name them by roleName.
+	RoleDefinitions []rbac.RoleDefinition `json:"roleDefinitions,omitempty"`
+	// DenyAssignments are Azure deny assignments, matched by id, else
+	// denyAssignmentName. Principals are named by object id, as in Azure.
+	DenyAssignments []rbac.DenyAssignment `json:"denyAssignments,omitempty"`
 	// DirectoryRoleAssignments grant Entra's built-in directory roles.
 	DirectoryRoleAssignments []DirectoryRoleAssignment `json:"directoryRoleAssignments,omitempty"`
 	// RoleAssignments grant Verity's RBAC roles (Owner, Reader) at a scope.
@@ -136,6 +144,8 @@ const (
 	secServicePrincipals = "servicePrincipals"
 	secNamedLocations    = "namedLocations"
 	secCAPolicies        = "conditionalAccessPolicies"
+	secRoleDefinitions   = "roleDefinitions"
+	secDenyAssignments   = "denyAssignments"
 	secDirectoryRoles    = "directoryRoleAssignments"
 	secRoleAssignments   = "roleAssignments"
 )
@@ -273,5 +283,5 @@ func (m *Manifest) YAML() ([]byte, error) {
 // Len is the number of entries in all sections.
 func (m *Manifest) Len() int {
 	return len(m.Users) + len(m.Groups) + len(m.Applications) + len(m.ServicePrincipals) +
-		len(m.NamedLocations) + len(m.ConditionalAccessPolicies) + len(m.DirectoryRoleAssignments) + len(m.RoleAssignments)
+		len(m.NamedLocations) + len(m.ConditionalAccessPolicies) + len(m.RoleDefinitions) + len(m.DenyAssignments) + len(m.DirectoryRoleAssignments) + len(m.RoleAssignments)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -118,6 +119,8 @@ func (p *planner) run() (*Plan, error) {
 	})
 	p.matchKeyed(directory.KindNamedLocation, secNamedLocations, len(m.NamedLocations), func(i int) any { return m.NamedLocations[i] })
 	p.matchKeyed(access.Kind, secCAPolicies, len(m.ConditionalAccessPolicies), func(i int) any { return m.ConditionalAccessPolicies[i] })
+	p.matchKeyed(rbac.DefinitionKind, secRoleDefinitions, len(m.RoleDefinitions), func(i int) any { return m.RoleDefinitions[i] })
+	p.matchKeyed(rbac.DenyKind, secDenyAssignments, len(m.DenyAssignments), func(i int) any { return m.DenyAssignments[i] })
 	if err := p.settle(); err != nil {
 		return nil, err
 	}
@@ -196,7 +199,7 @@ func (p *planner) claim(it *item, o *store.Object) {
 
 // keyedKinds are the kinds with a natural key, which members and
 // assignments refer to.
-var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation, access.Kind}
+var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation, access.Kind, rbac.DefinitionKind, rbac.DenyKind}
 
 // isPrincipal reports whether a kind can be a group member or hold a role.
 func isPrincipal(kind string) bool {

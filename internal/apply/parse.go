@@ -14,6 +14,7 @@ import (
 
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -43,6 +44,8 @@ type rawManifest struct {
 	ServicePrincipals        []json.RawMessage `json:"servicePrincipals"`
 	NamedLocations           []json.RawMessage `json:"namedLocations"`
 	CAPolicies               []json.RawMessage `json:"conditionalAccessPolicies"`
+	RoleDefinitions          []json.RawMessage `json:"roleDefinitions"`
+	DenyAssignments          []json.RawMessage `json:"denyAssignments"`
 	DirectoryRoleAssignments []json.RawMessage `json:"directoryRoleAssignments"`
 	RoleAssignments          []json.RawMessage `json:"roleAssignments"`
 }
@@ -286,7 +289,7 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 	}
 	m := b.m
 	total := m.Len() + len(raw.Users) + len(raw.Groups) + len(raw.Applications) + len(raw.ServicePrincipals) +
-		len(raw.NamedLocations) + len(raw.CAPolicies) + len(raw.DirectoryRoleAssignments) + len(raw.RoleAssignments)
+		len(raw.NamedLocations) + len(raw.CAPolicies) + len(raw.RoleDefinitions) + len(raw.DenyAssignments) + len(raw.DirectoryRoleAssignments) + len(raw.RoleAssignments)
 	if total > MaxEntries {
 		b.errs.add(&Error{File: file, Document: doc, Message: fmt.Sprintf("the manifest has more than %d entries", MaxEntries)})
 		return
@@ -347,6 +350,20 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 		p, _, err := access.ParsePolicy(e)
 		if err == nil {
 			m.ConditionalAccessPolicies = append(m.ConditionalAccessPolicies, *p)
+		}
+		return err
+	})
+	each(secRoleDefinitions, raw.RoleDefinitions, func(e json.RawMessage) error {
+		defs, err := rbac.ParseRoleDefinitions(e)
+		if err == nil {
+			m.RoleDefinitions = append(m.RoleDefinitions, defs...)
+		}
+		return err
+	})
+	each(secDenyAssignments, raw.DenyAssignments, func(e json.RawMessage) error {
+		d, err := rbac.ParseDenyAssignment(e)
+		if err == nil {
+			m.DenyAssignments = append(m.DenyAssignments, d)
 		}
 		return err
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -116,7 +117,7 @@ func (c Change) String() string {
 	sym := map[Action]string{Create: "+", Update: "~", Delete: "-"}[c.Action]
 	name := c.Name
 	switch c.Kind {
-	case directory.KindGroup, directory.KindApplication, directory.KindServicePrincipal, directory.KindNamedLocation, access.Kind:
+	case directory.KindGroup, directory.KindApplication, directory.KindServicePrincipal, directory.KindNamedLocation, access.Kind, rbac.DefinitionKind, rbac.DenyKind:
 		name = fmt.Sprintf("%q", c.Name)
 	}
 	s := fmt.Sprintf("%s %s %s %s", sym, c.Action, c.Kind, name)
