@@ -15,7 +15,7 @@ var (
 	ErrType = errors.New("attribute value has the wrong type for the operator")
 	// ErrMultiValued is an attribute with several values compared by an
 	// operator without a cross-product quantifier.
-	ErrMultiValued = errors.New("attribute has several values; compare it with a cross-product operator such as ForAnyOfAnyValues:")
+	ErrMultiValued = errors.New("attribute has several values; compare it with a cross-product quantifier such as ForAnyOfAnyValues")
 )
 
 var emptyRequest Request
