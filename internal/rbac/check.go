@@ -26,15 +26,16 @@ func (e *Engine) Check(req *Request, res *Decision) {
 	res.scope = lower(res.scope, req.Scope)
 	chain, exact := e.resolveScope(res.scope)
 
-	res.spans = res.spans[:0]
-	e.addPrincipal(res, req.PrincipalID)
+	var filter scopeFilter
+	for _, sc := range chain {
+		filter.add(scopeBit8(sc))
+	}
+
 	groups := req.Groups
 	if groups == nil && e.opts.Principals != nil {
 		groups = e.opts.Principals.TransitiveMemberOf(req.PrincipalID)
 	}
-	for _, g := range groups {
-		e.addPrincipal(res, g)
-	}
+	e.findPrincipals(res, req.PrincipalID, groups, &filter)
 
 	// Deny assignments first.
 	if e.denyInChain[chain[0]] {
@@ -58,16 +59,13 @@ func (e *Engine) Check(req *Request, res *Decision) {
 		}
 	}
 
-	// Role assignments: a one-word filter of the chain's scopes rules out
-	// most of the principals' assignments before the exact test.
-	var filter uint64
-	for _, sc := range chain {
-		filter |= scopeBit(sc)
-	}
+	// Role assignments: the chain's scope filter rules out most of the
+	// principals' assignments before the exact test.
 	reason := ReasonNoAssignment
+	res.pending = res.pending[:0]
 	for _, sp := range res.spans {
 		for _, pe := range e.byPrincipal.entries[sp.start:sp.end] {
-			if scopeBit(pe.scope)&filter == 0 || !slices.Contains(chain, pe.scope) {
+			if !filter.has(pe.bit) || !slices.Contains(chain, pe.scope) {
 				continue
 			}
 			if reason == ReasonNoAssignment {
@@ -79,9 +77,8 @@ func (e *Engine) Check(req *Request, res *Decision) {
 				if !blk.permits(res.action, req.DataAction) {
 					continue
 				}
-				a := &e.assignments[pe.assignment]
 				if pe.conditional || blk.cond != nil || blk.condUnevaluable {
-					r := e.conditionsHold(a, blk, req, res)
+					r := e.conditionsHold(&e.assignments[pe.assignment], blk, req, res)
 					if r != ReasonGranted {
 						if reason < r {
 							reason = r
@@ -89,12 +86,26 @@ func (e *Engine) Check(req *Request, res *Decision) {
 						continue
 					}
 				}
-				res.Allowed = true
-				res.GrantedBy = append(res.GrantedBy, Grant{
-					AssignmentID: a.id, PrincipalID: a.principalName,
-					RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.scopeName, Block: b,
-				})
+				res.pending = append(res.pending, pendingGrant{pe.assignment, pe.role, int32(b)})
 			}
+		}
+	}
+	if len(res.pending) > 0 {
+		// Touch every granting assignment's record first so that their
+		// cache misses overlap, then build the grants.
+		var t uint64
+		for _, g := range res.pending {
+			t += uint64(len(e.assignments[g.assignment].id))
+		}
+		res.sink = t
+		res.Allowed = true
+		for _, g := range res.pending {
+			a := &e.assignments[g.assignment]
+			role := &e.roles[g.role]
+			res.GrantedBy = append(res.GrantedBy, Grant{
+				AssignmentID: a.id, PrincipalID: a.principalName,
+				RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.scopeName, Block: int(g.block),
+			})
 		}
 	}
 	if res.Allowed {
@@ -150,26 +161,63 @@ func (d *compiledDeny) appliesTo(pids []int32) bool {
 	return false
 }
 
-// scopeBit is the scope's bit in a request's 64-bit chain filter.
-func scopeBit(scope int32) uint64 {
-	return 1 << (uint32(scope) * 0x9e3779b1 >> 26)
-}
+// findPrincipals looks up the request's principals (the user, then its
+// groups), appending the interned ones to res.pids and the ranges of their
+// assignments that may apply under filter to res.spans. It works in
+// passes so that the cache misses of one pass (the ids' bytes, the table
+// slots, the assignment entries) overlap rather than follow one another.
+func (e *Engine) findPrincipals(res *Decision, user string, groups []string, filter *scopeFilter) {
+	res.pids = res.pids[:0]
+	res.spans = res.spans[:0]
+	res.probes = res.probes[:0]
+	t := &e.ptable
 
-// addPrincipal appends an interned principal of the request, and the range
-// of its assignments, to res; ids the engine does not know are skipped.
-func (e *Engine) addPrincipal(res *Decision, id string) {
-	s, isGUID, ok := e.ptable.lookup(id)
-	if ok {
-		res.pids = append(res.pids, s.p1-1)
-		res.spans = append(res.spans, span{s.start, s.end})
-		return
+	var touch uint64
+	for _, g := range groups {
+		if len(g) > 0 {
+			touch += uint64(g[len(g)-1])
+		}
 	}
-	if isGUID {
-		return
+	for i := -1; i < len(groups); i++ {
+		id := user
+		if i >= 0 {
+			id = groups[i]
+		}
+		k0, k1, ok := parseGUIDWords(id)
+		var h uint64
+		if ok && len(t.slots) > 0 {
+			h = t.home(k0, k1)
+		}
+		res.probes = append(res.probes, probe{k0, k1, h, ok})
 	}
-	res.id = lower(res.id, id)
-	if p, found := e.principalIndex[string(res.id)]; found {
-		res.pids = append(res.pids, p)
-		res.spans = append(res.spans, span{e.byPrincipal.off[p], e.byPrincipal.off[p+1]})
+	if len(t.slots) > 0 {
+		for j := range res.probes {
+			touch += uint64(t.slots[res.probes[j].home].p1)
+		}
 	}
+	for j := range res.probes {
+		pr := &res.probes[j]
+		if pr.guid {
+			s := t.findFrom(pr.k0, pr.k1, pr.home)
+			if s == nil {
+				continue
+			}
+			res.pids = append(res.pids, s.p1-1)
+			if s.start < s.end && s.scopes.meets(filter) {
+				res.spans = append(res.spans, span{s.start, s.end})
+				touch += uint64(e.byPrincipal.entries[s.start].bit)
+			}
+			continue
+		}
+		id := user
+		if j > 0 {
+			id = groups[j-1]
+		}
+		res.id = lower(res.id, id)
+		if p, found := e.principalIndex[string(res.id)]; found {
+			res.pids = append(res.pids, p)
+			res.spans = append(res.spans, span{e.byPrincipal.off[p], e.byPrincipal.off[p+1]})
+		}
+	}
+	res.sink = touch
 }

@@ -136,8 +136,11 @@ type Decision struct {
 
 	action, scope, id []byte
 	pids              []int32
-	spans             []span // pids[i]'s assignments: byPrincipal.entries[spans[i].start:spans[i].end]
+	spans             []span // assignments of the request's principals that may apply: byPrincipal.entries[start:end]
+	probes            []probe
+	pending           []pendingGrant
 	cond              ConditionRequest
+	sink              uint64 // keeps the prefetching loads of Check alive
 }
 
 // Engine is an immutable, compiled set of role definitions, role
@@ -170,8 +173,8 @@ type Engine struct {
 	byScope     [][]int32 // scope id → assignments there
 	assignments []compiledAssignment
 
-	denies      []compiledDeny
-	deniesAt    [][]int32 // scope id → deny assignments there
+	denies   []compiledDeny
+	deniesAt [][]int32 // scope id → deny assignments there
 	// denyInChain[s] reports whether a deny assignment sits at s or one of
 	// its ancestors, so that Check skips the deny walk where none can apply.
 	denyInChain []bool
@@ -209,11 +212,11 @@ type compiledAssignment struct {
 	// What a Grant reports, copied here so that a grant reads one record
 	// rather than the caller's Assignment and the principal table.
 	id, scopeName, principalName string
-	role            int32
-	scope           int32
-	principal       int32
-	cond            Condition
-	condUnevaluable bool
+	role                         int32
+	scope                        int32
+	principal                    int32
+	cond                         Condition
+	condUnevaluable              bool
 }
 
 type compiledDeny struct {
@@ -389,9 +392,23 @@ type byPrincipalIndex struct {
 
 type span struct{ start, end int32 }
 
+// probe is one request principal on its way through the principal table.
+type probe struct {
+	k0, k1 uint64
+	home   uint64
+	guid   bool
+}
+
+// pendingGrant is a granting assignment and block found by the scan, turned
+// into a Grant after it.
+type pendingGrant struct {
+	assignment, role, block int32
+}
+
 type principalEntry struct {
 	scope, role, assignment int32
-	conditional             bool // the assignment has a condition (evaluable or not)
+	conditional             bool  // the assignment has a condition (evaluable or not)
+	bit                     uint8 // scopeBit8(scope)
 }
 
 func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalIndex {
@@ -406,7 +423,7 @@ func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalInd
 	for i := range as {
 		p := as[i].principal
 		idx.entries[next[p]] = principalEntry{scope: as[i].scope, role: as[i].role, assignment: int32(i),
-			conditional: as[i].cond != nil || as[i].condUnevaluable}
+			conditional: as[i].cond != nil || as[i].condUnevaluable, bit: scopeBit8(as[i].scope)}
 		next[p]++
 	}
 	return idx

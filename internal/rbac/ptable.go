@@ -16,13 +16,33 @@ type principalTable struct {
 	slots []principalSlot
 }
 
-// principalSlot is 32 bytes: two slots to a cache line. p1 is the
-// principal id plus one; 0 marks an empty slot.
+// principalSlot is 64 bytes, one cache line. p1 is the principal id plus
+// one; 0 marks an empty slot. scopes is a 256-bit filter of the scopes of
+// the principal's assignments (scopeBit8), so that Check skips the
+// assignments of a principal none of whose scopes can be in the request's
+// chain without reading them.
 type principalSlot struct {
 	k0, k1     uint64
 	p1         int32
 	start, end int32
 	_          int32
+	scopes     scopeFilter
+}
+
+// scopeFilter is a 256-bit set of scopeBit8 values.
+type scopeFilter [4]uint64
+
+// scopeBit8 is the scope's bit in a scopeFilter.
+func scopeBit8(scope int32) uint8 {
+	return uint8(uint32(scope) * 0x9e3779b1 >> 24)
+}
+
+func (f *scopeFilter) add(b uint8) { f[b>>6] |= 1 << (b & 63) }
+
+func (f *scopeFilter) has(b uint8) bool { return f[b>>6]&(1<<(b&63)) != 0 }
+
+func (f *scopeFilter) meets(g *scopeFilter) bool {
+	return f[0]&g[0]|f[1]&g[1]|f[2]&g[2]|f[3]&g[3] != 0
 }
 
 func guidWords(k guidKey) (uint64, uint64) {
@@ -48,8 +68,29 @@ func buildPrincipalTable(guids map[guidKey]int32, idx *byPrincipalIndex) princip
 			i = (i + 1) & mask
 		}
 		t.slots[i] = principalSlot{k0: k0, k1: k1, p1: p + 1, start: idx.off[p], end: idx.off[p+1]}
+		for _, pe := range idx.entries[idx.off[p]:idx.off[p+1]] {
+			t.slots[i].scopes.add(pe.bit)
+		}
 	}
 	return t
+}
+
+// findFrom is lookup for a GUID already parsed into its words, whose home
+// slot is home.
+func (t *principalTable) findFrom(k0, k1, home uint64) *principalSlot {
+	if len(t.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := home; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.p1 == 0 {
+			return nil
+		}
+		if s.k0 == k0 && s.k1 == k1 {
+			return s
+		}
+	}
 }
 
 // lookup finds the slot of a GUID principal id (either case) without
