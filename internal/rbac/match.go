@@ -1,6 +1,9 @@
 package rbac
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+)
 
 // matcher is a compiled list of action patterns. Patterns are lower-case;
 // the action matched against them must be too (Check lowers it once into
@@ -126,15 +129,26 @@ func ActionMatches(pattern, action string) bool {
 // scopes are ASCII in practice; other bytes are kept as they are, so a
 // non-ASCII letter compares case-sensitively.
 func lower(dst []byte, s string) []byte {
-	dst = dst[:0]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	dst = append(dst[:0], s...)
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		x := binary.LittleEndian.Uint64(dst[i:])
+		if x&highs != 0 {
+			lowerBytes(dst[i : i+8])
+			continue
 		}
-		dst = append(dst, c)
+		binary.LittleEndian.PutUint64(dst[i:], x|between(x, 'A'-1, 'Z'+1)>>2)
 	}
+	lowerBytes(dst[i:])
 	return dst
+}
+
+func lowerBytes(b []byte) {
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
 }
 
 // lowerString is lower for compile time; it keeps s when it has no

@@ -39,3 +39,30 @@ func TestParseGUIDWords(t *testing.T) {
 		}
 	}
 }
+
+// TestLower checks the word-at-a-time lower against a byte-at-a-time one,
+// non-ASCII bytes included.
+func TestLower(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n < 100000; n++ {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			switch rng.IntN(4) {
+			case 0:
+				b[i] = byte(rng.IntN(256))
+			default:
+				b[i] = byte(32 + rng.IntN(96))
+			}
+		}
+		want := make([]byte, len(b))
+		for i, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			want[i] = c
+		}
+		if got := lower(nil, string(b)); string(got) != string(want) {
+			t.Fatalf("lower(%q) = %q, want %q", b, got, want)
+		}
+	}
+}
