@@ -24,16 +24,19 @@ func (e *Engine) Check(req *Request, res *Decision) {
 	}
 	res.action = lower(res.action, req.Action)
 	res.scope = lower(res.scope, req.Scope)
-	chain, exact := e.resolveScope(res.scope)
-
-	var filter scopeFilter
-	for _, sc := range chain {
-		filter.add(scopeBit8(sc))
-	}
-
+	// Start the scope's and the principals' lookups before finishing
+	// either, so that their cache misses overlap.
+	touch := e.prepareScope(&res.prefixes, res.scope)
 	groups := req.Groups
 	if groups == nil && e.opts.Principals != nil {
 		groups = e.opts.Principals.TransitiveMemberOf(req.PrincipalID)
+	}
+	touch += e.probePrincipals(res, req.PrincipalID, groups)
+	res.sink = touch
+	chain, exact := e.finishScope(&res.prefixes, res.scope)
+	var filter scopeFilter
+	for _, sc := range chain {
+		filter.add(scopeBit8(sc))
 	}
 	e.findPrincipals(res, req.PrincipalID, groups, &filter)
 
@@ -161,21 +164,20 @@ func (d *compiledDeny) appliesTo(pids []int32) bool {
 	return false
 }
 
-// findPrincipals looks up the request's principals (the user, then its
-// groups), appending the interned ones to res.pids and the ranges of their
-// assignments that may apply under filter to res.spans. It works in
-// passes so that the cache misses of one pass (the ids' bytes, the table
-// slots, the assignment entries) overlap rather than follow one another.
-func (e *Engine) findPrincipals(res *Decision, user string, groups []string, filter *scopeFilter) {
-	res.pids = res.pids[:0]
-	res.spans = res.spans[:0]
+// probePrincipals and findPrincipals look up the request's principals (the
+// user, then its groups), appending the interned ones to res.pids and the
+// ranges of their assignments that may apply under filter to res.spans.
+// They work in passes so that the cache misses of one pass (the ids'
+// bytes, the table slots, the assignment entries) overlap rather than
+// follow one another. probePrincipals parses the ids and touches their
+// home slots.
+func (e *Engine) probePrincipals(res *Decision, user string, groups []string) uint64 {
 	res.probes = res.probes[:0]
 	t := &e.ptable
-
 	var touch uint64
 	for _, g := range groups {
 		if len(g) > 0 {
-			touch += uint64(g[len(g)-1])
+			touch += uint64(g[0]) + uint64(g[len(g)-1])
 		}
 	}
 	for i := -1; i < len(groups); i++ {
@@ -195,6 +197,15 @@ func (e *Engine) findPrincipals(res *Decision, user string, groups []string, fil
 			touch += uint64(t.slots[res.probes[j].home].p1)
 		}
 	}
+	return touch
+}
+
+// findPrincipals finishes the lookups probePrincipals started.
+func (e *Engine) findPrincipals(res *Decision, user string, groups []string, filter *scopeFilter) {
+	res.pids = res.pids[:0]
+	res.spans = res.spans[:0]
+	t := &e.ptable
+	var touch uint64
 	for j := range res.probes {
 		pr := &res.probes[j]
 		if pr.guid {
@@ -219,5 +230,5 @@ func (e *Engine) findPrincipals(res *Decision, user string, groups []string, fil
 			res.spans = append(res.spans, span{e.byPrincipal.off[p], e.byPrincipal.off[p+1]})
 		}
 	}
-	res.sink = touch
+	res.sink += touch
 }

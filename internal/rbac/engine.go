@@ -141,6 +141,7 @@ type Decision struct {
 	pending           []pendingGrant
 	cond              ConditionRequest
 	sink              uint64 // keeps the prefetching loads of Check alive
+	prefixes          scopePrefixes
 }
 
 // Engine is an immutable, compiled set of role definitions, role
@@ -157,6 +158,7 @@ type Engine struct {
 	scopeNames []string
 	chains     [][]int32
 	maxScope   int // length of the longest interned scope: longer prefixes need no lookup
+	scopes     scopeTable
 
 	// principals are interned lower-case principal ids (of assignments and
 	// deny assignments); byPrincipal[p] lists p's assignments.
@@ -322,6 +324,7 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		e.intern(denies[i].Scope)
 	}
 	e.chains = make([][]int32, len(e.scopeNames))
+	e.scopes = buildScopeTable(e.scopeNames)
 	for i := range e.scopeNames {
 		e.chains[i] = e.ancestors(e.scopeNames[i], hier)
 	}
@@ -584,8 +587,61 @@ func (e *Engine) Role(ref string) (*RoleDefinition, bool) {
 // scope s by trying its path prefixes, longest first; exact reports whether
 // s itself is interned (chain[0] is s).
 func (e *Engine) resolveScope(s []byte) (chain []int32, exact bool) {
+	var ps scopePrefixes
+	e.prepareScope(&ps, s)
+	return e.finishScope(&ps, s)
+}
+
+// scopePrefixes is a request scope's candidate prefixes on their way
+// through the scope table.
+type scopePrefixes struct {
+	k  int
+	ns [maxPrefixes]int32
+	hs [maxPrefixes]uint64
+}
+
+// prepareScope hashes s's prefixes and touches their table slots and the
+// name of a slot that matches, so that finishScope, called after other
+// lookups have been started, finds them in cache.
+func (e *Engine) prepareScope(ps *scopePrefixes, s []byte) uint64 {
 	if len(s) > 1 && s[len(s)-1] == '/' {
 		s = s[:len(s)-1]
+	}
+	ps.k = -1
+	if len(e.scopes.slots) == 0 {
+		return 0
+	}
+	ps.k = prefixHashes(s, &ps.ns, &ps.hs)
+	var touch uint64
+	for j := ps.k - 1; j >= 0; j-- {
+		if int(ps.ns[j]) > e.maxScope {
+			continue
+		}
+		sl := &e.scopes.slots[ps.hs[j]>>e.scopes.shift]
+		if sl.h == ps.hs[j] && sl.id1 != 0 {
+			touch += uint64(e.scopeNames[sl.id1-1][0])
+			break
+		}
+	}
+	return touch
+}
+
+// finishScope is resolveScope for s after prepareScope.
+func (e *Engine) finishScope(ps *scopePrefixes, s []byte) (chain []int32, exact bool) {
+	if len(s) > 1 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	if ps.k > 0 {
+		for j := ps.k - 1; j >= 0; j-- {
+			n := int(ps.ns[j])
+			if n > e.maxScope {
+				continue
+			}
+			if i, ok := e.scopes.find(e.scopeNames, s[:n], ps.hs[j]); ok {
+				return e.chains[i], n == len(s)
+			}
+		}
+		return e.chains[0], len(s) == 1
 	}
 	for n := len(s); n > 0; {
 		if n <= e.maxScope {
