@@ -50,10 +50,6 @@ func compileMatcher(patterns []string) matcher {
 	return m
 }
 
-func (m *matcher) empty() bool {
-	return !m.all && len(m.exact) == 0 && len(m.prefixes) == 0 && len(m.suffixes) == 0 && len(m.infixes) == 0 && len(m.globs) == 0
-}
-
 // match reports whether the lower-case action a matches a pattern. It does
 // not allocate: the map lookup with string(a) and the compares of
 // string(a[...]) are done in place by the compiler.

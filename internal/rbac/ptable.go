@@ -93,25 +93,6 @@ func (t *principalTable) findFrom(k0, k1, home uint64) *principalSlot {
 	}
 }
 
-// lookup finds the slot of a GUID principal id (either case) without
-// allocating; ok is false for an id that is not a GUID or not interned.
-func (t *principalTable) lookup(id string) (*principalSlot, bool, bool) {
-	k0, k1, isGUID := parseGUIDWords(id)
-	if !isGUID || len(t.slots) == 0 {
-		return nil, isGUID, false
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := t.home(k0, k1); ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.p1 == 0 {
-			return nil, true, false
-		}
-		if s.k0 == k0 && s.k1 == k1 {
-			return s, true, true
-		}
-	}
-}
-
 // parseGUIDWords reads the canonical 36-character GUID form, either case,
 // as the big-endian words of its 16 bytes (the same as guidWords of
 // parseGUIDKey's key). It converts eight hex digits at a time.
