@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/verityhq/verity/internal/textfold"
 )
 
 func TestFold(t *testing.T) {
@@ -31,14 +33,14 @@ func TestFold(t *testing.T) {
 		{"x\xffy", "\xfe", false, false, true}, // invalid bytes compare as U+FFFD, as strings.EqualFold does
 	}
 	for _, c := range cases {
-		if got := hasPrefixFold(c.s, c.sub); got != c.prefix {
-			t.Errorf("hasPrefixFold(%q, %q) = %v", c.s, c.sub, got)
+		if got := textfold.HasPrefix(c.s, c.sub); got != c.prefix {
+			t.Errorf("textfold.HasPrefix(%q, %q) = %v", c.s, c.sub, got)
 		}
-		if got := hasSuffixFold(c.s, c.sub); got != c.suffix {
-			t.Errorf("hasSuffixFold(%q, %q) = %v", c.s, c.sub, got)
+		if got := textfold.HasSuffix(c.s, c.sub); got != c.suffix {
+			t.Errorf("textfold.HasSuffix(%q, %q) = %v", c.s, c.sub, got)
 		}
-		if got := containsFold(c.s, c.sub); got != c.contains {
-			t.Errorf("containsFold(%q, %q) = %v", c.s, c.sub, got)
+		if got := textfold.Contains(c.s, c.sub); got != c.contains {
+			t.Errorf("textfold.Contains(%q, %q) = %v", c.s, c.sub, got)
 		}
 	}
 }
@@ -68,14 +70,14 @@ func FuzzFold(f *testing.F) {
 				}
 			}
 		}
-		if got := hasPrefixFold(s, sub); got != prefix {
-			t.Errorf("hasPrefixFold(%q, %q) = %v, reference %v", s, sub, got, prefix)
+		if got := textfold.HasPrefix(s, sub); got != prefix {
+			t.Errorf("textfold.HasPrefix(%q, %q) = %v, reference %v", s, sub, got, prefix)
 		}
-		if got := hasSuffixFold(s, sub); got != suffix {
-			t.Errorf("hasSuffixFold(%q, %q) = %v, reference %v", s, sub, got, suffix)
+		if got := textfold.HasSuffix(s, sub); got != suffix {
+			t.Errorf("textfold.HasSuffix(%q, %q) = %v, reference %v", s, sub, got, suffix)
 		}
-		if got := containsFold(s, sub); got != contains {
-			t.Errorf("containsFold(%q, %q) = %v, reference %v", s, sub, got, contains)
+		if got := textfold.Contains(s, sub); got != contains {
+			t.Errorf("textfold.Contains(%q, %q) = %v, reference %v", s, sub, got, contains)
 		}
 	})
 }

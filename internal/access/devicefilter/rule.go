@@ -3,6 +3,8 @@ package devicefilter
 import (
 	"regexp"
 	"strings"
+
+	"github.com/verityhq/verity/internal/textfold"
 )
 
 // Rule is a compiled device filter rule. It is immutable and safe for
@@ -105,11 +107,11 @@ func (c *comparison) holds(d *Device) bool {
 	case opEq:
 		return strings.EqualFold(s, c.vals[0])
 	case opStartsWith:
-		return hasPrefixFold(s, c.vals[0])
+		return textfold.HasPrefix(s, c.vals[0])
 	case opEndsWith:
-		return hasSuffixFold(s, c.vals[0])
+		return textfold.HasSuffix(s, c.vals[0])
 	case opContains:
-		return containsFold(s, c.vals[0])
+		return textfold.Contains(s, c.vals[0])
 	case opIn:
 		for _, v := range c.vals {
 			if strings.EqualFold(s, v) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/verityhq/verity/internal/textfold"
 )
 
 // Evaluation errors. Evaluate wraps them with the attribute concerned; a
@@ -195,7 +197,7 @@ func (n *node) test(l, r *Value) bool {
 	case cmpStartsWith:
 		res = strings.HasPrefix(l.str, r.str)
 	case cmpStartsWithFold:
-		res = hasPrefixFold(l.str, r.str)
+		res = textfold.HasPrefix(l.str, r.str)
 	default:
 		d := order(l, r)
 		switch op.cmp {

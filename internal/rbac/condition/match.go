@@ -2,8 +2,9 @@ package condition
 
 import (
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/verityhq/verity/internal/textfold"
 )
 
 // actionMatches reports whether action matches an ActionMatches pattern:
@@ -61,7 +62,7 @@ func glob(p, s string, fold, likeSyntax bool) bool {
 				} else if sx < len(s) {
 					pr, pn := utf8.DecodeRuneInString(p[lit:])
 					sr, sn := utf8.DecodeRuneInString(s[sx:])
-					if pr == sr || fold && foldEqual(pr, sr) {
+					if pr == sr || fold && textfold.EqualRune(pr, sr) {
 						px = lit + pn
 						sx += sn
 						continue
@@ -80,50 +81,9 @@ func glob(p, s string, fold, likeSyntax bool) bool {
 	return true
 }
 
-// foldEqual reports whether a and b are equal under simple Unicode case
-// folding, as strings.EqualFold compares runes.
-func foldEqual(a, b rune) bool {
-	if a == b {
-		return true
-	}
-	if a < utf8.RuneSelf && b < utf8.RuneSelf {
-		return lowerASCII(a) == lowerASCII(b)
-	}
-	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
-		if r == b {
-			return true
-		}
-	}
-	return false
-}
-
 func lowerByte(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
 		return c + 'a' - 'A'
 	}
 	return c
-}
-
-func lowerASCII(r rune) rune {
-	if 'A' <= r && r <= 'Z' {
-		return r + 'a' - 'A'
-	}
-	return r
-}
-
-// hasPrefixFold reports whether s begins with prefix under simple case
-// folding, rune by rune.
-func hasPrefixFold(s, prefix string) bool {
-	for prefix != "" {
-		if s == "" {
-			return false
-		}
-		pr, pn := utf8.DecodeRuneInString(prefix)
-		sr, sn := utf8.DecodeRuneInString(s)
-		if !foldEqual(pr, sr) {
-			return false
-		}
-		prefix, s = prefix[pn:], s[sn:]
-	}
-	return true
 }
