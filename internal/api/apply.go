@@ -39,7 +39,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	// A manifest can grant roles: applying one needs that right too, or a
 	// Contributor could make itself Owner.
-	if err := s.require(s.opts.Live.Current(), c, decision.ActionGrantRoles, "/"); err != nil {
+	if err := s.require(r.Context(), s.opts.Live.Current(), c, decision.ActionGrantRoles, "/"); err != nil {
 		return err
 	}
 	var m apply.Manifest

@@ -41,19 +41,45 @@ func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
 	c.principal = tok.PrincipalID
 	snap := s.opts.Live.Current()
 	if !snap.Directory().PrincipalEnabled(c.principal) {
-		return problemf(http.StatusForbidden, CodeForbidden, "the signed-in account is disabled or no longer exists")
+		// The account may be newer than this node's snapshot: look again
+		// once the snapshot has every committed write.
+		if snap = s.catchUp(r.Context(), snap); !snap.Directory().PrincipalEnabled(c.principal) {
+			return problemf(http.StatusForbidden, CodeForbidden, "the signed-in account is disabled or no longer exists")
+		}
 	}
 	if rt.Perm.AuthOnly || rt.Perm.InHandler {
 		return nil
 	}
-	return s.require(snap, c, rt.Perm.Action, scopeOf(r, rt.Perm.Scope))
+	return s.require(r.Context(), snap, c, rt.Perm.Action, scopeOf(r, rt.Perm.Scope))
+}
+
+// catchUp returns a snapshot with every write committed so far, or snap
+// when that cannot be had quickly. Only refusals pay for it: a grant made
+// a moment ago counts at once, on every node.
+func (s *Server) catchUp(ctx context.Context, snap *decision.Snapshot) *decision.Snapshot {
+	rev, err := s.opts.Store.Revision(ctx)
+	if err != nil || rev <= snap.Revision() {
+		return snap
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if fresh, err := s.opts.Live.WaitFor(ctx, rev); err == nil {
+		return fresh
+	}
+	return snap
 }
 
 // require asks the RBAC engine whether the caller may perform action at
 // scope; the answer and its reason go into the call's audit details.
-func (s *Server) require(snap *decision.Snapshot, c *call, action, scope string) error {
+func (s *Server) require(ctx context.Context, snap *decision.Snapshot, c *call, action, scope string) error {
 	var d rbac.Decision
-	if err := snap.Authorize(c.principal, action, scope, &d); err != nil {
+	err := snap.Authorize(c.principal, action, scope, &d)
+	if err == nil && !d.Allowed {
+		if newer := s.catchUp(ctx, snap); newer != snap {
+			err = newer.Authorize(c.principal, action, scope, &d)
+		}
+	}
+	if err != nil {
 		return &Problem{Status: http.StatusServiceUnavailable, Code: CodeStoreUnavailable, Message: "authorisation is unavailable: the role assignments could not be compiled; see the node's log", Err: err}
 	}
 	if !d.Allowed {

@@ -147,7 +147,7 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 			return invalid(err)
 		}
 		if k.objectScope != nil {
-			if err := s.require(s.opts.Live.Current(), c, k.operation+"/write", k.objectScope(res)); err != nil {
+			if err := s.require(r.Context(), s.opts.Live.Current(), c, k.operation+"/write", k.objectScope(res)); err != nil {
 				return err
 			}
 		}
@@ -277,7 +277,7 @@ func (s *Server) updateObject(k resourceKind) handlerFunc {
 					return err
 				}
 				for _, scope := range []string{k.objectScope(old), k.objectScope(res)} {
-					if err := s.require(s.opts.Live.Current(), c, k.operation+"/write", scope); err != nil {
+					if err := s.require(ctx, s.opts.Live.Current(), c, k.operation+"/write", scope); err != nil {
 						return err
 					}
 				}
@@ -330,7 +330,7 @@ func (s *Server) deleteObject(k resourceKind) handlerFunc {
 				if err != nil {
 					return err
 				}
-				if err := s.require(s.opts.Live.Current(), c, k.operation+"/delete", k.objectScope(stored)); err != nil {
+				if err := s.require(ctx, s.opts.Live.Current(), c, k.operation+"/delete", k.objectScope(stored)); err != nil {
 					return err
 				}
 			}
