@@ -216,7 +216,12 @@ func (e *Engine) findPrincipals(res *Decision, user string, groups []string, fil
 			res.pids = append(res.pids, s.p1-1)
 			if s.start < s.end && s.scopes.meets(filter) {
 				res.spans = append(res.spans, span{s.start, s.end})
-				touch += uint64(e.byPrincipal.entries[s.start].bit)
+				// Touch every cache line of the span (four entries a
+				// line), not only the first.
+				for i := s.start; i < s.end; i += 4 {
+					touch += uint64(e.byPrincipal.entries[i].bit)
+				}
+				touch += uint64(e.byPrincipal.entries[s.end-1].bit)
 			}
 			continue
 		}
