@@ -777,3 +777,13 @@ func TestRoleAssignmentsAtTheirScope(t *testing.T) {
 	grant("/").problem(http.StatusForbidden, "Forbidden", "")
 	grant("/apps/hr").problem(http.StatusForbidden, "Forbidden", "")
 }
+
+// TestApplyKeepsAnOwner: a manifest that would leave no Owner is refused
+// with 409, as the API's own last-Owner guard is.
+func TestApplyKeepsAnOwner(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	e.admin("POST", "/api/v1/apply", map[string]any{"users": []map[string]any{
+		{"userPrincipalName": "admin@verity.local", "displayName": "Bootstrap administrator", "accountEnabled": false}}}).
+		problem(http.StatusConflict, "Conflict", "")
+}

@@ -80,6 +80,9 @@ func toProblem(err error) *Problem {
 	switch {
 	case errors.As(err, &ae):
 		p := &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: ae.Message, Target: ae.Path, Err: err}
+		if ae.Conflict {
+			p.Status, p.Code = http.StatusConflict, CodeConflict
+		}
 		if joined, ok := err.(interface{ Unwrap() []error }); ok {
 			for _, e := range joined.Unwrap()[1:] {
 				if errors.As(e, &ae) {

@@ -172,6 +172,10 @@ type Error struct {
 	Path string
 	// Message says what is wrong.
 	Message string
+	// Conflict marks a problem with the state the plan would leave rather
+	// than with the manifest's text (the last Owner would go), which the
+	// API answers with 409 Conflict like its own refusal.
+	Conflict bool
 }
 
 // Error formats as "file: path: message", dropping empty parts.

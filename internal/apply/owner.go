@@ -39,7 +39,7 @@ func (p *planner) keepsOwner() {
 	if len(before) == 0 || !enabledUserAmong(before, p.storedPrincipal) || enabledUserAmong(after, p.finalPrincipal) {
 		return
 	}
-	p.errs.add(&Error{Message: "the plan would leave no enabled user with the Owner role at scope /, directly or through a group, " +
+	p.errs.add(&Error{Conflict: true, Message: "the plan would leave no enabled user with the Owner role at scope /, directly or through a group, " +
 		"locking everyone out of the admin API; keep one in the manifest"})
 }
 
