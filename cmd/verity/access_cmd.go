@@ -57,13 +57,9 @@ Exit status: 0 when there is nothing to report, 1 when there are findings,
   verity access lint --format json policies/ > findings.json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var all []*access.Policy
-			for _, p := range args {
-				ps, err := readPolicies(io.Discard, p)
-				if err != nil {
-					return badInput{err}
-				}
-				all = append(all, ps...)
+			all, err := readPolicies(io.Discard, args)
+			if err != nil {
+				return badInput{err}
 			}
 			findings := access.Lint(all)
 			switch format {
@@ -144,13 +140,9 @@ sessionControls. Exit status 0 when evaluated, 2 on bad input.`,
 			if len(policies) == 0 || requestFile == "" {
 				return badInput{errors.New("--policies and --request are required")}
 			}
-			var all []*access.Policy
-			for _, p := range policies {
-				ps, err := readPolicies(cmd.ErrOrStderr(), p)
-				if err != nil {
-					return badInput{err}
-				}
-				all = append(all, ps...)
+			all, err := readPolicies(cmd.ErrOrStderr(), policies)
+			if err != nil {
+				return badInput{err}
 			}
 			var named []directory.NamedLocation
 			for _, p := range locations {
@@ -254,11 +246,16 @@ func readLimited(path string) ([]byte, error) {
 	return b, nil
 }
 
-// readPolicies reads every policy under path, printing notes to w.
-func readPolicies(w io.Writer, path string) ([]*access.Policy, error) {
-	files, err := jsonFiles(path)
-	if err != nil {
-		return nil, err
+// readPolicies reads every policy under each path (a file or a directory
+// of .json files), printing notes to w.
+func readPolicies(w io.Writer, paths []string) ([]*access.Policy, error) {
+	var files []string
+	for _, p := range paths {
+		fs, err := jsonFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, fs...)
 	}
 	var out []*access.Policy
 	for _, f := range files {
@@ -354,13 +351,9 @@ they would block or challenge. Nothing is changed. Needs the Reader role.`,
 			if len(policies) == 0 {
 				return badInput{errors.New("--policies is required")}
 			}
-			var all []*access.Policy
-			for _, p := range policies {
-				ps, err := readPolicies(cmd.ErrOrStderr(), p)
-				if err != nil {
-					return badInput{err}
-				}
-				all = append(all, ps...)
+			all, err := readPolicies(cmd.ErrOrStderr(), policies)
+			if err != nil {
+				return badInput{err}
 			}
 			c, _, err := f.newClient(true)
 			if err != nil {

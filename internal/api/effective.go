@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -21,13 +24,9 @@ func (s *Server) effectiveAccess(w http.ResponseWriter, r *http.Request, c *call
 	if !strings.HasPrefix(scope, "/") {
 		return invalid(strictjson.Errorf("scope", "required: an absolute scope such as / or /directory/users"))
 	}
-	snap, err := s.fresh(r.Context())
+	snap, eng, err := s.rbacEngine(r.Context())
 	if err != nil {
 		return err
-	}
-	eng, err := snap.RBAC()
-	if err != nil {
-		return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the role assignments could not be compiled; see the node's log", Err: err}
 	}
 	type entry struct {
 		RoleAssignmentID   string   `json:"roleAssignmentId"`
@@ -74,17 +73,27 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request, c *call) error {
 		}
 		dataAction = b
 	}
-	snap, err := s.fresh(r.Context())
+	_, eng, err := s.rbacEngine(r.Context())
 	if err != nil {
 		return err
-	}
-	eng, err := snap.RBAC()
-	if err != nil {
-		return &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the role assignments could not be compiled; see the node's log", Err: err}
 	}
 	ids := eng.WhoCan(action, scope, dataAction)
 	if ids == nil {
 		ids = []string{}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"principals": ids})
+}
+
+// rbacEngine returns a snapshot with the caller's writes and its RBAC
+// engine, or the error that makes role-based answers fail closed.
+func (s *Server) rbacEngine(ctx context.Context) (*decision.Snapshot, *rbac.Engine, error) {
+	snap, err := s.fresh(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	eng, err := snap.RBAC()
+	if err != nil {
+		return nil, nil, &Problem{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "the role assignments could not be compiled; see the node's log", Err: err}
+	}
+	return snap, eng, nil
 }
