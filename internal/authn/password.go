@@ -79,17 +79,6 @@ func hashWith(password string, p argonParams) (string, error) {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
-// CheckPasswordPolicy rejects passwords too short or too long to use.
-func CheckPasswordPolicy(password string) error {
-	switch {
-	case len(password) < MinPasswordLength:
-		return fmt.Errorf("password must be at least %d characters", MinPasswordLength)
-	case len(password) > MaxPasswordLength:
-		return fmt.Errorf("password must be at most %d characters", MaxPasswordLength)
-	}
-	return nil
-}
-
 // VerifyPassword checks password against an argon2id PHC string, made by
 // HashPassword now or with older parameters, in constant time with respect
 // to the derived key. It returns ErrMismatch for a wrong password and
