@@ -139,7 +139,7 @@ Exit status 0 when evaluated (allowed or not), 2 on bad input.`,
 			if err != nil {
 				return err
 			}
-			req := &rbac.Request{PrincipalID: principal, Action: action, DataAction: dataAction, Scope: scope}
+			req := &rbac.Request{PrincipalID: principal, Action: action, DataAction: dataAction, Scope: scope, AllGrants: true}
 			if attrs != "" {
 				b, err := readLimited(attrs)
 				if err != nil {
@@ -173,7 +173,7 @@ Exit status 0 when evaluated (allowed or not), 2 on bad input.`,
 				DeniedBy  *deny   `json:"deniedBy"`
 				Reason    string  `json:"reason"`
 			}{Allowed: d.Allowed, GrantedBy: []grant{}, Reason: d.Reason.String()}
-			for _, g := range d.GrantedBy {
+			for _, g := range d.GrantedBy() {
 				out.GrantedBy = append(out.GrantedBy, grant{g.AssignmentID, g.RoleName, g.Scope, g.PrincipalID})
 			}
 			if d.DeniedBy != nil {

@@ -65,18 +65,24 @@ func (s *Snapshot) Decide(req *Request, d *Decision) error {
 	if s.accessErr != nil || s.rbacErr != nil {
 		return errors.Join(ErrUnavailable, s.accessErr, s.rbacErr)
 	}
+	// Groups the caller did not give come from this snapshot's directory,
+	// as the RBAC engine compiled beside it already has them: it is then
+	// asked without them and uses its own resolution of the principal.
+	var rbacGroups []string
 	if req.Access.Groups == nil {
 		req.Access.Resolve(access.SnapshotPrincipals{Snapshot: s.directory})
 		if req.Access.Groups == nil {
 			req.Access.Groups = []string{} // resolved: no groups
 		}
+	} else {
+		rbacGroups = req.Access.Groups
 	}
 	s.access.Evaluate(&req.Access, &d.Access)
 	principal := req.Access.UserID
 	if principal == "" {
 		principal = req.Access.ServicePrincipalID
 	}
-	d.rbacReq = rbac.Request{PrincipalID: principal, Groups: req.Access.Groups, Action: req.Action, DataAction: req.DataAction, Scope: req.Scope}
+	d.rbacReq = rbac.Request{PrincipalID: principal, Groups: rbacGroups, Action: req.Action, DataAction: req.DataAction, Scope: req.Scope}
 	s.rbac.Check(&d.rbacReq, &d.RBAC)
 	switch {
 	case !d.RBAC.Allowed || d.Access.Outcome == access.OutcomeBlock || !s.directory.PrincipalEnabled(principal):

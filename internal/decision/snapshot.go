@@ -198,7 +198,7 @@ func (s *Snapshot) Authorize(principalID, action, scope string, res *rbac.Decisi
 	}
 	s.rbac.Check(&rbac.Request{PrincipalID: principalID, Action: action, Scope: scope}, res)
 	if res.Allowed && !s.directory.PrincipalEnabled(principalID) {
-		res.Allowed, res.GrantedBy = false, res.GrantedBy[:0]
+		res.Allowed = false
 	}
 	return nil
 }

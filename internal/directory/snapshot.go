@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"iter"
 	"net/netip"
 	"slices"
 	"strings"
@@ -224,6 +225,23 @@ func (s *Snapshot) TransitiveMemberOf(principalID string) []string {
 		return n.transitive
 	}
 	return nil
+}
+
+// PrincipalIDs yields the id of every user and service principal (which
+// includes managed identities): the principals that sign in and act.
+func (s *Snapshot) PrincipalIDs() iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for i := range s.users {
+			if !yield(s.users[i].ID) {
+				return
+			}
+		}
+		for i := range s.sps {
+			if !yield(s.sps[i].ID) {
+				return
+			}
+		}
+	}
 }
 
 // InGroup reports whether principalID is a member of groupID, directly or

@@ -13,32 +13,67 @@ import "slices"
 // if its conditions hold. Assignments are additive; NotActions never deny.
 //
 // Check fills res (reset first) and does not allocate once res's buffers
-// have grown; GrantedBy lists every granting assignment and block.
+// have grown. GrantedBy names the first granting assignment and block it
+// finds (the principal's own assignments before its groups'; the order is
+// fixed for a given engine and request), and stops there: deny
+// assignments are already ruled out, and one grant decides. With
+// Request.AllGrants it lists every granting assignment and block, for
+// explanations and reviews.
 func (e *Engine) Check(req *Request, res *Decision) {
 	res.Allowed, res.Reason, res.DeniedBy = false, ReasonNone, nil
-	res.GrantedBy = res.GrantedBy[:0]
+	res.engine, res.grantsBuilt = e, false
+	res.pending = res.pending[:0]
 	res.pids = res.pids[:0]
+	res.spans = res.spans[:0]
 	if req.PrincipalID == "" || req.Action == "" || len(req.Scope) == 0 || req.Scope[0] != '/' {
 		res.Reason = ReasonInvalidRequest
 		return
+	}
+	// A listed principal asked about without groups: its subject, resolved
+	// at compile time. Its slot's address is known before the scope is
+	// hashed, so the slot's miss overlaps that work.
+	var sub *subjectSlot
+	var k0, k1, home uint64
+	if req.Groups == nil && len(e.subjects.slots) > 0 {
+		var ok bool
+		if k0, k1, ok = parseGUIDWords(req.PrincipalID); ok {
+			home = e.subjects.home(k0, k1)
+			res.sink = uint64(e.subjects.slots[home].n1)
+			sub = &e.subjects.slots[home] // a probe start, confirmed below
+		}
 	}
 	res.action = lower(res.action, req.Action)
 	res.scope = lower(res.scope, req.Scope)
 	// Start the scope's and the principals' lookups before finishing
 	// either, so that their cache misses overlap.
 	touch := e.prepareScope(&res.prefixes, res.scope)
-	groups := req.Groups
-	if groups == nil && e.opts.Principals != nil {
-		groups = e.opts.Principals.TransitiveMemberOf(req.PrincipalID)
+	var groups []string
+	if sub != nil {
+		if sub = e.subjects.findFrom(k0, k1, home); sub != nil {
+			spans := e.subjects.of(sub)
+			if len(spans) > 0 {
+				touch += uint64(spans[0].pid) + uint64(spans[len(spans)-1].pid)
+			}
+		}
 	}
-	touch += e.probePrincipals(res, req.PrincipalID, groups)
-	res.sink = touch
+	if sub == nil {
+		groups = req.Groups
+		if groups == nil && e.opts.Principals != nil {
+			groups = e.opts.Principals.TransitiveMemberOf(req.PrincipalID)
+		}
+		touch += e.probePrincipals(res, req.PrincipalID, groups)
+	}
+	res.sink += touch
 	chain, exact := e.finishScope(&res.prefixes, res.scope)
 	var filter scopeFilter
 	for _, sc := range chain {
 		filter.add(scopeBit8(sc))
 	}
-	e.findPrincipals(res, req.PrincipalID, groups, &filter)
+	if sub != nil {
+		e.subjectSpans(res, sub, &filter)
+	} else {
+		e.findPrincipals(res, req.PrincipalID, groups, &filter)
+	}
 
 	// Deny assignments first.
 	if e.denyInChain[chain[0]] {
@@ -65,57 +100,131 @@ func (e *Engine) Check(req *Request, res *Decision) {
 	// Role assignments: the chain's scope filter rules out most of the
 	// principals' assignments before the exact test.
 	reason := ReasonNoAssignment
-	res.pending = res.pending[:0]
+scan:
 	for _, sp := range res.spans {
-		for _, pe := range e.byPrincipal.entries[sp.start:sp.end] {
-			if !filter.has(pe.bit) || !slices.Contains(chain, pe.scope) {
-				continue
-			}
-			if reason == ReasonNoAssignment {
-				reason = ReasonNotInRole
-			}
-			role := &e.roles[pe.role]
-			for b := range role.blocks {
-				blk := &role.blocks[b]
-				if !blk.permits(res.action, req.DataAction) {
-					continue
+		entries := e.byPrincipal.entries[sp.start:sp.end]
+		if len(entries) <= longSpan {
+			for i := range entries {
+				pe := &entries[i]
+				if filter.has(pe.bit) && slices.Contains(chain, pe.scope) &&
+					e.consider(pe, req, res, &reason) && !req.AllGrants {
+					break scan
 				}
-				if pe.conditional || blk.cond != nil || blk.condUnevaluable {
-					r := e.conditionsHold(&e.assignments[pe.assignment], blk, req, res)
-					if r != ReasonGranted {
-						if reason < r {
-							reason = r
-						}
-						continue
-					}
+			}
+			continue
+		}
+		// A long span is sorted by scope: look up each scope of the chain.
+		for _, sc := range chain {
+			i := searchScope(entries, sc)
+			for ; i < len(entries) && entries[i].scope == sc; i++ {
+				if e.consider(&entries[i], req, res, &reason) && !req.AllGrants {
+					break scan
 				}
-				res.pending = append(res.pending, pendingGrant{pe.assignment, pe.role, int32(b)})
 			}
 		}
 	}
 	if len(res.pending) > 0 {
-		// Touch every granting assignment's record first so that their
-		// cache misses overlap, then build the grants.
-		var t uint64
-		for _, g := range res.pending {
-			t += uint64(len(e.assignments[g.assignment].id))
-		}
-		res.sink = t
-		res.Allowed = true
-		for _, g := range res.pending {
-			a := &e.assignments[g.assignment]
-			role := &e.roles[g.role]
-			res.GrantedBy = append(res.GrantedBy, Grant{
+		res.Allowed, res.Reason = true, ReasonGranted
+		return
+	}
+	res.Reason = reason
+}
+
+// GrantedBy lists the role assignments (and permission blocks of their
+// roles) that grant the checked action: the first Check found, or all of
+// them when the request asked for AllGrants; none when it is not allowed.
+// The slice is the Decision's and is valid until its next Check. Building
+// it reads the assignments' records, which Check itself does not need to.
+func (d *Decision) GrantedBy() []Grant {
+	if !d.Allowed {
+		return nil
+	}
+	if !d.grantsBuilt {
+		d.grants = d.grants[:0]
+		for _, g := range d.pending {
+			a := &d.engine.assignments[g.assignment]
+			role := &d.engine.roles[g.role]
+			d.grants = append(d.grants, Grant{
 				AssignmentID: a.id, PrincipalID: a.principalName,
 				RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.scopeName, Block: int(g.block),
 			})
 		}
+		d.grantsBuilt = true
 	}
-	if res.Allowed {
-		res.Reason = ReasonGranted
-		return
+	return d.grants
+}
+
+// subjectSpans is findPrincipals for a subject: its principals' ids, and
+// the spans that may apply under filter.
+func (e *Engine) subjectSpans(res *Decision, sub *subjectSlot, filter *scopeFilter) {
+	f := filter.fold64()
+	var touch uint64
+	for i := range e.subjects.of(sub) {
+		sp := &e.subjects.of(sub)[i]
+		res.pids = append(res.pids, sp.pid)
+		if sp.start < sp.end && sp.scopes&f != 0 {
+			res.spans = append(res.spans, span{sp.start, sp.end})
+			if sp.end-sp.start <= longSpan {
+				for i := sp.start; i < sp.end; i += 4 {
+					touch += uint64(e.byPrincipal.entries[i].bit)
+				}
+				touch += uint64(e.byPrincipal.entries[sp.end-1].bit)
+			} else {
+				touch += uint64(e.byPrincipal.entries[int(sp.start+sp.end)/2].bit)
+			}
+		}
 	}
-	res.Reason = reason
+	res.sink += touch
+}
+
+// longSpan is the length above which Check finds a principal's entries on
+// the request's scope chain by binary search rather than by reading them
+// all (four entries fill a cache line).
+const longSpan = 16
+
+// searchScope returns the index of the first of entries (sorted by scope)
+// whose scope is at least sc.
+func searchScope(entries []principalEntry, sc int32) int {
+	lo, hi := 0, len(entries)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if entries[m].scope < sc {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// consider records the permission blocks of pe's role that grant the
+// request (all of them with AllGrants, else the first), or raises *reason
+// to why they do not. It reports whether one grants.
+func (e *Engine) consider(pe *principalEntry, req *Request, res *Decision, reason *Reason) bool {
+	if *reason == ReasonNoAssignment {
+		*reason = ReasonNotInRole
+	}
+	granted := false
+	role := &e.roles[pe.role]
+	for b := range role.blocks {
+		blk := &role.blocks[b]
+		if !blk.permits(res.action, req.DataAction) {
+			continue
+		}
+		if pe.conditional || blk.cond != nil || blk.condUnevaluable {
+			r := e.conditionsHold(&e.assignments[pe.assignment], blk, req, res)
+			if r != ReasonGranted {
+				*reason = max(*reason, r)
+				continue
+			}
+		}
+		res.pending = append(res.pending, pendingGrant{pe.assignment, pe.role, int32(b)})
+		granted = true
+		if !req.AllGrants {
+			break
+		}
+	}
+	return granted
 }
 
 // conditionsHold evaluates the assignment's condition and the permission
@@ -216,12 +325,17 @@ func (e *Engine) findPrincipals(res *Decision, user string, groups []string, fil
 			res.pids = append(res.pids, s.p1-1)
 			if s.start < s.end && s.scopes.meets(filter) {
 				res.spans = append(res.spans, span{s.start, s.end})
-				// Touch every cache line of the span (four entries a
-				// line), not only the first.
-				for i := s.start; i < s.end; i += 4 {
-					touch += uint64(e.byPrincipal.entries[i].bit)
+				// Touch every cache line of a short span (four entries a
+				// line), not only the first; of a long one, where Check
+				// binary-searches, the first probe's.
+				if s.end-s.start <= longSpan {
+					for i := s.start; i < s.end; i += 4 {
+						touch += uint64(e.byPrincipal.entries[i].bit)
+					}
+					touch += uint64(e.byPrincipal.entries[s.end-1].bit)
+				} else {
+					touch += uint64(e.byPrincipal.entries[int(s.start+s.end)/2].bit)
 				}
-				touch += uint64(e.byPrincipal.entries[s.end-1].bit)
 			}
 			continue
 		}

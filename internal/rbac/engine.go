@@ -1,6 +1,7 @@
 package rbac
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -71,6 +72,9 @@ type Request struct {
 	// or a Verity scope such as "/apps/payroll" or "/directory/users/{id}".
 	Scope      string
 	Attributes ConditionAttributes // for ABAC conditions; may be nil
+	// AllGrants asks Check to list every granting assignment in
+	// Decision.GrantedBy rather than stop at the first.
+	AllGrants bool
 }
 
 // Reason says why a Decision came out as it did.
@@ -129,11 +133,13 @@ type DenyRef struct {
 // it and keeps its buffers, so the allow path does not allocate once the
 // buffers have grown to the largest request seen.
 type Decision struct {
-	Allowed   bool
-	Reason    Reason
-	GrantedBy []Grant
-	DeniedBy  *DenyRef
+	Allowed  bool
+	Reason   Reason
+	DeniedBy *DenyRef
 
+	engine            *Engine
+	grants            []Grant
+	grantsBuilt       bool
 	action, scope, id []byte
 	pids              []int32
 	spans             []span // assignments of the request's principals that may apply: byPrincipal.entries[start:end]
@@ -171,7 +177,10 @@ type Engine struct {
 	// chasing each assignment.
 	byPrincipal byPrincipalIndex
 	// ptable finds a GUID principal and its byPrincipal range in one probe.
-	ptable      principalTable
+	ptable principalTable
+	// subjects resolves the principals Options.Principals lists, with
+	// their groups, once for all requests (see PrincipalLister).
+	subjects    subjectTable
 	byScope     [][]int32 // scope id → assignments there
 	assignments []compiledAssignment
 
@@ -324,10 +333,10 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		e.intern(denies[i].Scope)
 	}
 	e.chains = make([][]int32, len(e.scopeNames))
-	e.scopes = buildScopeTable(e.scopeNames)
 	for i := range e.scopeNames {
 		e.chains[i] = e.ancestors(e.scopeNames[i], hier)
 	}
+	e.scopes = buildScopeTable(e.scopeNames, e.chains)
 
 	// Assignable scopes: a role's assignable scopes, as scope strings, must
 	// contain the assignment scope; through the hierarchy a management
@@ -376,6 +385,9 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 	}
 	e.byPrincipal = buildPrincipalIndex(e.assignments, len(e.principalNames))
 	e.ptable = buildPrincipalTable(e.guidIndex, &e.byPrincipal)
+	if l, ok := opts.Principals.(PrincipalLister); ok {
+		e.subjects = e.buildSubjects(l)
+	}
 	e.denyInChain = make([]bool, len(e.scopeNames))
 	for i, chain := range e.chains {
 		for _, c := range chain {
@@ -428,6 +440,17 @@ func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalInd
 		idx.entries[next[p]] = principalEntry{scope: as[i].scope, role: as[i].role, assignment: int32(i),
 			conditional: as[i].cond != nil || as[i].condUnevaluable, bit: scopeBit8(as[i].scope)}
 		next[p]++
+	}
+	// Within a principal, entries are ordered by scope (then assignment),
+	// so that Check can find a long span's entries at one scope by binary
+	// search instead of reading them all.
+	for p := range principals {
+		slices.SortFunc(idx.entries[idx.off[p]:idx.off[p+1]], func(a, b principalEntry) int {
+			if a.scope != b.scope {
+				return cmp.Compare(a.scope, b.scope)
+			}
+			return cmp.Compare(a.assignment, b.assignment)
+		})
 	}
 	return idx
 }
@@ -617,9 +640,10 @@ func (e *Engine) prepareScope(ps *scopePrefixes, s []byte) uint64 {
 		if int(ps.ns[j]) > e.maxScope {
 			continue
 		}
-		sl := &e.scopes.slots[ps.hs[j]>>e.scopes.shift]
+		t := &e.scopes
+		sl := &t.slots[ps.hs[j]>>t.shift]
 		if sl.h == ps.hs[j] && sl.id1 != 0 {
-			touch += uint64(e.scopeNames[sl.id1-1][0])
+			touch += uint64(t.names[sl.nameOff]) + uint64(t.names[sl.nameOff+sl.nameLen-1]) + uint64(t.chains[sl.chainOff])
 			break
 		}
 	}
@@ -637,8 +661,8 @@ func (e *Engine) finishScope(ps *scopePrefixes, s []byte) (chain []int32, exact 
 			if n > e.maxScope {
 				continue
 			}
-			if i, ok := e.scopes.find(e.scopeNames, s[:n], ps.hs[j]); ok {
-				return e.chains[i], n == len(s)
+			if sl, ok := e.scopes.find(s[:n], ps.hs[j]); ok {
+				return sl.chain(&e.scopes), n == len(s)
 			}
 		}
 		return e.chains[0], len(s) == 1

@@ -62,7 +62,7 @@ func allowedSet(t *testing.T, roles []RoleDefinition, as []Assignment, denies []
 	for i := range reqs {
 		e.Check(&reqs[i], &res)
 		out[i] = res.Allowed
-		if res.Allowed != (res.Reason == ReasonGranted) || res.Allowed != (len(res.GrantedBy) > 0) {
+		if res.Allowed != (res.Reason == ReasonGranted) || res.Allowed != (len(res.GrantedBy()) > 0) {
 			t.Fatalf("inconsistent decision %+v", res)
 		}
 	}

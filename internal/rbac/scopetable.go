@@ -8,18 +8,33 @@ import (
 // scopeTable finds interned scopes by a hash of their lower-case bytes
 // that Check computes for the request scope and all its path prefixes in
 // one pass (prefixHashes), so that resolving a scope is a few probes of a
-// small pointer-free table and one string compare, rather than a Go map
-// lookup (hash, group and key misses) per prefix tried.
+// small pointer-free table, rather than a Go map lookup (hash, group and
+// key misses) per prefix tried. A slot locates the scope's name and its
+// ancestor chain in two flat arenas, so that once the slot is read, the
+// name to confirm the match and the chain to use are loaded together.
 type scopeTable struct {
-	shift uint8
-	slots []scopeSlot
+	shift  uint8
+	slots  []scopeSlot
+	names  []byte  // every interned scope's lower-case name, back to back
+	chains []int32 // every interned scope's ancestor chain, back to back
 }
 
-// scopeSlot holds an interned scope's hash and id plus one (0: empty).
+// scopeSlot is 32 bytes: an interned scope's hash, id plus one (0: empty),
+// and where its name and chain sit in the arenas.
 type scopeSlot struct {
-	h   uint64
-	id1 int32
-	_   int32
+	h                  uint64
+	id1                int32
+	nameOff, nameLen   int32
+	chainOff, chainLen int32
+	_                  int32
+}
+
+func (sl *scopeSlot) name(t *scopeTable) []byte {
+	return t.names[sl.nameOff : sl.nameOff+sl.nameLen]
+}
+
+func (sl *scopeSlot) chain(t *scopeTable) []int32 {
+	return t.chains[sl.chainOff : sl.chainOff+sl.chainLen]
 }
 
 const scopeMul = 0x9e3779b97f4a7c15
@@ -51,7 +66,7 @@ func scopeHash(s string) uint64 {
 	return scopeFinish(h, w, len(s))
 }
 
-func buildScopeTable(names []string) scopeTable {
+func buildScopeTable(names []string, chains [][]int32) scopeTable {
 	n := 16
 	for n < 2*len(names) {
 		n <<= 1
@@ -64,7 +79,11 @@ func buildScopeTable(names []string) scopeTable {
 		for t.slots[i].id1 != 0 {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = scopeSlot{h: h, id1: int32(id) + 1}
+		t.slots[i] = scopeSlot{h: h, id1: int32(id) + 1,
+			nameOff: int32(len(t.names)), nameLen: int32(len(s)),
+			chainOff: int32(len(t.chains)), chainLen: int32(len(chains[id]))}
+		t.names = append(t.names, s...)
+		t.chains = append(t.chains, chains[id]...)
 	}
 	return t
 }
@@ -121,16 +140,16 @@ func prefixHashes(s []byte, ns *[maxPrefixes]int32, hs *[maxPrefixes]uint64) int
 	return k + 1
 }
 
-// find returns the id of the interned scope equal to s whose hash is h.
-func (t *scopeTable) find(names []string, s []byte, h uint64) (int32, bool) {
+// find returns the slot of the interned scope equal to s whose hash is h.
+func (t *scopeTable) find(s []byte, h uint64) (*scopeSlot, bool) {
 	mask := uint64(len(t.slots) - 1)
 	for i := h >> t.shift; ; i = (i + 1) & mask {
 		sl := &t.slots[i]
 		if sl.id1 == 0 {
-			return 0, false
+			return nil, false
 		}
-		if sl.h == h && names[sl.id1-1] == string(s) {
-			return sl.id1 - 1, true
+		if sl.h == h && string(sl.name(t)) == string(s) {
+			return sl, true
 		}
 	}
 }

@@ -292,7 +292,7 @@ func TestVectorsDecisions(t *testing.T) {
 			if got := map[bool]string{true: "allow", false: "deny"}[res.Allowed]; got != d.Expect {
 				t.Fatalf("got %s (%v), want %s", got, res.Reason, d.Expect)
 			}
-			if res.Allowed && len(res.GrantedBy) == 0 {
+			if res.Allowed && len(res.GrantedBy()) == 0 {
 				t.Error("allowed without GrantedBy")
 			}
 			if len(denies) > 0 && !res.Allowed && res.DeniedBy == nil {
