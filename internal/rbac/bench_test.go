@@ -181,6 +181,19 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(timerOverhead().Nanoseconds()), "timer-ns")
+}
+
+// timerOverhead is the median latency the percentiles measure around an
+// empty region: the clock reads included in each sample.
+func timerOverhead() time.Duration {
+	lat := make([]time.Duration, 10_000)
+	for i := range lat {
+		t0 := time.Now()
+		lat[i] = time.Since(t0)
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2]
 }
 
 func BenchmarkWhoCan(b *testing.B) {

@@ -43,6 +43,7 @@ func (e *Engine) Check(req *Request, res *Decision) {
 		}
 	}
 	res.action = lower(res.action, req.Action)
+	res.blocks = e.blocksFor(res.action, req.DataAction)
 	res.scope = lower(res.scope, req.Scope)
 	// Start the scope's and the principals' lookups before finishing
 	// either, so that their cache misses overlap.
@@ -157,12 +158,12 @@ func (d *Decision) GrantedBy() []Grant {
 // subjectSpans is findPrincipals for a subject: its principals' ids, and
 // the spans that may apply under filter.
 func (e *Engine) subjectSpans(res *Decision, sub *subjectSlot, filter *scopeFilter) {
-	f := filter.fold64()
+	f := filter.fold128()
 	var touch uint64
 	for i := range e.subjects.of(sub) {
 		sp := &e.subjects.of(sub)[i]
 		res.pids = append(res.pids, sp.pid)
-		if sp.start < sp.end && sp.scopes&f != 0 {
+		if sp.start < sp.end && sp.scopes[0]&f[0]|sp.scopes[1]&f[1] != 0 {
 			res.spans = append(res.spans, span{sp.start, sp.end})
 			if sp.end-sp.start <= longSpan {
 				for i := sp.start; i < sp.end; i += 4 {
@@ -206,9 +207,14 @@ func (e *Engine) consider(pe *principalEntry, req *Request, res *Decision, reaso
 	}
 	granted := false
 	role := &e.roles[pe.role]
+	first := e.blockStart[pe.role]
 	for b := range role.blocks {
 		blk := &role.blocks[b]
-		if !blk.permits(res.action, req.DataAction) {
+		if res.blocks != nil {
+			if !res.blocks.has(first + int32(b)) {
+				continue
+			}
+		} else if !blk.permits(res.action, req.DataAction) {
 			continue
 		}
 		if pe.conditional || blk.cond != nil || blk.condUnevaluable {

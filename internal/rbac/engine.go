@@ -138,6 +138,7 @@ type Decision struct {
 	DeniedBy *DenyRef
 
 	engine            *Engine
+	blocks            actionBlocks // the blocks that permit the action, when cached
 	grants            []Grant
 	grantsBuilt       bool
 	action, scope, id []byte
@@ -156,6 +157,11 @@ type Engine struct {
 	opts Options
 
 	roles     []compiledRole
+	// blockStart numbers the roles' permission blocks consecutively: role
+	// r's block b is blockStart[r]+b. actions caches which blocks permit
+	// an action.
+	blockStart []int32
+	actions    actionCache
 	roleIndex map[string]int32 // lower-case GUID and role name
 
 	// scopes are interned lower-case scope strings; chains[i] lists the
@@ -280,6 +286,11 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 			r.blocks[j] = e.compileBlock(&d.Permissions[j], "role "+d.RoleName)
 		}
 		e.roles = append(e.roles, r)
+	}
+
+	e.blockStart = make([]int32, len(e.roles)+1)
+	for r := range e.roles {
+		e.blockStart[r+1] = e.blockStart[r] + int32(len(e.roles[r].blocks))
 	}
 
 	// Intern scopes: root first, then the hierarchy (so that walks from a

@@ -42,11 +42,11 @@ type subjectSpan struct {
 	pid        int32
 	start, end int32
 	_          int32
-	scopes     uint64
+	scopes     [2]uint64
 }
 
-// fold64 folds a 256-bit scope filter to the 64 bits a subjectSpan keeps.
-func (f *scopeFilter) fold64() uint64 { return f[0] | f[1] | f[2] | f[3] }
+// fold128 folds a 256-bit scope filter to the 128 bits a subjectSpan keeps.
+func (f *scopeFilter) fold128() [2]uint64 { return [2]uint64{f[0] | f[2], f[1] | f[3]} }
 
 func (t *subjectTable) home(k0, k1 uint64) uint64 {
 	h := (k1 ^ bits.RotateLeft64(k0*0x9e3779b97f4a7c15, 31)) * 0xbf58476d1ce4e5b9
@@ -72,7 +72,7 @@ func (e *Engine) buildSubjects(l PrincipalLister) subjectTable {
 		for _, pe := range e.byPrincipal.entries[sp.start:sp.end] {
 			f.add(pe.bit)
 		}
-		sp.scopes = f.fold64()
+		sp.scopes = f.fold128()
 		spans = append(spans, sp)
 	}
 	for id := range l.PrincipalIDs() {

@@ -138,3 +138,75 @@ func TestFirstGrantOnly(t *testing.T) {
 		t.Fatalf("refused request lists grants: %v", d.GrantedBy())
 	}
 }
+
+// TestActionCache: the cached answer for an action is the matchers'
+// answer, on both planes; once the cache is full, new actions are matched
+// directly and still answered right; concurrent first uses agree.
+func TestActionCache(t *testing.T) {
+	t.Parallel()
+	e, err := Compile(nil, []Assignment{
+		{ID: "a1", PrincipalID: "u", RoleDefinitionID: "Reader", Scope: "/"},
+		{ID: "a2", PrincipalID: "u", RoleDefinitionID: "Storage Blob Data Reader", Scope: "/subscriptions/s"},
+		{ID: "a3", PrincipalID: "u", RoleDefinitionID: "Virtual Machine Contributor", Scope: "/subscriptions/s"},
+	}, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		action string
+		data   bool
+		want   bool
+	}{
+		{"Microsoft.Compute/virtualMachines/read", false, true},
+		{"Microsoft.Compute/virtualMachines/start/action", false, true},
+		{"Microsoft.Compute/virtualMachines/delete", false, true},
+		{"Microsoft.Authorization/roleAssignments/write", false, false},
+		{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", true, true},
+		{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", false, true}, // Reader: */read on the control plane
+		{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write", true, false},
+	}
+	check := func(t *testing.T) {
+		var d Decision
+		for _, c := range cases {
+			r := Request{PrincipalID: "u", Groups: []string{}, Action: c.action, DataAction: c.data, Scope: "/subscriptions/s/x"}
+			e.Check(&r, &d)
+			if d.Allowed != c.want {
+				t.Errorf("%s (data %v): allowed %v, want %v (%v)", c.action, c.data, d.Allowed, c.want, d.Reason)
+			}
+		}
+	}
+	// Concurrent first uses.
+	done := make(chan struct{})
+	for range 4 {
+		go func() { defer func() { done <- struct{}{} }(); check(t) }()
+	}
+	for range 4 {
+		<-done
+	}
+	check(t) // cached
+	if n := lenOf(e.actions.sets[0].Load()); n != 5 {
+		t.Errorf("control-plane cache holds %d actions, want 5", n)
+	}
+	// Fill the cache with other actions, then ask new ones.
+	var d Decision
+	for i := range maxCachedActions + 10 {
+		r := Request{PrincipalID: "u", Groups: []string{}, Action: fmt.Sprintf("Contoso.Widgets/w%d/read", i), Scope: "/x"}
+		e.Check(&r, &d)
+		if !d.Allowed {
+			t.Fatalf("%s: Reader must grant */read", r.Action)
+		}
+	}
+	if n := lenOf(e.actions.sets[0].Load()); n != maxCachedActions {
+		t.Errorf("cache grew to %d, bound %d", n, maxCachedActions)
+	}
+	r := Request{PrincipalID: "u", Groups: []string{}, Action: "Microsoft.Compute/virtualMachines/restart/action", Scope: "/subscriptions/s/vm"}
+	e.Check(&r, &d)
+	if !d.Allowed || d.GrantedBy()[0].AssignmentID != "a3" {
+		t.Errorf("uncached action: %v %v", d.Allowed, d.GrantedBy())
+	}
+	r.Action = "Microsoft.Network/virtualNetworks/write"
+	e.Check(&r, &d)
+	if d.Allowed {
+		t.Error("uncached action granted without a role that permits it")
+	}
+}
