@@ -156,13 +156,13 @@ type Decision struct {
 type Engine struct {
 	opts Options
 
-	roles     []compiledRole
+	roles []compiledRole
 	// blockStart numbers the roles' permission blocks consecutively: role
 	// r's block b is blockStart[r]+b. actions caches which blocks permit
 	// an action.
 	blockStart []int32
 	actions    actionCache
-	roleIndex map[string]int32 // lower-case GUID and role name
+	roleIndex  map[string]int32 // lower-case GUID and role name
 
 	// scopes are interned lower-case scope strings; chains[i] lists the
 	// scope ids of i and all its ancestors, i first.
