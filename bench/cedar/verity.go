@@ -2,6 +2,8 @@ package cedarbench
 
 import (
 	"fmt"
+	"iter"
+	"maps"
 	"strings"
 
 	"github.com/verityhq/verity/internal/rbac"
@@ -26,6 +28,11 @@ func (m memberOf) TransitiveMemberOf(id string) []string {
 	}
 	return []string{}
 }
+
+// PrincipalIDs lists the users, so that the engine resolves each with its
+// groups once, as it does with Verity's directory snapshot
+// (rbac.PrincipalLister).
+func (m memberOf) PrincipalIDs() iter.Seq[string] { return maps.Keys(m) }
 
 // conditionAdapter evaluates a built-in role's ABAC condition with
 // package rbac/condition. The generated requests carry no attributes.

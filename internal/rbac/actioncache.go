@@ -45,6 +45,9 @@ func (e *Engine) blocksFor(a []byte, data bool) actionBlocks {
 		if bs, ok := (*m)[string(a)]; ok {
 			return *bs
 		}
+		if len(*m) >= maxCachedActions {
+			return nil // full: no lock for actions that will not be added
+		}
 	}
 	e.actions.mu.Lock()
 	defer e.actions.mu.Unlock()

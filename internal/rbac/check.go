@@ -116,7 +116,7 @@ scan:
 		}
 		// A long span is sorted by scope: look up each scope of the chain.
 		for _, sc := range chain {
-			i := searchScope(entries, sc)
+			i := e.byPrincipal.search(sp, sc)
 			for ; i < len(entries) && entries[i].scope == sc; i++ {
 				if e.consider(&entries[i], req, res, &reason) && !req.AllGrants {
 					break scan
@@ -161,42 +161,35 @@ func (e *Engine) subjectSpans(res *Decision, sub *subjectSlot, filter *scopeFilt
 	f := filter.fold128()
 	var touch uint64
 	for i := range e.subjects.of(sub) {
-		sp := &e.subjects.of(sub)[i]
-		res.pids = append(res.pids, sp.pid)
-		if sp.start < sp.end && sp.scopes[0]&f[0]|sp.scopes[1]&f[1] != 0 {
-			res.spans = append(res.spans, span{sp.start, sp.end})
-			if sp.end-sp.start <= longSpan {
-				for i := sp.start; i < sp.end; i += 4 {
-					touch += uint64(e.byPrincipal.entries[i].bit)
-				}
-				touch += uint64(e.byPrincipal.entries[sp.end-1].bit)
-			} else {
-				touch += uint64(e.byPrincipal.entries[int(sp.start+sp.end)/2].bit)
-			}
+		s := &e.subjects.of(sub)[i]
+		res.pids = append(res.pids, s.pid)
+		if s.start < s.end && s.scopes[0]&f[0]|s.scopes[1]&f[1] != 0 {
+			sp := span{s.start, s.end, s.fence}
+			res.spans = append(res.spans, sp)
+			touch += e.touchEntries(sp)
 		}
 	}
 	res.sink += touch
 }
 
-// longSpan is the length above which Check finds a principal's entries on
-// the request's scope chain by binary search rather than by reading them
-// all (four entries fill a cache line).
-const longSpan = 16
-
-// searchScope returns the index of the first of entries (sorted by scope)
-// whose scope is at least sc.
-func searchScope(entries []principalEntry, sc int32) int {
-	lo, hi := 0, len(entries)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if entries[m].scope < sc {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+// touchEntries loads the cache lines of sp's entries that Check will read
+// first: every line of a short span (four entries a line), not only the
+// first; the first fences of a long one.
+func (e *Engine) touchEntries(sp span) uint64 {
+	if sp.end-sp.start > longSpan {
+		return uint64(e.byPrincipal.fences[sp.fence])
 	}
-	return lo
+	var touch uint64
+	for i := sp.start; i < sp.end; i += 4 {
+		touch += uint64(e.byPrincipal.entries[i].bit)
+	}
+	return touch + uint64(e.byPrincipal.entries[sp.end-1].bit)
 }
+
+// longSpan is the length above which Check finds a principal's entries on
+// the request's scope chain through the span's fences rather than by
+// reading them all (four entries fill a cache line).
+const longSpan = 16
 
 // consider records the permission blocks of pe's role that grant the
 // request (all of them with AllGrants, else the first), or raises *reason
@@ -330,18 +323,9 @@ func (e *Engine) findPrincipals(res *Decision, user string, groups []string, fil
 			}
 			res.pids = append(res.pids, s.p1-1)
 			if s.start < s.end && s.scopes.meets(filter) {
-				res.spans = append(res.spans, span{s.start, s.end})
-				// Touch every cache line of a short span (four entries a
-				// line), not only the first; of a long one, where Check
-				// binary-searches, the first probe's.
-				if s.end-s.start <= longSpan {
-					for i := s.start; i < s.end; i += 4 {
-						touch += uint64(e.byPrincipal.entries[i].bit)
-					}
-					touch += uint64(e.byPrincipal.entries[s.end-1].bit)
-				} else {
-					touch += uint64(e.byPrincipal.entries[int(s.start+s.end)/2].bit)
-				}
+				sp := span{s.start, s.end, s.fence}
+				res.spans = append(res.spans, sp)
+				touch += e.touchEntries(sp)
 			}
 			continue
 		}
@@ -352,7 +336,7 @@ func (e *Engine) findPrincipals(res *Decision, user string, groups []string, fil
 		res.id = lower(res.id, id)
 		if p, found := e.principalIndex[string(res.id)]; found {
 			res.pids = append(res.pids, p)
-			res.spans = append(res.spans, span{e.byPrincipal.off[p], e.byPrincipal.off[p+1]})
+			res.spans = append(res.spans, e.byPrincipal.spanOf(p))
 		}
 	}
 	res.sink += touch

@@ -414,9 +414,44 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 type byPrincipalIndex struct {
 	off     []int32
 	entries []principalEntry
+	// fences index long spans (more than longSpan entries): the scope of
+	// every fenceStride-th entry, from fenceAt[p], so that finding a scope
+	// in a principal's entries reads a line or two of fences and one line
+	// of entries instead of a binary search's chain of scattered lines.
+	fences  []int32
+	fenceAt []int32 // per principal; -1 for a short span
 }
 
-type span struct{ start, end int32 }
+// span is a principal's range of entries and, for a long one, where its
+// fences start.
+type span struct{ start, end, fence int32 }
+
+const fenceStride = 8
+
+// search returns the index in entries[sp.start:sp.end] (sorted by scope)
+// of the first entry whose scope is at least sc. The fences narrow it to
+// fenceStride entries.
+func (x *byPrincipalIndex) search(sp span, sc int32) int {
+	i := x.block(sp, sc)
+	n := int(sp.end - sp.start)
+	entries := x.entries[sp.start:sp.end]
+	for i < n && entries[i].scope < sc {
+		i++
+	}
+	return i
+}
+
+// block returns the index in entries[sp.start:sp.end] where the run of
+// fenceStride entries that holds sc's first entry (if any) begins.
+func (x *byPrincipalIndex) block(sp span, sc int32) int {
+	n := int(sp.end - sp.start)
+	fences := x.fences[sp.fence : int(sp.fence)+(n+fenceStride-1)/fenceStride]
+	k, _ := slices.BinarySearch(fences, sc) // first fence ≥ sc
+	if k == 0 {
+		return 0
+	}
+	return (k - 1) * fenceStride
+}
 
 // probe is one request principal on its way through the principal table.
 type probe struct {
@@ -463,8 +498,22 @@ func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalInd
 			return cmp.Compare(a.assignment, b.assignment)
 		})
 	}
+	idx.fenceAt = make([]int32, principals)
+	for p := range principals {
+		idx.fenceAt[p] = -1
+		if idx.off[p+1]-idx.off[p] <= longSpan {
+			continue
+		}
+		idx.fenceAt[p] = int32(len(idx.fences))
+		for i := idx.off[p]; i < idx.off[p+1]; i += fenceStride {
+			idx.fences = append(idx.fences, idx.entries[i].scope)
+		}
+	}
 	return idx
 }
+
+// spanOf is principal p's span.
+func (x *byPrincipalIndex) spanOf(p int32) span { return span{x.off[p], x.off[p+1], x.fenceAt[p]} }
 
 func (x *byPrincipalIndex) of(p int32) []principalEntry { return x.entries[x.off[p]:x.off[p+1]] }
 

@@ -25,7 +25,7 @@ type principalSlot struct {
 	k0, k1     uint64
 	p1         int32
 	start, end int32
-	_          int32
+	fence      int32 // see byPrincipalIndex.fences
 	scopes     scopeFilter
 }
 
@@ -67,7 +67,7 @@ func buildPrincipalTable(guids map[guidKey]int32, idx *byPrincipalIndex) princip
 		for t.slots[i].p1 != 0 {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = principalSlot{k0: k0, k1: k1, p1: p + 1, start: idx.off[p], end: idx.off[p+1]}
+		t.slots[i] = principalSlot{k0: k0, k1: k1, p1: p + 1, start: idx.off[p], end: idx.off[p+1], fence: idx.fenceAt[p]}
 		for _, pe := range idx.entries[idx.off[p]:idx.off[p+1]] {
 			t.slots[i].scopes.add(pe.bit)
 		}

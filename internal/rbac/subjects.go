@@ -41,7 +41,7 @@ type subjectSlot struct {
 type subjectSpan struct {
 	pid        int32
 	start, end int32
-	_          int32
+	fence      int32 // see byPrincipalIndex.fences
 	scopes     [2]uint64
 }
 
@@ -67,7 +67,7 @@ func (e *Engine) buildSubjects(l PrincipalLister) subjectTable {
 		if !ok {
 			return
 		}
-		sp := subjectSpan{pid: p, start: e.byPrincipal.off[p], end: e.byPrincipal.off[p+1]}
+		sp := subjectSpan{pid: p, start: e.byPrincipal.off[p], end: e.byPrincipal.off[p+1], fence: e.byPrincipal.fenceAt[p]}
 		var f scopeFilter
 		for _, pe := range e.byPrincipal.entries[sp.start:sp.end] {
 			f.add(pe.bit)

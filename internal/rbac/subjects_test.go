@@ -210,3 +210,63 @@ func TestActionCache(t *testing.T) {
 		t.Error("uncached action granted without a role that permits it")
 	}
 }
+
+// TestLongSpans: a principal with hundreds of assignments (found through
+// the span's fences rather than read in full) gets every grant on the
+// request's chain and no other, at every depth, directly and as a group.
+func TestLongSpans(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var pool []string
+	for s := range 4 {
+		sub := fmt.Sprintf("/subscriptions/s%d", s)
+		pool = append(pool, sub)
+		for g := range 5 {
+			rg := fmt.Sprintf("%s/resourceGroups/rg%d", sub, g)
+			pool = append(pool, rg)
+			for v := range 4 {
+				pool = append(pool, fmt.Sprintf("%s/providers/Microsoft.Compute/virtualMachines/vm%d", rg, v))
+			}
+		}
+	}
+	const user, group = "11111111-0000-4000-8000-000000000001", "22222222-0000-4000-8000-000000000002"
+	var as []Assignment
+	for i := range 400 {
+		who := user
+		if i%2 == 1 {
+			who = group
+		}
+		as = append(as, Assignment{ID: fmt.Sprintf("a%03d", i), PrincipalID: who, RoleDefinitionID: "Reader", Scope: pool[rng.IntN(len(pool))]})
+	}
+	l := listed{ids: []string{user}, groups: map[string][]string{user: {group}}}
+	for _, opts := range []Options{{}, {Principals: l}} {
+		e, err := Compile(nil, as, nil, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d Decision
+		for _, s := range append(pool, "/subscriptions/s9") {
+			r := Request{PrincipalID: user, Action: "Microsoft.Compute/virtualMachines/read", Scope: s + "/x", AllGrants: true}
+			if opts.Principals == nil {
+				r.Groups = []string{group}
+			}
+			e.Check(&r, &d)
+			var got, want []string
+			for _, g := range d.GrantedBy() {
+				got = append(got, g.AssignmentID)
+			}
+			for _, a := range as {
+				if ScopeContains(a.Scope, r.Scope) {
+					want = append(want, a.ID)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("at %s (lister %v): granted by %v, want %v", r.Scope, opts.Principals != nil, got, want)
+			}
+			if d.Allowed != (len(want) > 0) {
+				t.Fatalf("at %s: allowed %v with %d grants", r.Scope, d.Allowed, len(want))
+			}
+		}
+	}
+}
