@@ -53,9 +53,9 @@ var thirdParty = []string{
 	"github.com/google/uuid",
 	"golang.org/x/crypto",
 	"golang.org/x/term",
-	"go.yaml.in/yaml/v2",
+	"go.yaml.in/yaml/v2",                      // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
 	"github.com/pquerna/otp",                  // TOTP codes and enrollment QR codes for second-factor sign-in
-	"github.com/oschwald/maxminddb-golang/v2", // country of an IP for country named locations // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
+	"github.com/oschwald/maxminddb-golang/v2", // country of an IP for country named locations
 }
 
 type pkg struct {
