@@ -80,6 +80,22 @@ type Credential struct {
 	UpdatedAt   time.Time
 }
 
+// Record is state that is not tenant configuration: sessions, sign-in
+// flows, authorization codes, refresh tokens, second-factor secrets,
+// signing keys. Records do not bump the store revision, and never reach a
+// snapshot, the change log or an export. Body is opaque to the store
+// (callers seal secrets before they get here).
+type Record struct {
+	Kind    string
+	ID      string
+	Subject string // what the record belongs to (a principal, a token family), for listing and deleting together
+	Version int64  // set by the store: 1 on create, +1 on every write
+	Body    []byte
+	// CreatedAt and UpdatedAt are set by the store. A zero ExpiresAt
+	// never expires; an expired record reads as absent.
+	CreatedAt, UpdatedAt, ExpiresAt time.Time
+}
+
 // AuditEvent is one entry of the append-only audit table.
 type AuditEvent struct {
 	Seq       int64 // assigned by the store on append
@@ -183,6 +199,23 @@ type Store interface {
 	GetCredential(ctx context.Context, principalID, typ string) (Credential, error)
 	// DeleteCredentials removes every credential of a principal.
 	DeleteCredentials(ctx context.Context, principalID string) error
+
+	// CreateRecord inserts r (version 1); ErrConflict when it exists.
+	CreateRecord(ctx context.Context, r Record) (Record, error)
+	// GetRecord returns a live record; ErrNotFound when absent or expired.
+	GetRecord(ctx context.Context, kind, id string) (Record, error)
+	// UpdateRecord replaces a live record if its version is still
+	// r.Version (ErrConflict otherwise) and returns the new version.
+	UpdateRecord(ctx context.Context, r Record) (Record, error)
+	// PutRecord inserts or replaces a record whatever its version.
+	PutRecord(ctx context.Context, r Record) (Record, error)
+	// DeleteRecord removes one record; ErrNotFound when absent.
+	DeleteRecord(ctx context.Context, kind, id string) error
+	// DeleteRecords removes every record of kind with subject.
+	DeleteRecords(ctx context.Context, kind, subject string) (int, error)
+	// ListRecords lists the live records of kind with subject, oldest
+	// first, at most limit (<= 0 or > 1000: 1000).
+	ListRecords(ctx context.Context, kind, subject string, limit int) ([]Record, error)
 
 	// AppendAudit appends e and returns the seq the database assigned.
 	AppendAudit(ctx context.Context, e AuditEvent) (int64, error)

@@ -37,6 +37,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPaging", testList},
 		{"Tokens", testTokens},
 		{"Credentials", testCredentials},
+		{"Records", testRecords},
 		{"Audit", testAudit},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"StoreReadsInsideUpdates", testReadsInsideUpdates},
