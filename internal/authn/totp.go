@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"image/png"
 	"strings"
@@ -36,6 +37,23 @@ type TOTPEnrollment struct {
 
 // NewTOTPEnrollment mints a random TOTP secret for accountName at issuer.
 func NewTOTPEnrollment(issuer, accountName string) (TOTPEnrollment, error) {
+	return totpEnrollment(issuer, accountName, nil)
+}
+
+// TOTPEnrollmentFor renders the enrollment of an existing secret (as
+// NewTOTPEnrollment returned it) again, for a page shown twice.
+func TOTPEnrollmentFor(issuer, accountName, secret string) (TOTPEnrollment, error) {
+	if !validTOTPSecret(secret) {
+		return TOTPEnrollment{}, errors.New("totp secret is not a valid base32 secret")
+	}
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(strings.ToUpper(secret), "="))
+	if err != nil {
+		return TOTPEnrollment{}, fmt.Errorf("totp secret: %w", err)
+	}
+	return totpEnrollment(issuer, accountName, raw)
+}
+
+func totpEnrollment(issuer, accountName string, secret []byte) (TOTPEnrollment, error) {
 	// The label is "issuer:account", so neither may hold a colon (Google
 	// Authenticator's key URI format).
 	switch {
@@ -49,6 +67,7 @@ func NewTOTPEnrollment(issuer, accountName string) (TOTPEnrollment, error) {
 		AccountName: accountName,
 		Period:      totpPeriod,
 		SecretSize:  totpSecretSize,
+		Secret:      secret,
 		Digits:      otp.DigitsSix,
 		Algorithm:   otp.AlgorithmSHA1,
 	})

@@ -170,3 +170,21 @@ func TestTOTPEnrollmentRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestTOTPEnrollmentForRendersTheSameKey(t *testing.T) {
+	t.Parallel()
+	e, err := NewTOTPEnrollment("Verity", "ada@contoso.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := TOTPEnrollmentFor("Verity", "ada@contoso.com", e.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Secret != e.Secret || again.URL != e.URL || len(again.QRCode) == 0 {
+		t.Fatalf("re-rendered enrollment differs: %q vs %q", again.URL, e.URL)
+	}
+	if _, err := TOTPEnrollmentFor("Verity", "ada@contoso.com", "not base32!"); err == nil {
+		t.Fatal("accepted a malformed secret")
+	}
+}

@@ -1,0 +1,674 @@
+package signin
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/verityhq/verity/internal/access"
+	"github.com/verityhq/verity/internal/authn"
+	"github.com/verityhq/verity/internal/store"
+)
+
+// maxForm bounds a sign-in form body.
+const maxForm = 16 << 10
+
+// dummyHash is verified against when a user name has no password, so that
+// a wrong name costs as much time as a wrong password.
+var dummyHash = sync.OnceValue(func() string {
+	h, err := authn.HashPassword(authn.GeneratePassword())
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+// form parses a bounded POST form and checks that it comes from this
+// site: the Origin (when the browser sends one) must be this host.
+func (s *Service) form(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		return errBadForm
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		if o != "https://"+r.Host && o != "http://"+r.Host {
+			return errBadForm
+		}
+	}
+	return nil
+}
+
+var errBadForm = errors.New("the form could not be read, or came from another site")
+
+func (s *Service) getSignIn(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.page(w, r, http.StatusOK, signInPage{
+		CSRF:     s.csrfCookie(w, r),
+		ReturnTo: safeReturn(q.Get("return_to")),
+		AppID:    q.Get("app"),
+		Username: strings.TrimSpace(q.Get("login_hint")),
+	})
+}
+
+func (s *Service) postSignIn(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := s.form(w, r); err != nil || !s.csrfCookieMatches(r, r.PostFormValue("csrf")) {
+		s.page(w, r, http.StatusBadRequest, errorPage{Title: "Sign-in could not continue", Message: "The page was out of date or did not come from this site. Start again.", Retry: "/signin"})
+		return
+	}
+	now := s.opts.Now()
+	upn := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
+	password := r.PostFormValue("password")
+	again := signInPage{CSRF: s.csrfCookie(w, r), ReturnTo: safeReturn(r.PostFormValue("return_to")), AppID: r.PostFormValue("app"), Username: upn}
+	if upn == "" || password == "" || len(upn) > 256 || len(password) > authn.MaxPasswordLength {
+		again.Error = "Enter your user name and password."
+		s.page(w, r, http.StatusBadRequest, again)
+		return
+	}
+	appID := again.AppID
+	if appID == "" {
+		appID = s.opts.AppID
+	}
+	ip := clientIP(r)
+	ev := &Event{ID: newCorrelationID(), CreatedDateTime: now, UserPrincipalName: upn, AppID: appID, IPAddress: ip.String(),
+		ClientAppUsed: "Browser", UserAgent: r.UserAgent(), CorrelationID: newCorrelationID(), IsInteractive: true,
+		AuthenticationRequirement: "singleFactorAuthentication", AuthenticationDetails: []AuthenticationStep{},
+		ConditionalAccessStatus: "notApplied", AppliedConditionalAccess: []AppliedPolicy{}, RiskLevelDuringSignIn: "none", RiskState: "none"}
+	s.locate(ev, ip)
+	familiar := s.familiar.Seen(upn, authn.NetworkKey(ip))
+	if locked, _ := s.lockout.Locked(upn, familiar); locked {
+		ev.Status = Status{ErrorCode: CodeLocked, FailureReason: "The account is locked because of too many failed sign-ins. Try again later."}
+		s.logFailure(ctx, r, ev)
+		again.Error = "Your account is temporarily locked to prevent unauthorized use. Try again later."
+		s.page(w, r, http.StatusTooManyRequests, again)
+		return
+	}
+	u, err := s.user(ctx, upn)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	hash := ""
+	if u != nil {
+		ev.UserID, ev.UserDisplayName = u.ID, u.DisplayName
+		switch c, err := s.opts.Store.GetCredential(ctx, u.ID, "password"); {
+		case err == nil:
+			hash = c.Hash
+		case !errors.Is(err, store.ErrNotFound):
+			s.fail(w, r, ev, err)
+			return
+		}
+	}
+	ok := false
+	if hash == "" {
+		_ = authn.VerifyPassword(dummyHash(), password)
+	} else {
+		ok = authn.VerifyPassword(hash, password) == nil
+	}
+	ev.AuthenticationDetails = append(ev.AuthenticationDetails, AuthenticationStep{AuthenticationMethod: "Password", Succeeded: ok, AuthenticationStepDateTime: now})
+	if !ok {
+		s.lockout.Fail(upn, familiar)
+		ev.Status = Status{ErrorCode: CodeInvalidCredentials, FailureReason: "Invalid username or password."}
+		s.logFailure(ctx, r, ev)
+		again.Error = "Your account or password is incorrect."
+		s.page(w, r, http.StatusUnauthorized, again)
+		return
+	}
+	s.lockout.Succeed(upn, familiar)
+	if !u.Enabled() {
+		ev.Status = Status{ErrorCode: CodeDisabled, FailureReason: "The user account is disabled."}
+		s.logFailure(ctx, r, ev)
+		s.page(w, r, http.StatusForbidden, errorPage{Title: "Your account is disabled", Message: "Contact your administrator.", Correlation: ev.CorrelationID})
+		return
+	}
+	if authn.NeedsRehash(hash) {
+		if h, err := authn.HashPassword(password); err == nil {
+			if err := s.opts.Store.SetCredential(ctx, store.Credential{PrincipalID: u.ID, Type: "password", Hash: h}); err != nil {
+				s.log.WarnContext(ctx, "sign-in: rehash password", "user", u.ID, "err", err)
+			}
+		}
+	}
+	f := &flow{UserID: u.ID, UPN: upn, DisplayName: u.DisplayName, AppID: appID, ReturnTo: again.ReturnTo,
+		IP: ip.String(), UserAgent: r.UserAgent(), CorrelationID: ev.CorrelationID, CSRF: newCorrelationID(),
+		Started: now, PasswordAt: now, Methods: access.MethodPassword, Details: ev.AuthenticationDetails}
+	m, err := loadMethods(ctx, s.opts.Store, u.ID)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	if m.MustChangePassword {
+		f.Steps = append(f.Steps, stepPasswordChange)
+	}
+	secret, err := createFlow(ctx, s.opts.Store, f)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	s.setCookie(w, flowCookie, secret, 0)
+	s.advance(w, r, f, m)
+}
+
+// advance evaluates conditional access for the attempt as it stands and
+// takes it to its next step, or finishes it.
+func (s *Service) advance(w http.ResponseWriter, r *http.Request, f *flow, m *Methods) {
+	ctx := r.Context()
+	now := s.opts.Now()
+	ev := s.event(f, now)
+	var res access.Result
+	if err := s.evaluate(f, now, &res); err != nil {
+		s.fail(w, r, ev, err)
+		endFlow(ctx, s.opts.Store, f)
+		return
+	}
+	ev.ConditionalAccessStatus = caStatus(res.Outcome)
+	ev.AppliedConditionalAccess = appliedPolicies(&res)
+	if res.Outcome == access.OutcomeBlock {
+		ev.Status = Status{ErrorCode: CodeBlockedByCA, FailureReason: "Access has been blocked by Conditional Access policies."}
+		if res.Unmet&^blockControl != 0 {
+			ev.Status = Status{ErrorCode: CodeCannotMeetControls, FailureReason: "A required control cannot be satisfied in this sign-in: " + controlNames(res.Unmet)}
+		}
+		s.deny(w, r, f, ev)
+		return
+	}
+	steps, why := s.stepsFor(&res, f, m)
+	if why != nil {
+		ev.Status = *why
+		s.deny(w, r, f, ev)
+		return
+	}
+	for _, st := range steps {
+		if !containsStep(f.Steps, st) {
+			f.Steps = append(f.Steps, st)
+		}
+	}
+	next := f.next()
+	if next == "" {
+		s.finish(w, r, f, &res, ev)
+		return
+	}
+	if err := saveFlow(ctx, s.opts.Store, f); err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	// Entra logs the first factor's success as an interrupted sign-in when
+	// more is needed.
+	ev.Status = Status{ErrorCode: CodeMFARequired, FailureReason: "Strong authentication is required."}
+	if next == stepPasswordChange {
+		ev.Status = Status{ErrorCode: CodePasswordChange, FailureReason: "The password must be changed."}
+	}
+	if err := record(ctx, s.opts.Store, requestID(r), ev, resultInterrupted); err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	http.Redirect(w, r, stepPath(next), http.StatusSeeOther)
+}
+
+// blockControl is the controls a blocked result may list as unmet because
+// of the block itself.
+const blockControl = access.Control(0)
+
+// stepsFor turns conditional access's unmet controls into the steps this
+// sign-in can offer, or says why it cannot.
+func (s *Service) stepsFor(res *access.Result, f *flow, m *Methods) ([]step, *Status) {
+	if res.Outcome != access.OutcomeInterrupt {
+		return nil, nil
+	}
+	var steps []step
+	unmet := res.Unmet
+	if unmet&access.ControlPasswordChange != 0 {
+		steps = append(steps, stepPasswordChange)
+		unmet &^= access.ControlPasswordChange
+	}
+	if unmet&(access.ControlMFA|access.ControlAuthenticationStrength) != 0 {
+		// A TOTP code on top of the password satisfies MFA and any strength
+		// that accepts password + software OATH; a strength that needs a
+		// phishing-resistant method cannot be met with what Verity offers
+		// at sign-in here.
+		for _, st := range res.Strengths {
+			if !st.Satisfied(f.Methods | access.MethodSoftwareOath) {
+				return nil, &Status{ErrorCode: CodeStrengthUnavailable, FailureReason: "The required authentication strength \"" + st.DisplayName + "\" needs a method this sign-in cannot use."}
+			}
+		}
+		if m.TOTP == nil {
+			steps = append(steps, stepEnrollMFA)
+		} else {
+			steps = append(steps, stepMFA)
+		}
+		unmet &^= access.ControlMFA | access.ControlAuthenticationStrength
+	}
+	if unmet != 0 {
+		return nil, &Status{ErrorCode: CodeCannotMeetControls, FailureReason: "A required control cannot be satisfied in this sign-in: " + controlNames(unmet)}
+	}
+	if len(steps) == 0 && res.Session.SignInFrequency.Reauthenticate {
+		// The user proved the first factor just now; only a second factor
+		// can be stale.
+		steps = append(steps, stepMFA)
+	}
+	return steps, nil
+}
+
+// evaluate runs conditional access for the attempt.
+func (s *Service) evaluate(f *flow, now time.Time, res *access.Result) error {
+	snap := s.opts.Live.Current()
+	eng, err := snap.Access()
+	if err != nil {
+		return err
+	}
+	req := access.Request{Identity: access.IdentityUser, UserID: f.UserID, Applications: []string{f.AppID},
+		ClientApp: access.ClientAppBrowser, Platform: platform(f.UserAgent),
+		Methods: f.Methods, Satisfied: f.Satisfied, Now: now, SignInTime: f.PasswordAt, MFATime: f.MFAAt}
+	if ip, err := parseAddr(f.IP); err == nil {
+		req.IP = ip
+		if s.opts.Countries != nil {
+			req.Country, _ = s.opts.Countries.Country(ip)
+		}
+	}
+	req.Resolve(access.SnapshotPrincipals{Snapshot: snap.Directory()})
+	eng.Evaluate(&req, res)
+	return nil
+}
+
+// finish ends a successful attempt: the session, its cookie, the log.
+func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, res *access.Result, ev *Event) {
+	ctx := r.Context()
+	now := s.opts.Now()
+	sess := &Session{UserID: f.UserID, UPN: f.UPN, AppID: f.AppID, CreatedAt: now, AuthTime: f.PasswordAt, MFATime: f.MFAAt,
+		Methods: f.Methods, IP: f.IP, UserAgent: f.UserAgent, LastSeen: now, IdleTimeout: s.opts.SessionIdle, ExpiresAt: now.Add(s.opts.SessionMax)}
+	freq := res.Session.SignInFrequency
+	if freq.Set && !freq.EveryTime && freq.Interval > 0 {
+		sess.SignInFrequency = freq.Interval
+		if end := f.PasswordAt.Add(freq.Interval); end.Before(sess.ExpiresAt) {
+			sess.ExpiresAt = end
+		}
+	}
+	sess.EveryTime = freq.Set && freq.EveryTime
+	secret, err := createSession(ctx, s.opts.Store, sess)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	ev.SessionID = sess.ID
+	ev.Status = Status{ErrorCode: CodeSuccess}
+	if Strength(f.Methods) >= StrengthMultifactor {
+		ev.AuthenticationRequirement = "multiFactorAuthentication"
+	}
+	ev.AuthenticationMethodsUsed = sess.AMR()
+	if err := record(ctx, s.opts.Store, requestID(r), ev, resultSuccess); err != nil {
+		// No record, no sign-in.
+		_ = s.opts.Store.DeleteRecord(ctx, kindSession, sess.ID)
+		s.fail(w, r, ev, err)
+		return
+	}
+	endFlow(ctx, s.opts.Store, f)
+	s.familiar.Remember(f.UPN, authn.NetworkKey(mustAddr(f.IP)))
+	maxAge := 0 // a browser-session cookie unless policy keeps the browser signed in
+	if res.Session.PersistentBrowser == access.BrowserAlways {
+		maxAge = int(time.Until(sess.ExpiresAt).Seconds())
+	}
+	s.setCookie(w, sessionCookie, secret, maxAge)
+	s.clearCookie(w, flowCookie)
+	http.Redirect(w, r, safeReturn(f.ReturnTo), http.StatusSeeOther)
+}
+
+// deny ends an attempt that conditional access (or the user's methods)
+// does not let through.
+func (s *Service) deny(w http.ResponseWriter, r *http.Request, f *flow, ev *Event) {
+	s.logFailure(r.Context(), r, ev)
+	endFlow(r.Context(), s.opts.Store, f)
+	s.clearCookie(w, flowCookie)
+	s.page(w, r, http.StatusForbidden, errorPage{Title: "You cannot access this right now",
+		Message:     "Your sign-in was successful but does not meet the criteria to access this resource. " + userMessage(ev.Status.ErrorCode),
+		Correlation: ev.CorrelationID, Code: ev.Status.ErrorCode})
+}
+
+// userMessage says what a person can do about a failure, without naming
+// policies.
+func userMessage(code int) string {
+	switch code {
+	case CodeBlockedByCA:
+		return "Access is blocked from where or how you are signing in."
+	case CodeCannotMeetControls:
+		return "It requires something this device or app cannot provide, such as a compliant device."
+	case CodeStrengthUnavailable:
+		return "It requires a stronger sign-in method than you can use here."
+	}
+	return ""
+}
+
+// fail ends an attempt on an internal error: logged with its cause,
+// shown without it.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, ev *Event, err error) {
+	s.log.ErrorContext(r.Context(), "sign-in failed", "correlation", ev.CorrelationID, "user", ev.UserID, "err", err)
+	ev.Status = Status{ErrorCode: -1, FailureReason: "Internal error."}
+	if rerr := record(context.WithoutCancel(r.Context()), s.opts.Store, requestID(r), ev, resultFailure); rerr != nil {
+		s.log.ErrorContext(r.Context(), "sign-in: record failure", "correlation", ev.CorrelationID, "err", rerr)
+	}
+	status := http.StatusInternalServerError
+	if errors.Is(err, store.ErrUnavailable) {
+		status = http.StatusServiceUnavailable
+	}
+	s.page(w, r, status, errorPage{Title: "Sign-in is not available", Message: "Something went wrong on our side. Try again in a moment.", Correlation: ev.CorrelationID, Retry: "/signin"})
+}
+
+func (s *Service) logFailure(ctx context.Context, r *http.Request, ev *Event) {
+	if err := record(ctx, s.opts.Store, requestID(r), ev, resultFailure); err != nil {
+		s.log.ErrorContext(ctx, "sign-in: record failure", "correlation", ev.CorrelationID, "err", err)
+	}
+}
+
+// event starts a log event for the attempt's current state.
+func (s *Service) event(f *flow, now time.Time) *Event {
+	ev := &Event{ID: newCorrelationID(), CreatedDateTime: now, UserID: f.UserID, UserPrincipalName: f.UPN, UserDisplayName: f.DisplayName,
+		AppID: f.AppID, IPAddress: f.IP, ClientAppUsed: "Browser", UserAgent: f.UserAgent, CorrelationID: f.CorrelationID, IsInteractive: true,
+		AuthenticationRequirement: "singleFactorAuthentication", AuthenticationDetails: append([]AuthenticationStep{}, f.Details...),
+		ConditionalAccessStatus: "notApplied", AppliedConditionalAccess: []AppliedPolicy{}, RiskLevelDuringSignIn: "none", RiskState: "none"}
+	if ip, err := parseAddr(f.IP); err == nil {
+		s.locate(ev, ip)
+	}
+	return ev
+}
+
+// locate fills the event's location from the address.
+func (s *Service) locate(ev *Event, ip netipAddr) {
+	if !ip.IsValid() {
+		return
+	}
+	if s.opts.Countries != nil {
+		ev.Location.CountryOrRegion, _ = s.opts.Countries.Country(ip)
+	}
+	locs := s.opts.Live.Current().Directory().Locations()
+	for i := range locs {
+		if locs[i].ContainsIP(ip) || locs[i].ContainsCountry(ev.Location.CountryOrRegion) {
+			ev.Location.NamedLocations = append(ev.Location.NamedLocations, locs[i].ID)
+		}
+	}
+}
+
+// withFlow loads the attempt a step page belongs to, or shows why it
+// cannot continue.
+func (s *Service) withFlow(w http.ResponseWriter, r *http.Request, want step) (*flow, bool) {
+	c, err := r.Cookie(flowCookie)
+	if err != nil {
+		s.expired(w, r)
+		return nil, false
+	}
+	f, err := loadFlow(r.Context(), s.opts.Store, c.Value)
+	if errors.Is(err, errNoFlow) {
+		s.expired(w, r)
+		return nil, false
+	}
+	if err != nil {
+		s.page(w, r, http.StatusServiceUnavailable, errorPage{Title: "Sign-in is not available", Message: "Try again in a moment.", Retry: "/signin"})
+		return nil, false
+	}
+	if f.next() != want {
+		if next := f.next(); next != "" {
+			http.Redirect(w, r, stepPath(next), http.StatusSeeOther)
+		} else {
+			s.expired(w, r)
+		}
+		return nil, false
+	}
+	if r.Method == http.MethodPost {
+		if err := s.form(w, r); err != nil || !constantEqual(r.PostFormValue("csrf"), f.CSRF) {
+			s.page(w, r, http.StatusBadRequest, errorPage{Title: "Sign-in could not continue", Message: "The page was out of date or did not come from this site. Start again.", Retry: "/signin"})
+			return nil, false
+		}
+	}
+	return f, true
+}
+
+func (s *Service) expired(w http.ResponseWriter, r *http.Request) {
+	s.clearCookie(w, flowCookie)
+	s.page(w, r, http.StatusBadRequest, errorPage{Title: "Your sign-in timed out", Message: "Sign-in has to finish within ten minutes. Start again.", Retry: "/signin", Code: CodeFlowExpired})
+}
+
+func stepPath(s step) string {
+	switch s {
+	case stepMFA:
+		return "/signin/mfa"
+	case stepEnrollMFA:
+		return "/signin/enroll"
+	case stepPasswordChange:
+		return "/signin/password"
+	}
+	return "/signin"
+}
+
+func containsStep(steps []step, s step) bool {
+	for _, x := range steps {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) getMFA(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.withFlow(w, r, stepMFA)
+	if !ok {
+		return
+	}
+	s.page(w, r, http.StatusOK, mfaPage{CSRF: f.CSRF, Recovery: r.URL.Query().Get("method") == "recovery"})
+}
+
+func (s *Service) postMFA(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.withFlow(w, r, stepMFA)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	now := s.opts.Now()
+	code := strings.TrimSpace(r.PostFormValue("code"))
+	recovery := strings.TrimSpace(r.PostFormValue("recovery"))
+	method := "OATH verification code"
+	var passed bool
+	m, err := updateMethods(ctx, s.opts.Store, f.UserID, func(m *Methods) error {
+		passed = false
+		switch {
+		case recovery != "":
+			rest, ok := authn.UseRecoveryCode(m.RecoveryCodes, recovery)
+			if ok {
+				m.RecoveryCodes, passed = rest, true
+			}
+		case m.TOTP != nil:
+			secret, err := s.opts.Sealer.Open(sealPurposeTOTP, f.UserID, m.TOTP.Secret)
+			if err != nil {
+				return err
+			}
+			step, ok := authn.VerifyTOTP(string(secret), code, now, m.TOTP.LastStep)
+			if ok {
+				m.TOTP.LastStep, passed = step, true
+			}
+		}
+		if !passed {
+			return errWrongCode // nothing to save
+		}
+		return nil
+	})
+	if recovery != "" {
+		method = "Recovery code"
+	}
+	if err != nil && !errors.Is(err, errWrongCode) {
+		s.fail(w, r, s.event(f, now), err)
+		return
+	}
+	f.Details = append(f.Details, AuthenticationStep{AuthenticationMethod: method, Succeeded: passed, AuthenticationStepDateTime: now})
+	if !passed {
+		f.Attempts++
+		if f.Attempts >= maxCodeAttempts {
+			ev := s.event(f, now)
+			ev.Status = Status{ErrorCode: CodeMFAFailed, FailureReason: "Authentication failed during strong authentication request."}
+			s.logFailure(ctx, r, ev)
+			endFlow(ctx, s.opts.Store, f)
+			s.clearCookie(w, flowCookie)
+			s.page(w, r, http.StatusUnauthorized, errorPage{Title: "Too many wrong codes", Message: "Start again.", Retry: "/signin", Correlation: f.CorrelationID, Code: CodeMFAFailed})
+			return
+		}
+		if err := saveFlow(ctx, s.opts.Store, f); err != nil {
+			s.expired(w, r)
+			return
+		}
+		s.page(w, r, http.StatusUnauthorized, mfaPage{CSRF: f.CSRF, Recovery: recovery != "", Error: "That code didn't work. Check it and try again."})
+		return
+	}
+	f.Methods |= access.MethodSoftwareOath
+	f.Satisfied |= access.ControlMFA
+	f.MFAAt = now
+	f.done(stepMFA)
+	s.advance(w, r, f, m)
+}
+
+var errWrongCode = errors.New("wrong code")
+
+func (s *Service) getEnroll(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.withFlow(w, r, stepEnrollMFA)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	var secret, url string
+	var qr []byte
+	if len(f.Enrollment) == 0 {
+		e, err := authn.NewTOTPEnrollment(s.opts.Issuer, f.UPN)
+		if err != nil {
+			s.fail(w, r, s.event(f, s.opts.Now()), err)
+			return
+		}
+		if f.Enrollment, err = s.opts.Sealer.Seal(sealPurposeEnroll, f.id, []byte(e.Secret)); err != nil {
+			s.fail(w, r, s.event(f, s.opts.Now()), err)
+			return
+		}
+		if err := saveFlow(ctx, s.opts.Store, f); err != nil {
+			s.expired(w, r)
+			return
+		}
+		secret, url, qr = e.Secret, e.URL, e.QRCode
+	} else {
+		b, err := s.opts.Sealer.Open(sealPurposeEnroll, f.id, f.Enrollment)
+		if err != nil {
+			s.fail(w, r, s.event(f, s.opts.Now()), err)
+			return
+		}
+		secret = string(b)
+		e, err := authn.TOTPEnrollmentFor(s.opts.Issuer, f.UPN, secret)
+		if err != nil {
+			s.fail(w, r, s.event(f, s.opts.Now()), err)
+			return
+		}
+		url, qr = e.URL, e.QRCode
+	}
+	s.page(w, r, http.StatusOK, enrollPage{CSRF: f.CSRF, Secret: groupSecret(secret), URL: url,
+		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(qr)), Account: f.UPN, Issuer: s.opts.Issuer})
+}
+
+// sealPurposeEnroll seals a TOTP secret while it is being enrolled.
+const sealPurposeEnroll = "totp-enrollment"
+
+func (s *Service) postEnroll(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.withFlow(w, r, stepEnrollMFA)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	now := s.opts.Now()
+	if len(f.Enrollment) == 0 {
+		http.Redirect(w, r, "/signin/enroll", http.StatusSeeOther)
+		return
+	}
+	b, err := s.opts.Sealer.Open(sealPurposeEnroll, f.id, f.Enrollment)
+	if err != nil {
+		s.fail(w, r, s.event(f, now), err)
+		return
+	}
+	step, ok := authn.VerifyTOTP(string(b), strings.TrimSpace(r.PostFormValue("code")), now, 0)
+	if !ok {
+		f.Attempts++
+		if f.Attempts >= maxCodeAttempts {
+			ev := s.event(f, now)
+			ev.Status = Status{ErrorCode: CodeMFAFailed, FailureReason: "Authenticator registration failed: too many wrong codes."}
+			s.logFailure(ctx, r, ev)
+			endFlow(ctx, s.opts.Store, f)
+			s.clearCookie(w, flowCookie)
+			s.page(w, r, http.StatusUnauthorized, errorPage{Title: "Too many wrong codes", Message: "Start again.", Retry: "/signin", Correlation: f.CorrelationID})
+			return
+		}
+		_ = saveFlow(ctx, s.opts.Store, f)
+		http.Redirect(w, r, "/signin/enroll?error=code", http.StatusSeeOther)
+		return
+	}
+	sealed, err := s.opts.Sealer.Seal(sealPurposeTOTP, f.UserID, b)
+	if err != nil {
+		s.fail(w, r, s.event(f, now), err)
+		return
+	}
+	codes, hashes, err := authn.NewRecoveryCodes(10)
+	if err != nil {
+		s.fail(w, r, s.event(f, now), err)
+		return
+	}
+	m, err := updateMethods(ctx, s.opts.Store, f.UserID, func(m *Methods) error {
+		m.TOTP = &TOTPMethod{Secret: sealed, LastStep: step, EnrolledAt: now}
+		m.RecoveryCodes = hashes
+		return nil
+	})
+	if err != nil {
+		s.fail(w, r, s.event(f, now), err)
+		return
+	}
+	f.Enrollment = nil
+	f.Details = append(f.Details, AuthenticationStep{AuthenticationMethod: "OATH verification code", Succeeded: true, AuthenticationStepDateTime: now, AuthenticationStepResult: "Authenticator app registered"})
+	f.Methods |= access.MethodSoftwareOath
+	f.Satisfied |= access.ControlMFA
+	f.MFAAt = now
+	f.done(stepEnrollMFA)
+	if err := saveFlow(ctx, s.opts.Store, f); err != nil {
+		s.expired(w, r)
+		return
+	}
+	_ = m
+	// The codes are shown once, on this response; the page's form
+	// continues the sign-in.
+	s.page(w, r, http.StatusOK, recoveryPage{CSRF: f.CSRF, Codes: codes})
+}
+
+// postContinue resumes an attempt after a page that only informs (the
+// recovery codes).
+func (s *Service) postContinue(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(flowCookie)
+	if err != nil {
+		s.expired(w, r)
+		return
+	}
+	f, err := loadFlow(r.Context(), s.opts.Store, c.Value)
+	if err != nil {
+		s.expired(w, r)
+		return
+	}
+	if err := s.form(w, r); err != nil || !constantEqual(r.PostFormValue("csrf"), f.CSRF) {
+		s.page(w, r, http.StatusBadRequest, errorPage{Title: "Sign-in could not continue", Message: "The page was out of date or did not come from this site. Start again.", Retry: "/signin"})
+		return
+	}
+	m, err := loadMethods(r.Context(), s.opts.Store, f.UserID)
+	if err != nil {
+		s.fail(w, r, s.event(f, s.opts.Now()), err)
+		return
+	}
+	s.advance(w, r, f, m)
+}
+
+func groupSecret(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s[i:min(i+4, len(s))])
+	}
+	return b.String()
+}
