@@ -14,6 +14,7 @@ import (
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -204,6 +205,10 @@ type passwordRequest struct {
 	Password string `json:"password"`
 	// RevokeSessions signs the user out everywhere (default true).
 	RevokeSessions *bool `json:"revokeSessions,omitempty"`
+	// ForceChangePasswordNextSignIn makes the user's next interactive
+	// sign-in change the password before it completes (Graph's
+	// passwordProfile flag of the same name; default false).
+	ForceChangePasswordNextSignIn bool `json:"forceChangePasswordNextSignIn,omitempty"`
 }
 
 // setPassword sets a user's password credential (Owner only). The
@@ -229,12 +234,18 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := s.opts.Store.SetCredential(r.Context(), store.Credential{PrincipalID: obj.ID, Type: "password", Hash: hash, UpdatedAt: time.Now().UTC()}); err != nil {
 		return err
 	}
+	if err := signin.SetMustChangePassword(r.Context(), s.opts.Store, obj.ID, req.ForceChangePasswordNextSignIn); err != nil {
+		return err
+	}
 	if req.RevokeSessions == nil || *req.RevokeSessions {
 		if err := s.opts.Store.DeletePrincipalTokens(r.Context(), obj.ID); err != nil {
 			return err
 		}
+		if _, err := signin.RevokeSessions(r.Context(), s.opts.Store, obj.ID); err != nil {
+			return err
+		}
 	}
-	c.details = map[string]any{"id": obj.ID}
+	c.details = map[string]any{"id": obj.ID, "forceChangePasswordNextSignIn": req.ForceChangePasswordNextSignIn}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -63,6 +63,7 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodGet, v1+"/authorization/whoCan", "authorization.whoCan", allow("Microsoft.Authorization/roleAssignments/read", "/"), s.whoCan)
 
 	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", allow("Verity.Audit/events/read", "/audit"), s.listAudit)
+	s.handle(http.MethodGet, v1+"/auditLogs/signIns", "auditLogs.signIns", allow("Verity.Audit/signIns/read", "/audit"), s.listSignIns)
 	s.registerApply()
 }
 

@@ -146,6 +146,22 @@ func (s *sqlStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, e
 		where = append(where, "action = ?")
 		args = append(args, q.Action)
 	}
+	if q.Target != "" {
+		where = append(where, "target = ?")
+		args = append(args, q.Target)
+	}
+	if q.Result != "" {
+		where = append(where, "result = ?")
+		args = append(args, q.Result)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "event_time >= ?")
+		args = append(args, toMicros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "event_time <= ?")
+		args = append(args, toMicros(q.Until))
+	}
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultAuditLimit

@@ -115,7 +115,11 @@ type AuditQuery struct {
 	BeforeSeq int64 // only events with Seq < BeforeSeq when > 0 (paging back)
 	Actor     string
 	Action    string
-	Limit     int // default 100, maximum 1000
+	Target    string
+	Result    string
+	// Since and Until bound the event time (inclusive) when not zero.
+	Since, Until time.Time
+	Limit        int // default 100, maximum 1000
 }
 
 // ListOptions pages through one kind in ID order.
