@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/strictjson":          {},
 	"internal/localca":             {},
 	"internal/geo":                 {},
+	"internal/keyring":             {"internal/store"},
 	"internal/version":             {},
 	// Test-only packages.
 	"internal/store/storetest": {"internal/store"},
@@ -57,6 +58,7 @@ var thirdParty = []string{
 	"go.yaml.in/yaml/v2",                      // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
 	"github.com/pquerna/otp",                  // TOTP codes and enrollment QR codes for second-factor sign-in
 	"github.com/oschwald/maxminddb-golang/v2", // country of an IP for country named locations
+	"github.com/go-jose/go-jose/v4",           // JWK, JWKS and JWS for token-signing keys
 }
 
 type pkg struct {
