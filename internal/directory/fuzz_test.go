@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -18,7 +19,9 @@ func FuzzDecode(f *testing.F) {
 		KindGroup: {`{"displayName":"Finance","groupTypes":["Unified"],"members":["` + guidA + `","` + guidB + `"],"visibility":"private"}`,
 			`{"displayName":"G","isAssignableToRole":true,"securityEnabled":false}`,
 			`{"displayName":"G","members":["` + guidA + `"],"members@odata.bind":["https://graph.microsoft.com/v1.0/directoryObjects('` + guidB + `')"]}`},
-		KindApplication:      {`{"appId":"` + guidA + `","displayName":"P","identifierUris":["api://p"],"signInAudience":"AzureADMyOrg"}`},
+		KindApplication: {`{"appId":"` + guidA + `","displayName":"P","identifierUris":["api://p"],"signInAudience":"AzureADMyOrg"}`,
+			`{"displayName":"P","web":{"redirectUris":["https://p.example/cb","http://[::1]:8080/cb"],"logoutUrl":"https://p.example/out"},"spa":{"redirectUris":["http://localhost:3000"]},"publicClient":{"redirectUris":["com.example.p:/cb"]},"isFallbackPublicClient":true}`,
+			`{"displayName":"P","web":{"implicitGrantSettings":{},"redirectUriSettings":[]},"passwordCredentials":[{"keyId":"` + guidB + `","secretText":null,"customKeyIdentifier":null}]}`},
 		KindServicePrincipal: {`{"appId":"` + guidA + `","displayName":"P","servicePrincipalType":"ManagedIdentity","accountEnabled":false}`},
 		KindNamedLocation: {`{"@odata.type":"#microsoft.graph.ipNamedLocation","displayName":"HQ","ipRanges":[{"cidrAddress":"192.0.2.0/24"},{"cidrAddress":"2001:db8::/32"}],"isTrusted":true}`,
 			`{"@odata.type":"#microsoft.graph.countryNamedLocation","displayName":"B","countriesAndRegions":["NL"]}`},
@@ -29,13 +32,15 @@ func FuzzDecode(f *testing.F) {
 			f.Add(uint8(i), []byte(s))
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
+	for dir, kind := range map[string]string{"testdata": KindNamedLocation, filepath.Join("testdata", "applications"): KindApplication} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		for _, file := range files {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(uint8(slices.IndexFunc(kinds, func(d Descriptor) bool { return d.Name() == kind })), b)
 		}
-		f.Add(uint8(4), b)
 	}
 	f.Fuzz(func(t *testing.T, k uint8, body []byte) {
 		d := kinds[int(k)%len(kinds)]

@@ -73,7 +73,8 @@ type Kind[T any, P resourcePtr[T]] struct {
 	// unknown property is still an error.
 	graphOnly map[string]bool
 	// prepare, when set, rewrites Graph-only shapes of the document's top
-	// level (members@odata.bind) into Verity's before strict decoding.
+	// level (members@odata.bind, an application's web.implicitGrantSettings)
+	// into Verity's before strict decoding.
 	// It reports whether it changed anything.
 	prepare func(top map[string]json.RawMessage) (bool, error)
 }
@@ -99,7 +100,7 @@ var (
 	// Groups describes KindGroup.
 	Groups = withPrepare(newKind[Group]("group", "groups", func(g *Group) string { return g.Key() }, groupGraphOnly), bindMembers)
 	// Applications describes KindApplication.
-	Applications = newKind[Application]("application", "applications", func(a *Application) string { return a.Key() }, applicationGraphOnly)
+	Applications = withPrepare(newKind[Application]("application", "applications", func(a *Application) string { return a.Key() }, applicationGraphOnly), prepareApplication)
 	// ServicePrincipals describes KindServicePrincipal.
 	ServicePrincipals = newKind[ServicePrincipal]("servicePrincipal", "servicePrincipals", func(s *ServicePrincipal) string { return s.Key() }, servicePrincipalGraphOnly)
 	// NamedLocations describes KindNamedLocation.

@@ -220,7 +220,10 @@ func exampleOf(t *testing.T, kind string) Resource {
 			CreatedDateTime: &now}, Members: []string{guidB}}
 	case KindApplication:
 		return &Application{ID: guidA, AppID: guidB, DisplayName: "A", Description: "d", SignInAudience: AudienceMyOrg,
-			IdentifierURIs: []string{"api://a"}, Tags: []string{"t"}, CreatedDateTime: &now}
+			IdentifierURIs: []string{"api://a"}, Tags: []string{"t"}, IsFallbackPublicClient: true,
+			Web:          &WebApplication{RedirectURIs: []string{"https://a.example/cb"}, LogoutURL: "https://a.example/out", HomePageURL: "https://a.example/"},
+			SPA:          &SPAApplication{RedirectURIs: []string{"https://a.example/spa"}},
+			PublicClient: &PublicClientApplication{RedirectURIs: []string{"com.example.a:/cb"}}, CreatedDateTime: &now}
 	case KindServicePrincipal:
 		return &ServicePrincipal{ID: guidA, AppID: guidB, DisplayName: "S", AccountEnabled: ptr(true),
 			ServicePrincipalType: ServicePrincipalTypeManagedIdentity, AppRoleAssignmentRequired: true, Tags: []string{"t"}, CreatedDateTime: &now}
