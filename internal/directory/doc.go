@@ -9,6 +9,13 @@
 // lookups by id, UPN and appId, transitive group membership and directory
 // roles without allocation.
 //
+// Applications are OIDC clients: appId is the client id, web, spa and
+// publicClient hold the redirect URIs (validated as OAuth requires), and
+// client secrets (clientsecret.go) live in store records, as a SHA-256
+// hash bound to the registration they were issued to; VerifyClientSecret
+// is how a token endpoint checks one. Neither a secret nor its metadata is
+// ever part of a stored application, a snapshot or an export.
+//
 // Verity departs from Graph where policy as code needs it: group display
 // names are unique (case-insensitively), so a policy can name a group, and
 // a group's members are stored in the group itself ("members"), a field
