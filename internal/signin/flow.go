@@ -46,6 +46,9 @@ type flow struct {
 	Attempts int `json:"attempts"`
 	// Details are the authentication steps so far, for the sign-in log.
 	Details []AuthenticationStep `json:"details"`
+	// Replaces is the session a step-up started from (its record id): the
+	// new session replaces it.
+	Replaces string `json:"replaces,omitempty"`
 
 	version int64
 }

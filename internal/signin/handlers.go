@@ -305,6 +305,9 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, res *a
 		return
 	}
 	endFlow(ctx, s.opts.Store, f)
+	if f.Replaces != "" {
+		_ = s.opts.Store.DeleteRecord(ctx, kindSession, f.Replaces) // the stepped-up session takes its place
+	}
 	s.familiar.Remember(f.UPN, authn.NetworkKey(mustAddr(f.IP)))
 	maxAge := 0 // a browser-session cookie unless policy keeps the browser signed in
 	if res.Session.PersistentBrowser == access.BrowserAlways {

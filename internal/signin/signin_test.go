@@ -123,7 +123,27 @@ func newEnv(t *testing.T, objs ...store.Object) *env {
 	}
 	c := &clock{t: time.Now()}
 	svc := signin.New(signin.Options{Store: st, Live: live, Sealer: kr, Logger: log, AppID: appID, Now: c.Now})
-	srv := httptest.NewTLSServer(svc.Handler())
+	mux := http.NewServeMux()
+	mux.Handle("/signin", svc.Handler())
+	mux.Handle("/signin/", svc.Handler())
+	// /app stands for an application Verity serves: it asks Require for a
+	// session good enough for app (an application id), max_age (seconds)
+	// and strength ("mfa").
+	mux.HandleFunc("/app", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		req := signin.Requirements{}
+		if v := q.Get("max_age"); v != "" {
+			d, _ := time.ParseDuration(v + "s")
+			req.MaxAge = d
+		}
+		if q.Get("acr") == "mfa" {
+			req.Strength = signin.StrengthMultifactor
+		}
+		if sess := svc.Require(w, r, q.Get("app"), r.URL.RequestURI(), req); sess != nil {
+			io.WriteString(w, "hello "+sess.UPN+" "+sess.ACR())
+		}
+	})
+	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(srv.Close)
 	return &env{t: t, st: st, live: live, svc: svc, srv: srv, clock: c, logs: logs}
 }
@@ -501,5 +521,55 @@ func TestFormsRefuseForgery(t *testing.T) {
 	path, _, _ := e.submit(c, page, "/signin", url.Values{"username": {aliceUPN}, "password": {alicePW}, "return_to": {"//evil.example/x"}})
 	if path != "/signin/session" {
 		t.Fatalf("return_to //evil.example led to %s", path)
+	}
+}
+
+const otherApp = "0e0e0e0e-0000-4000-8000-00000000b992"
+
+func TestRequireStepsUpPerApplication(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, policy(t, "f0000000-0000-4000-8000-00000000f004", `{"displayName": "MFA for the other app", "state": "enabled",
+		"conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["`+otherApp+`"]}},
+		"grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}`))
+	c := e.browser("")
+	// No session: the application sends the browser to sign in, and gets
+	// it back.
+	path, _, body := e.get(c, "/app?app="+appID)
+	if path != "/signin" {
+		t.Fatalf("without a session /app went to %s", path)
+	}
+	path, _, body = e.submit(c, body, "/signin", url.Values{"username": {aliceUPN}, "password": {alicePW}, "return_to": {"/app?app=" + appID}})
+	if path != "/app" || !strings.HasPrefix(body, "hello alice@contoso.com "+signin.ACRPassword) {
+		t.Fatalf("after sign-in: %s %q", path, body)
+	}
+	// The other application needs MFA: step up, then back.
+	path, _, body = e.get(c, "/app?app="+otherApp)
+	if path != "/signin/enroll" {
+		t.Fatalf("the MFA application went to %s", path)
+	}
+	secret := strings.ReplaceAll(secretRe.FindStringSubmatch(body)[1], " ", "")
+	code, _ := totp.GenerateCode(secret, e.clock.Now())
+	_, _, body = e.submit(c, body, "/signin/enroll", url.Values{"code": {code}})
+	path, _, body = e.submit(c, body, "/signin/continue", url.Values{})
+	if path != "/app" || !strings.HasPrefix(body, "hello alice@contoso.com "+signin.ACRMultifactor) {
+		t.Fatalf("after step-up: %s %q", path, body)
+	}
+	// The stepped-up session replaced the first: one session is left.
+	recs, err := e.st.ListRecords(context.Background(), "session", aliceID, 0)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%d sessions after step-up, want 1 (%v)", len(recs), err)
+	}
+	// max_age: a password entered too long ago means signing in again.
+	e.clock.Add(10 * time.Minute)
+	if path, _, _ := e.get(c, "/app?app="+appID+"&max_age=300"); path != "/signin" {
+		t.Fatalf("max_age exceeded went to %s", path)
+	}
+	if path, _, body := e.get(c, "/app?app="+appID+"&max_age=3600&acr=mfa"); path != "/app" || !strings.HasPrefix(body, "hello") {
+		t.Fatalf("an acceptable session was refused: %s %q", path, body)
+	}
+	evs := e.events()
+	last := evs[len(evs)-1]
+	if last.IsInteractive || last.Status.ErrorCode != 0 || last.AppID != appID {
+		t.Fatalf("single sign-on logged as %+v", last)
 	}
 }
