@@ -154,11 +154,24 @@ func (s *Service) postLogout(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusBadRequest, errorPage{Title: "Not signed out", Message: "The page was out of date or did not come from this site.", Retry: "/signin/session"})
 		return
 	}
-	if c, err := r.Cookie(sessionCookie); err == nil && validSecret(c.Value) {
-		if err := s.opts.Store.DeleteRecord(r.Context(), kindSession, digest(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.ErrorContext(r.Context(), "sign-in: end session", "err", err)
-		}
+	if err := s.SignOut(w, r); err != nil {
+		s.log.ErrorContext(r.Context(), "sign-in: end session", "err", err)
 	}
-	s.clearCookie(w, sessionCookie)
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+// SignOut ends the request's session, if any, on the server and in the
+// browser. The caller has checked that the request is the user's own (a
+// CSRF-guarded form, or an OIDC logout request with a valid ID token hint
+// or a confirmation).
+func (s *Service) SignOut(w http.ResponseWriter, r *http.Request) error {
+	s.clearCookie(w, sessionCookie)
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || !validSecret(c.Value) {
+		return nil
+	}
+	if err := s.opts.Store.DeleteRecord(r.Context(), kindSession, digest(c.Value)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
 }
