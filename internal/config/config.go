@@ -37,6 +37,34 @@ type Config struct {
 	Auth Auth `json:"auth,omitempty"`
 	// Geo configures IP geolocation for country named locations.
 	Geo Geo `json:"geo,omitempty"`
+	// Secrets configures how secrets are kept at rest.
+	Secrets Secrets `json:"secrets,omitempty"`
+	// Signing configures the keys that sign tokens.
+	Signing Signing `json:"signing,omitempty"`
+}
+
+// Secrets configures the encryption of secrets at rest (second-factor
+// secrets, token-signing keys).
+type Secrets struct {
+	// MasterKeyFile holds the master key that seals secrets in the
+	// database: 32 random bytes, either raw (head -c 32 /dev/urandom) or as
+	// one line of standard base64 (openssl rand -base64 32). Further base64
+	// lines are old master keys that still open what they sealed, for
+	// rotation; the first line seals. The file must give group and others
+	// no access. When it is missing a node creates it with a new key (mode
+	// 0600), so every node sharing a PostgreSQL database needs a copy of the
+	// same file before it starts. Default DataDir/master.key.
+	MasterKeyFile string `json:"masterKeyFile,omitempty"`
+}
+
+// Signing configures the keys that sign tokens. Each key is published in
+// the JWKS a day before it signs and stays published a day after.
+type Signing struct {
+	// Algorithm of new signing keys: ES256 or EdDSA. Default ES256.
+	Algorithm string `json:"algorithm,omitempty"`
+	// RotateEvery is how long a key signs before the next one takes over.
+	// Default 720h (30 days); between 48h and 8760h.
+	RotateEvery Duration `json:"rotateEvery,omitempty"`
 }
 
 // Geo configures IP geolocation.
@@ -170,8 +198,9 @@ func Default() Config {
 			MaxConns:        10,
 			ChangeRetention: 100000,
 		},
-		Log:  Log{Level: "info", Format: "json"},
-		Auth: Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
+		Log:     Log{Level: "info", Format: "json"},
+		Auth:    Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
+		Signing: Signing{Algorithm: "ES256", RotateEvery: Duration(30 * 24 * time.Hour)},
 	}
 }
 
@@ -215,6 +244,9 @@ func Parse(doc []byte, cfg *Config) error {
 func (c *Config) fillDerived() {
 	if c.Store.DSN == "" {
 		c.Store.DSN = filepath.Join(c.DataDir, "verity.db")
+	}
+	if c.Secrets.MasterKeyFile == "" {
+		c.Secrets.MasterKeyFile = filepath.Join(c.DataDir, "master.key")
 	}
 	if c.HTTP.ExternalURL == "" {
 		scheme := "https"
@@ -270,6 +302,17 @@ func (c Config) Validate() error {
 	}
 	if c.Store.ChangeRetention < 1000 {
 		return strictjson.Errorf("store.changeRetention", "must be at least 1000")
+	}
+	if c.Secrets.MasterKeyFile == "" {
+		return strictjson.Errorf("secrets.masterKeyFile", "must not be empty")
+	}
+	switch c.Signing.Algorithm {
+	case "ES256", "EdDSA":
+	default:
+		return strictjson.Errorf("signing.algorithm", "must be ES256 or EdDSA, not %q", c.Signing.Algorithm)
+	}
+	if d := c.Signing.RotateEvery.D(); d < 48*time.Hour || d > 8760*time.Hour {
+		return strictjson.Errorf("signing.rotateEvery", "must be between 48h and 8760h")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

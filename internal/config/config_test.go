@@ -28,6 +28,9 @@ func TestLoadFullFile(t *testing.T) {
 		cfg.HTTP.ReadTimeout.D() != 20*time.Second || cfg.Auth.TokenTTL.D() != time.Hour || cfg.Log.Format != "text" {
 		t.Fatalf("loaded %+v", cfg)
 	}
+	if cfg.Secrets.MasterKeyFile != "/etc/verity/master.key" || cfg.Signing.Algorithm != "EdDSA" || cfg.Signing.RotateEvery.D() != 14*24*time.Hour {
+		t.Fatalf("secrets %+v signing %+v", cfg.Secrets, cfg.Signing)
+	}
 	if cfg.HTTP.WriteTimeout.D() != 60*time.Second {
 		t.Fatalf("unset field lost its default: %v", cfg.HTTP.WriteTimeout.D())
 	}
@@ -41,6 +44,10 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if cfg.Store.DSN != filepath.Join("verity-data", "verity.db") || cfg.HTTP.ExternalURL != "https://127.0.0.1:8443" {
 		t.Fatalf("defaults: dsn %q url %q", cfg.Store.DSN, cfg.HTTP.ExternalURL)
+	}
+	if cfg.Secrets.MasterKeyFile != filepath.Join("verity-data", "master.key") ||
+		cfg.Signing.Algorithm != "ES256" || cfg.Signing.RotateEvery.D() != 30*24*time.Hour {
+		t.Fatalf("defaults: secrets %+v signing %+v", cfg.Secrets, cfg.Signing)
 	}
 }
 
@@ -56,6 +63,9 @@ func TestLoadErrorsNameThePath(t *testing.T) {
 		{"invalid value", "log:\n  level: loud\n", `log.level: must be debug, info, warn or error, not "loud"`},
 		{"half TLS", "http:\n  tls:\n    certFile: a.pem\n", "http.tls: certFile and keyFile must be set together"},
 		{"token ttl too long", "auth:\n  tokenTTL: 48h\n", "auth.tokenTTL: must be at most 24h"},
+		{"signing algorithm", "signing:\n  algorithm: HS256\n", `signing.algorithm: must be ES256 or EdDSA, not "HS256"`},
+		{"signing rotation too often", "signing:\n  rotateEvery: 24h\n", "signing.rotateEvery: must be between 48h and 8760h"},
+		{"signing rotation too rare", "signing:\n  rotateEvery: 9000h\n", "signing.rotateEvery: must be between 48h and 8760h"},
 		{"not yaml", "store: [unclosed\n", "not valid YAML"},
 	}
 	for _, tt := range tests {
@@ -85,6 +95,7 @@ func TestEnvOverrides(t *testing.T) {
 	env := []string{
 		"VERITY_STORE_DSN=postgres://a@b/c", "VERITY_HTTP_TLS_DISABLE=true", "VERITY_STORE_MAX_CONNS=7",
 		"VERITY_AUTH_TOKEN_TTL=15m", "VERITY_HTTP_ADDR=127.0.0.1:0", "PATH=/bin", "VERITY_SERVER=https://x",
+		"VERITY_SECRETS_MASTER_KEY_FILE=/run/secrets/verity-master.key", "VERITY_SIGNING_ALGORITHM=EdDSA", "VERITY_SIGNING_ROTATE_EVERY=168h",
 	}
 	cfg, err := Load("testdata/full.yaml", env)
 	if err == nil {
@@ -96,6 +107,9 @@ func TestEnvOverrides(t *testing.T) {
 	}
 	if cfg.Store.DSN != "postgres://a@b/c" || !cfg.HTTP.TLS.Disable || cfg.Store.MaxConns != 7 || cfg.Auth.TokenTTL.D() != 15*time.Minute {
 		t.Fatalf("overrides not applied: %+v", cfg)
+	}
+	if cfg.Secrets.MasterKeyFile != "/run/secrets/verity-master.key" || cfg.Signing.Algorithm != "EdDSA" || cfg.Signing.RotateEvery.D() != 168*time.Hour {
+		t.Fatalf("secrets and signing overrides not applied: %+v %+v", cfg.Secrets, cfg.Signing)
 	}
 	if cfg.HTTP.ExternalURL != "http://127.0.0.1:0" {
 		t.Fatalf("external URL %q", cfg.HTTP.ExternalURL)
@@ -126,7 +140,8 @@ func TestEveryFieldHasAnEnvVar(t *testing.T) {
 		}
 		names[v.Name] = true
 	}
-	for _, want := range []string{"VERITY_DATA_DIR", "VERITY_HTTP_TLS_CERT_FILE", "VERITY_STORE_CONNECT_TIMEOUT", "VERITY_AUTH_MAX_FAILED_LOGINS", "VERITY_HTTP_EXTERNAL_URL"} {
+	for _, want := range []string{"VERITY_DATA_DIR", "VERITY_HTTP_TLS_CERT_FILE", "VERITY_STORE_CONNECT_TIMEOUT", "VERITY_AUTH_MAX_FAILED_LOGINS", "VERITY_HTTP_EXTERNAL_URL",
+		"VERITY_SECRETS_MASTER_KEY_FILE", "VERITY_SIGNING_ALGORITHM", "VERITY_SIGNING_ROTATE_EVERY"} {
 		if !names[want] {
 			t.Errorf("missing %s; have %v", want, names)
 		}
