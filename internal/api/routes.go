@@ -43,7 +43,10 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodGet, v1+"/groups/{id}/memberOf", "groups.memberOf", allow("Verity.Directory/groups/read", groups), s.memberOf(false))
 	s.handle(http.MethodGet, v1+"/groups/{id}/transitiveMemberOf", "groups.transitiveMemberOf", allow("Verity.Directory/groups/read", groups), s.memberOf(true))
 
-	s.collection(v1+"/applications", directoryKind(directory.Applications, false, "Verity.Directory/applications", "/directory/applications"))
+	const app = "/directory/applications/{id}"
+	s.applications(v1 + "/applications") // the collection; reads show passwordCredentials from the secret records
+	s.handle(http.MethodPost, v1+"/applications/{id}/addPassword", "applications.addPassword", allow("Verity.Directory/applications/credentials/write", app), s.addPassword)
+	s.handle(http.MethodPost, v1+"/applications/{id}/removePassword", "applications.removePassword", allow("Verity.Directory/applications/credentials/write", app), s.removePassword)
 	s.collection(v1+"/servicePrincipals", directoryKind(directory.ServicePrincipals, false, "Verity.Directory/servicePrincipals", "/directory/servicePrincipals"))
 	s.collection(v1+"/identity/conditionalAccess/namedLocations", directoryKind(directory.NamedLocations, false, "Verity.Directory/namedLocations", "/directory/namedLocations"))
 	s.collection(v1+"/identity/conditionalAccess/policies", caPolicyKind())
