@@ -7,10 +7,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +60,19 @@ func TestUpFirstLook(t *testing.T) {
 		t.Fatal("login with a wrong password succeeded")
 	}
 	testApplyExamples(t, env, n)
+
+	// The browser sign-in works on the same listener, and lands in the
+	// sign-in log.
+	if path, body := n.browserSignIn(n.user, n.password); path != "/signin/session" || !strings.Contains(body, "Signed in as <strong>"+n.user) {
+		t.Fatalf("browser sign-in ended at %s:\n%s", path, body)
+	}
+	tok := n.login(n.user, n.password)
+	if status, body := n.do(tok, "GET", "/api/v1/auditLogs/signIns?status=success", ""); status != http.StatusOK || !strings.Contains(string(body), `"userPrincipalName":"admin@verity.local"`) {
+		t.Fatalf("sign-in log: %d %s", status, body)
+	}
+	if _, err := os.Stat(filepath.Join(data, "master.key")); err != nil {
+		t.Fatalf("no master key file in the data directory: %v", err)
+	}
 
 	if err := n.stop(syscall.SIGTERM); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, n.stderr)
@@ -392,4 +409,32 @@ func TestServerWithCertificateFiles(t *testing.T) {
 	if _, err := http.Get(n.url + "/healthz"); err == nil {
 		t.Fatal("an untrusted client connected")
 	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// browserSignIn signs in through the sign-in pages as a browser does
+// (cookies, the form's CSRF token) and returns the final page's path and
+// body.
+func (n *node) browserSignIn(user, password string) (string, string) {
+	n.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Transport: n.client.Transport, Jar: jar, Timeout: 20 * time.Second}
+	resp, err := c.Get(n.url + "/signin?return_to=/signin/session")
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(page)
+	if m == nil {
+		n.t.Fatalf("no sign-in form at /signin:\n%s", page)
+	}
+	resp, err = c.PostForm(n.url+"/signin", url.Values{"csrf": {string(m[1])}, "username": {user}, "password": {password}, "return_to": {"/signin/session"}})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.Request.URL.Path, string(body)
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -256,7 +258,20 @@ func (n *node) revision() int64 {
 func serverEnv(t *testing.T, dsn string) []string {
 	return baseEnv("VERITY_STORE_DSN="+dsn, "VERITY_HTTP_ADDR=127.0.0.1:0", "VERITY_HTTP_TLS_DISABLE=true",
 		"VERITY_DATA_DIR="+t.TempDir(), "VERITY_STORE_POLL_INTERVAL=200ms", "VERITY_STORE_CONNECT_TIMEOUT=3s",
-		"VERITY_HTTP_SHUTDOWN_TIMEOUT=10s")
+		"VERITY_HTTP_SHUTDOWN_TIMEOUT=10s", "VERITY_SECRETS_MASTER_KEY_FILE="+sharedKeyFile(t, dsn))
+}
+
+// sharedKeyFile is the master key file of the nodes of one database, as
+// an operator copies it to each: the first node to start creates it.
+func sharedKeyFile(t *testing.T, dsn string) string {
+	sum := sha256.Sum256([]byte(dsn))
+	dir := filepath.Join(os.TempDir(), "verity-test-keys")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, hex.EncodeToString(sum[:8])+".key")
+	t.Cleanup(func() { os.Remove(path) })
+	return path
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -21,7 +22,9 @@ import (
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/geo"
+	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/localca"
+	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/version"
 )
@@ -68,6 +71,16 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		return err
 	}
 
+	masterKey, oldKeys, err := keyring.LoadOrCreateMasterKey(cfg.Secrets.MasterKeyFile)
+	if err != nil {
+		return fmt.Errorf("secrets.masterKeyFile: %w", err)
+	}
+	keys, err := keyring.Open(ctx, st, masterKey, keyring.Options{Algorithm: jose.SignatureAlgorithm(cfg.Signing.Algorithm),
+		RotateEvery: cfg.Signing.RotateEvery.D(), OldMasterKeys: oldKeys, Logger: log})
+	if err != nil {
+		return err
+	}
+
 	var geoDB *geo.DB
 	if cfg.Geo.MMDBFile != "" {
 		if geoDB, err = geo.Open(cfg.Geo.MMDBFile); err != nil {
@@ -93,10 +106,20 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	defer stopFeed()
 	go live.Run(feedCtx, cfg.Store.PollInterval.D())
 
+	go keys.Run(feedCtx, 0)
+
 	srv := api.New(api.Options{
 		Store: st, Live: live, Logger: log, Registry: reg,
 		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB,
 	})
+	signinOpts := signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
+		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D()}
+	if geoDB != nil {
+		signinOpts.Countries = geoDB
+	}
+	pages := signin.New(signinOpts)
+	srv.Mount("/signin", pages.Handler())
+	srv.Mount("/signin/", pages.Handler())
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -181,7 +204,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // bootstrap password appears here once and nowhere else: not in the log,
 // not in the database.
 func printBanner(w io.Writer, url, caFile string, boot *bootstrap.Result) {
-	fmt.Fprintf(w, "\nVerity %s is ready.\n\n  Admin API:   %s/api/v1/\n", version.String(), url)
+	fmt.Fprintf(w, "\nVerity %s is ready.\n\n  Sign-in:     %s/signin\n  Admin API:   %s/api/v1/\n", version.String(), url, url)
 	if caFile != "" {
 		fmt.Fprintf(w, "  CA to trust: %s\n", caFile)
 	}

@@ -126,6 +126,11 @@ func New(opts Options) *Server {
 	return s
 }
 
+// Mount serves h at pattern behind the server's middleware (request ids,
+// panic recovery, access log): the sign-in pages and the OIDC provider
+// share the listener with the API.
+func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
 // Routes lists every registered operation (the OpenAPI test reads it).
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
