@@ -211,16 +211,18 @@ func (k *Keyring) apply(ctx context.Context, t transition, version int64) (strin
 	} else {
 		_, err = k.st.UpdateRecord(ctx, rec)
 	}
-	if err != nil {
+	if errors.Is(err, store.ErrConflict) {
 		if kid != "" {
 			// Lost the race: our key was never listed, so nobody uses it.
+			// (After any other error the write may have committed, so the
+			// key stays, and Maintain removes it later if it is unlisted.)
 			if derr := k.st.DeleteRecord(context.WithoutCancel(ctx), kindSigningKey, kid); derr != nil {
 				k.opts.Logger.Warn("keyring: delete unlisted signing key", "kid", kid, "error", derr)
 			}
 		}
-		if errors.Is(err, store.ErrConflict) {
-			return "", err
-		}
+		return "", err
+	}
+	if err != nil {
 		return "", fmt.Errorf("keyring: store signing state: %w", err)
 	}
 	for _, d := range t.dropped {

@@ -524,3 +524,55 @@ func TestNoStateMeansNoSigner(t *testing.T) {
 		t.Fatalf("JWKS of an empty database: %s %v", doc, err)
 	}
 }
+
+// TestMissingKeyRecords checks that a retired key whose record is already
+// gone is left out of the JWKS, while a missing current key is an error.
+func TestMissingKeyRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	master := newMasterKey32(t)
+	k := openKeyring(t, st, master, Options{})
+	_, first := mustSign(t, k, "{}")
+	second, err := k.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteRecord(ctx, kindSigningKey, first); err != nil {
+		t.Fatal(err)
+	}
+	fresh := openKeyring(t, st, master, Options{})
+	if got := jwksKIDs(t, fresh); !slices.Equal(got, []string{second}) {
+		t.Fatalf("JWKS without the retired key's record: %v", got)
+	}
+	if err := st.DeleteRecord(ctx, kindSigningKey, second); err != nil {
+		t.Fatal(err)
+	}
+	fresh = openKeyring(t, st, master, Options{})
+	if _, err := fresh.Signer(ctx); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("signer without the current key's record: %v", err)
+	}
+}
+
+func TestRunMaintains(t *testing.T) {
+	t.Parallel()
+	st := storetest.OpenSQLite(t)
+	clk := newClock()
+	k := openKeyring(t, st, newMasterKey32(t), Options{Now: clk.Now})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k.Run(ctx, 10*time.Millisecond)
+	}()
+	clk.Advance(DefaultRotateEvery)
+	deadline := time.Now().Add(10 * time.Second)
+	for signingState(t, st).count(statusNext) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not publish the next key")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/verityhq/verity/internal/store"
 )
 
 // ErrNoSigningKey means the store lists no current signing key (Maintain
@@ -110,6 +112,9 @@ func (k *Keyring) build(ctx context.Context, st state, now time.Time, old *view)
 		}
 		if kk == nil {
 			r, err := k.st.GetRecord(ctx, kindSigningKey, e.KID)
+			if errors.Is(err, store.ErrNotFound) && e.Status == statusRetired {
+				continue // deleted since the state was read: it is gone from the JWKS anyway
+			}
 			if err != nil {
 				return nil, fmt.Errorf("keyring: read signing key %s: %w", e.KID, err)
 			}
