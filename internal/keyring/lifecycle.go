@@ -120,14 +120,14 @@ func (k *Keyring) plan(cur state, now time.Time) (t transition, ok bool) {
 		return t, true
 	}
 
-	if i := slices.IndexFunc(keys, func(e entry) bool { return e.Status == statusRetired && !now.Before(e.DeleteAt) }); i >= 0 {
-		t.next.Keys = slices.DeleteFunc(keys, func(e entry) bool {
-			if e.Status == statusRetired && !now.Before(e.DeleteAt) {
+	expired := func(e entry) bool { return e.Status == statusRetired && !now.Before(e.DeleteAt) }
+	if slices.ContainsFunc(keys, expired) {
+		for _, e := range keys {
+			if expired(e) {
 				t.dropped = append(t.dropped, e.KID)
-				return true
 			}
-			return false
-		})
+		}
+		t.next.Keys = slices.DeleteFunc(keys, expired)
 		t.why = "delete retired keys"
 		return t, true
 	}
@@ -139,8 +139,8 @@ func (k *Keyring) plan(cur state, now time.Time) (t transition, ok bool) {
 			t.why, t.activAt = "algorithm changed", now.Add(k.opts.PublishAhead)
 		case !now.Before(due.Add(-k.opts.PublishAhead)):
 			t.why, t.activAt = "publish next key", due
-			if min := now.Add(k.opts.PublishAhead); t.activAt.Before(min) {
-				t.activAt = min // never sign with a key published for less than PublishAhead
+			if earliest := now.Add(k.opts.PublishAhead); t.activAt.Before(earliest) {
+				t.activAt = earliest // never sign with a key published for less than PublishAhead
 			}
 		default:
 			return transition{}, false
