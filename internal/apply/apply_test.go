@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func equalCounts(a, b counts) bool {
 
 // exampleCounts is what examples/tenant holds.
 var exampleCounts = counts{
-	directory.KindUser: 9, directory.KindGroup: 7, directory.KindApplication: 2, directory.KindServicePrincipal: 4,
+	directory.KindUser: 9, directory.KindGroup: 7, directory.KindApplication: 3, directory.KindServicePrincipal: 5,
 	directory.KindNamedLocation: 3, access.Kind: 4, directory.KindRoleAssignment: 4, rbac.Kind: 4,
 }
 
@@ -138,8 +139,8 @@ func TestApplyExampleTenant(t *testing.T) {
 		}
 
 		plan, rev := apply(t, st, m, Options{})
-		if c, u, d := plan.Counts(); c != 37 || u != 0 || d != 0 {
-			t.Fatalf("first apply: %d creates, %d updates, %d deletes; want 37, 0, 0\n%s", c, u, d, plan)
+		if c, u, d := plan.Counts(); c != 39 || u != 0 || d != 0 {
+			t.Fatalf("first apply: %d creates, %d updates, %d deletes; want 39, 0, 0\n%s", c, u, d, plan)
 		}
 		if plan.String() != dry.String() {
 			t.Errorf("dry run plan differs from the applied one:\n%s\n---\n%s", dry, plan)
@@ -203,6 +204,11 @@ func TestApplyExampleTenant(t *testing.T) {
 		}
 		if u, _ := s.User(id("heidi@contoso.com")); u.Enabled() {
 			t.Error("heidi is enabled")
+		}
+		if app, ok := s.ApplicationByAppID("3f9c7a52-6b1e-4d0a-9e8f-2c4b7d1a5e60"); !ok || app.Web == nil || app.SPA == nil || app.PublicClient == nil ||
+			!slices.Contains(app.Web.RedirectURIs, "https://expenses.contoso.com/signin-oidc") || app.Web.LogoutURL == "" ||
+			!slices.Contains(app.PublicClient.RedirectURIs, "com.contoso.expenses:/oauth2redirect") {
+			t.Errorf("the OIDC client in the snapshot: %+v", app)
 		}
 
 		// A second apply of the same manifest changes nothing, and the
