@@ -112,14 +112,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		Store: st, Live: live, Logger: log, Registry: reg,
 		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB,
 	})
-	signinOpts := signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
-		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D()}
-	if geoDB != nil {
-		signinOpts.Countries = geoDB
-	}
-	pages := signin.New(signinOpts)
-	srv.Mount("/signin", pages.Handler())
-	srv.Mount("/signin/", pages.Handler())
+
 	httpSrv := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -143,6 +136,21 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		ln = tls.NewListener(ln, httpSrv.TLSConfig)
 	}
+
+	// The sign-in pages need the URL browsers use (the passkey relying
+	// party), known once the listener is.
+	signinOpts := signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
+		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D(), ExternalURL: url}
+	if geoDB != nil {
+		signinOpts.Countries = geoDB
+	}
+	pages, err := signin.New(signinOpts)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("http.externalURL: %w", err)
+	}
+	srv.Mount("/signin", pages.Handler())
+	srv.Mount("/signin/", pages.Handler())
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()

@@ -46,6 +46,9 @@ type flow struct {
 	Attempts int `json:"attempts"`
 	// Details are the authentication steps so far, for the sign-in log.
 	Details []AuthenticationStep `json:"details"`
+	// PasskeyOnly says the strength asked for takes a passkey: codes do
+	// not count.
+	PasskeyOnly bool `json:"passkeyOnly,omitempty"`
 	// Replaces is the session a step-up started from (its record id): the
 	// new session replaces it.
 	Replaces string `json:"replaces,omitempty"`

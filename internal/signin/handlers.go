@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -47,12 +48,20 @@ var errBadForm = errors.New("the form could not be read, or came from another si
 
 func (s *Service) getSignIn(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	s.page(w, r, http.StatusOK, signInPage{
+	p := signInPage{
 		CSRF:     s.csrfCookie(w, r),
 		ReturnTo: safeReturn(q.Get("return_to")),
 		AppID:    q.Get("app"),
 		Username: strings.TrimSpace(q.Get("login_hint")),
-	})
+		Passkeys: s.webauthn != nil,
+		RPID:     s.rpID(),
+	}
+	pq := url.Values{"return_to": {p.ReturnTo}}
+	if p.AppID != "" {
+		pq.Set("app", p.AppID)
+	}
+	p.PasskeyQuery = pq.Encode()
+	s.page(w, r, http.StatusOK, p)
 }
 
 func (s *Service) postSignIn(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +73,8 @@ func (s *Service) postSignIn(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
 	upn := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
 	password := r.PostFormValue("password")
-	again := signInPage{CSRF: s.csrfCookie(w, r), ReturnTo: safeReturn(r.PostFormValue("return_to")), AppID: r.PostFormValue("app"), Username: upn}
+	again := signInPage{CSRF: s.csrfCookie(w, r), ReturnTo: safeReturn(r.PostFormValue("return_to")), AppID: r.PostFormValue("app"), Username: upn, Passkeys: s.webauthn != nil, RPID: s.rpID()}
+	again.PasskeyQuery = url.Values{"return_to": {again.ReturnTo}, "app": {again.AppID}}.Encode()
 	if upn == "" || password == "" || len(upn) > 256 || len(password) > authn.MaxPasswordLength {
 		again.Error = "Enter your user name and password."
 		s.page(w, r, http.StatusBadRequest, again)
@@ -227,16 +237,21 @@ func (s *Service) stepsFor(res *access.Result, f *flow, m *Methods) ([]step, *St
 	if unmet&(access.ControlMFA|access.ControlAuthenticationStrength) != 0 {
 		// A TOTP code on top of the password satisfies MFA and any strength
 		// that accepts password + software OATH; a strength that needs a
-		// phishing-resistant method cannot be met with what Verity offers
-		// at sign-in here.
+		// phishing-resistant method takes one of the user's passkeys, and
+		// cannot be met without one.
 		for _, st := range res.Strengths {
-			if !st.Satisfied(f.Methods | access.MethodSoftwareOath) {
+			if st.Satisfied(f.Methods | access.MethodSoftwareOath) {
+				continue
+			}
+			if len(m.Passkeys) == 0 || s.webauthn == nil || !st.Satisfied(f.Methods|access.MethodFIDO2) {
 				return nil, &Status{ErrorCode: CodeStrengthUnavailable, FailureReason: "The required authentication strength \"" + st.DisplayName + "\" needs a method this sign-in cannot use."}
 			}
+			f.PasskeyOnly = true
 		}
-		if m.TOTP == nil {
+		switch {
+		case m.TOTP == nil && (len(m.Passkeys) == 0 || s.webauthn == nil):
 			steps = append(steps, stepEnrollMFA)
-		} else {
+		default:
 			steps = append(steps, stepMFA)
 		}
 		unmet &^= access.ControlMFA | access.ControlAuthenticationStrength
@@ -457,7 +472,22 @@ func (s *Service) getMFA(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s.page(w, r, http.StatusOK, mfaPage{CSRF: f.CSRF, Recovery: r.URL.Query().Get("method") == "recovery"})
+	p, err := s.mfaPage(r, f)
+	if err != nil {
+		s.fail(w, r, s.event(f, s.opts.Now()), err)
+		return
+	}
+	p.Recovery = p.TOTP && r.URL.Query().Get("method") == "recovery"
+	s.page(w, r, http.StatusOK, p)
+}
+
+// mfaPage offers the second factors the user has and the attempt accepts.
+func (s *Service) mfaPage(r *http.Request, f *flow) (mfaPage, error) {
+	m, err := loadMethods(r.Context(), s.opts.Store, f.UserID)
+	if err != nil {
+		return mfaPage{}, err
+	}
+	return mfaPage{CSRF: f.CSRF, Passkey: s.webauthn != nil && len(m.Passkeys) > 0, TOTP: m.TOTP != nil && !f.PasskeyOnly, RPID: s.rpID()}, nil
 }
 
 func (s *Service) postMFA(w http.ResponseWriter, r *http.Request) {
@@ -469,6 +499,10 @@ func (s *Service) postMFA(w http.ResponseWriter, r *http.Request) {
 	now := s.opts.Now()
 	code := strings.TrimSpace(r.PostFormValue("code"))
 	recovery := strings.TrimSpace(r.PostFormValue("recovery"))
+	if f.PasskeyOnly {
+		// The strength asked for takes a passkey: codes do not count.
+		code, recovery = "", ""
+	}
 	method := "OATH verification code"
 	var passed bool
 	m, err := updateMethods(ctx, s.opts.Store, f.UserID, func(m *Methods) error {
@@ -517,7 +551,9 @@ func (s *Service) postMFA(w http.ResponseWriter, r *http.Request) {
 			s.expired(w, r)
 			return
 		}
-		s.page(w, r, http.StatusUnauthorized, mfaPage{CSRF: f.CSRF, Recovery: recovery != "", Error: "That code didn't work. Check it and try again."})
+		p, _ := s.mfaPage(r, f)
+		p.Recovery, p.Error = recovery != "", "That code didn't work. Check it and try again."
+		s.page(w, r, http.StatusUnauthorized, p)
 		return
 	}
 	f.Methods |= access.MethodSoftwareOath

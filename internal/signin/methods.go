@@ -35,6 +35,8 @@ type Methods struct {
 	TOTP *TOTPMethod `json:"totp,omitempty"`
 	// RecoveryCodes are the hashes of the unused recovery codes.
 	RecoveryCodes []string `json:"recoveryCodes,omitempty"`
+	// Passkeys are the user's WebAuthn credentials.
+	Passkeys []Passkey `json:"passkeys,omitempty"`
 	// MustChangePassword is set by an administrator's reset: the next
 	// sign-in must change the password before it completes.
 	MustChangePassword bool      `json:"mustChangePassword,omitempty"`
@@ -124,7 +126,7 @@ func SetMustChangePassword(ctx context.Context, st store.Store, userID string, m
 // that needs one.
 func ResetMethods(ctx context.Context, st store.Store, userID string) error {
 	_, err := updateMethods(ctx, st, userID, func(m *Methods) error {
-		m.TOTP, m.RecoveryCodes = nil, nil
+		m.TOTP, m.RecoveryCodes, m.Passkeys = nil, nil, nil
 		return nil
 	})
 	return err

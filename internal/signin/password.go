@@ -145,8 +145,14 @@ func (s *Service) getSession(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, SignInURL("/signin/session", ""), http.StatusSeeOther)
 		return
 	}
+	m, err := loadMethods(r.Context(), s.opts.Store, sess.UserID)
+	if err != nil {
+		s.page(w, r, http.StatusServiceUnavailable, errorPage{Title: "Not available", Message: "Try again in a moment."})
+		return
+	}
 	s.page(w, r, http.StatusOK, sessionPage{CSRF: s.csrfCookie(w, r), UPN: sess.UPN, Strength: Strength(sess.Methods).String(),
-		Methods: sess.AMR(), SignedIn: sess.AuthTime.UTC().Format(time.RFC1123), Expires: sess.ExpiresAt.UTC().Format(time.RFC1123)})
+		Methods: sess.AMR(), SignedIn: sess.AuthTime.UTC().Format(time.RFC1123), Expires: sess.ExpiresAt.UTC().Format(time.RFC1123),
+		Passkeys: len(m.Passkeys), CanAddPasskey: s.webauthn != nil, RPID: s.rpID(), Registered: r.URL.Query().Get("registered") == "passkey"})
 }
 
 func (s *Service) postLogout(w http.ResponseWriter, r *http.Request) {

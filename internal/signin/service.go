@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
 	"github.com/verityhq/verity/internal/access"
@@ -53,19 +54,24 @@ type Options struct {
 	SessionIdle, SessionMax time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// ExternalURL is where browsers reach Verity; its host is the passkey
+	// relying party id (localhost for a loopback address). Without it,
+	// passkeys are off.
+	ExternalURL string
 }
 
 // Service serves the sign-in pages and answers who is signed in.
 type Service struct {
 	opts     Options
 	log      *slog.Logger
+	webauthn *webauthn.WebAuthn // nil: passkeys are off
 	lockout  *authn.SmartLockout
 	familiar *authn.FamiliarSources
 	mux      *http.ServeMux
 }
 
-// New returns a Service.
-func New(opts Options) *Service {
+// New returns a Service; an ExternalURL that is not a URL is an error.
+func New(opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -95,8 +101,21 @@ func New(opts Options) *Service {
 		familiar: authn.NewFamiliarSources(32),
 		mux:      http.NewServeMux(),
 	}
+	wa, err := newWebAuthn(opts.ExternalURL, opts.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	s.webauthn = wa
 	s.routes()
-	return s
+	return s, nil
+}
+
+// rpID is the passkeys' domain ("" when passkeys are off).
+func (s *Service) rpID() string {
+	if s.webauthn == nil {
+		return ""
+	}
+	return s.webauthn.Config.RPID
 }
 
 // Handler serves the pages under /signin/.
@@ -114,6 +133,13 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /signin/continue", s.postContinue)
 	s.mux.HandleFunc("GET /signin/session", s.getSession)
 	s.mux.HandleFunc("POST /signin/logout", s.postLogout)
+	s.mux.HandleFunc("POST /signin/passkey/login/begin", s.postPasskeyLoginBegin)
+	s.mux.HandleFunc("POST /signin/passkey/login/finish", s.postPasskeyLoginFinish)
+	s.mux.HandleFunc("POST /signin/passkey/mfa/begin", s.postPasskeyMFABegin)
+	s.mux.HandleFunc("POST /signin/passkey/mfa/finish", s.postPasskeyMFAFinish)
+	s.mux.HandleFunc("POST /signin/passkey/register/begin", s.postPasskeyRegisterBegin)
+	s.mux.HandleFunc("POST /signin/passkey/register/finish", s.postPasskeyRegisterFinish)
+	s.mux.HandleFunc("GET /signin/static/passkey.js", servePasskeyScript)
 	s.mux.HandleFunc("/signin/", func(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusNotFound, errorPage{Title: "Page not found", Message: "There is no sign-in page at this address."})
 	})

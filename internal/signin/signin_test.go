@@ -122,10 +122,11 @@ func newEnv(t *testing.T, objs ...store.Object) *env {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Now()}
-	svc := signin.New(signin.Options{Store: st, Live: live, Sealer: kr, Logger: log, AppID: appID, Now: c.Now})
+	var svc *signin.Service
+	pages := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { svc.Handler().ServeHTTP(w, r) })
 	mux := http.NewServeMux()
-	mux.Handle("/signin", svc.Handler())
-	mux.Handle("/signin/", svc.Handler())
+	mux.Handle("/signin", pages)
+	mux.Handle("/signin/", pages)
 	// /app stands for an application Verity serves: it asks Require for a
 	// session good enough for app (an application id), max_age (seconds)
 	// and strength ("mfa").
@@ -143,8 +144,13 @@ func newEnv(t *testing.T, objs ...store.Object) *env {
 			io.WriteString(w, "hello "+sess.UPN+" "+sess.ACR())
 		}
 	})
-	srv := httptest.NewTLSServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
+	svc, err = signin.New(signin.Options{Store: st, Live: live, Sealer: kr, Logger: log, AppID: appID, Now: c.Now, ExternalURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &env{t: t, st: st, live: live, svc: svc, srv: srv, clock: c, logs: logs}
 }
 
