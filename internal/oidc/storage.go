@@ -167,14 +167,9 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	return nil, errors.New("code already redeemed")
 }
 
-// DeleteAuthRequest is called once tokens are issued; SaveAuthCode has
-// already ended the request.
-func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
-	if err := s.p.opts.Store.DeleteRecord(ctx, kindAuthRequest, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	return nil
-}
+// DeleteAuthRequest is called once tokens are issued. SaveAuthCode ended
+// the request already, so there is nothing to write.
+func (s *storage) DeleteAuthRequest(context.Context, string) error { return nil }
 
 // ccRequest is a client credentials token request: the application's
 // service principal is the subject.
