@@ -70,6 +70,10 @@ func TestUpFirstLook(t *testing.T) {
 	if status, body := n.do(tok, "GET", "/api/v1/auditLogs/signIns?status=success", ""); status != http.StatusOK || !strings.Contains(string(body), `"userPrincipalName":"admin@verity.local"`) {
 		t.Fatalf("sign-in log: %d %s", status, body)
 	}
+	// The OpenID Connect provider answers at the node's URL.
+	if status, body := n.do("", "GET", "/.well-known/openid-configuration", ""); status != http.StatusOK || !strings.Contains(string(body), `"issuer":"`+n.url+`"`) {
+		t.Fatalf("discovery: %d %s", status, body)
+	}
 	if _, err := os.Stat(filepath.Join(data, "master.key")); err != nil {
 		t.Fatalf("no master key file in the data directory: %v", err)
 	}

@@ -23,7 +23,9 @@ func newLoginCmd() *cobra.Command {
 token, the server URL and the CA file in the user's configuration directory
 (~/.config/verity/credentials.json, mode 0600, or $VERITY_CREDENTIALS_FILE).
 The password is read from the terminal without echo, or from standard input
-with --password-stdin; it is never accepted as a flag.`,
+with --password-stdin; it is never accepted as a flag. When conditional access
+asks for a second factor, login asks for the code from the authenticator app
+(with --password-stdin, it reads it from the next line).`,
 		Example: `  verity login --server https://127.0.0.1:8443 --ca verity-data/tls/ca.pem --user admin@verity.local
   echo "$PASSWORD" | verity login --server https://verity.example.com --user alice@example.com --password-stdin`,
 		Args: cobra.NoArgs,
@@ -35,7 +37,8 @@ with --password-stdin; it is never accepted as a flag.`,
 			if user == "" {
 				return errors.New("--user is required")
 			}
-			password, err := readPassword(cmd, passwordStdin)
+			in := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 8192))
+			password, err := readPassword(cmd, in, passwordStdin)
 			if err != nil {
 				return err
 			}
@@ -43,7 +46,20 @@ with --password-stdin; it is never accepted as a flag.`,
 				AccessToken string `json:"access_token"`
 				ExpiresAt   string `json:"expires_at"`
 			}
-			if err := c.do(cmd.Context(), "POST", "/api/v1/login", map[string]string{"userPrincipalName": user, "password": password}, &resp); err != nil {
+			req := map[string]string{"userPrincipalName": user, "password": password}
+			err = c.do(cmd.Context(), "POST", "/api/v1/login", req, &resp)
+			// Conditional access asks for a second factor: the code from the
+			// authenticator app, typed (or on the next line of standard input).
+			var apiErr *apiError
+			if errors.As(err, &apiErr) && apiErr.Code == "MfaRequired" && !strings.Contains(apiErr.Message, "browser") {
+				code, rerr := readCode(cmd, in, passwordStdin)
+				if rerr != nil {
+					return rerr
+				}
+				req["otp"] = code
+				err = c.do(cmd.Context(), "POST", "/api/v1/login", req, &resp)
+			}
+			if err != nil {
 				return err
 			}
 			creds.Token, creds.ExpiresAt, creds.User = resp.AccessToken, resp.ExpiresAt, user
@@ -60,16 +76,15 @@ with --password-stdin; it is never accepted as a flag.`,
 	return cmd
 }
 
-func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
-	in := cmd.InOrStdin()
+func readPassword(cmd *cobra.Command, in *bufio.Reader, fromStdin bool) (string, error) {
 	if fromStdin {
-		line, err := bufio.NewReader(io.LimitReader(in, 4096)).ReadString('\n')
+		line, err := in.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return "", fmt.Errorf("read password: %w", err)
 		}
 		return strings.TrimRight(line, "\r\n"), nil
 	}
-	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := cmd.InOrStdin().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(cmd.ErrOrStderr(), "Password: ")
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(cmd.ErrOrStderr())
@@ -79,6 +94,27 @@ func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 		return string(b), nil
 	}
 	return "", errors.New("standard input is not a terminal: pass --password-stdin")
+}
+
+// readCode reads the authenticator code: the next line of standard input
+// with --password-stdin, else typed at the terminal.
+func readCode(cmd *cobra.Command, in *bufio.Reader, fromStdin bool) (string, error) {
+	if !fromStdin {
+		f, ok := cmd.InOrStdin().(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return "", errors.New("this sign-in needs a code from your authenticator app: pass it on the line after the password with --password-stdin")
+		}
+		fmt.Fprint(cmd.ErrOrStderr(), "Code from your authenticator app: ")
+	}
+	line, err := in.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read code: %w", err)
+	}
+	code := strings.TrimSpace(line)
+	if code == "" {
+		return "", errors.New("this sign-in needs a code from your authenticator app")
+	}
+	return code, nil
 }
 
 func newLogoutCmd() *cobra.Command {

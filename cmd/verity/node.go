@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -24,6 +25,7 @@ import (
 	"github.com/verityhq/verity/internal/geo"
 	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/localca"
+	"github.com/verityhq/verity/internal/oidc"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/version"
@@ -40,6 +42,9 @@ type nodeOptions struct {
 // shuts down gracefully: in-flight requests finish, the store closes last.
 func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io.Writer) error {
 	log := newLogger(cfg.Log, logOut)
+	// Libraries that log through the default logger (the OIDC protocol
+	// library does) write where the node does.
+	slog.SetDefault(log)
 	log.Info("starting verity", "version", version.String(), "store", storeConfig(cfg))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -108,37 +113,24 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 
 	go keys.Run(feedCtx, 0)
 
-	srv := api.New(api.Options{
-		Store: st, Live: live, Logger: log, Registry: reg,
-		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB,
-	})
-
-	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
-		WriteTimeout:      cfg.HTTP.WriteTimeout.D(),
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// The listener first: the sign-in pages and the OIDC provider need the
+	// URL browsers use (the passkey relying party, the issuer).
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	url := listenURL(cfg, ln.Addr())
+	var tlsConfig *tls.Config
 	if tlsFiles.ServerCert != "" {
 		cert, err := tls.LoadX509KeyPair(tlsFiles.ServerCert, tlsFiles.ServerKey)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("load TLS certificate: %w", err)
 		}
-		httpSrv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		ln = tls.NewListener(ln, httpSrv.TLSConfig)
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 
-	// The sign-in pages need the URL browsers use (the passkey relying
-	// party), known once the listener is.
 	signinOpts := signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
 		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D(), ExternalURL: url}
 	if geoDB != nil {
@@ -149,8 +141,40 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		ln.Close()
 		return fmt.Errorf("http.externalURL: %w", err)
 	}
+	srv := api.New(api.Options{
+		Store: st, Live: live, Logger: log, Registry: reg,
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB, SignIn: pages,
+	})
 	srv.Mount("/signin", pages.Handler())
 	srv.Mount("/signin/", pages.Handler())
+	// The OpenID Connect provider needs an https issuer: behind a
+	// TLS-terminating proxy, http.externalURL says the https URL.
+	if strings.HasPrefix(url, "https://") {
+		oidcOpts := oidc.Options{Issuer: url, Store: st, Live: live, Keyring: keys, SignIn: pages, Logger: log}
+		if geoDB != nil {
+			oidcOpts.Countries = geoDB
+		}
+		provider, err := oidc.New(oidcOpts)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		srv.Mount("/.well-known/openid-configuration", provider.Handler())
+		srv.Mount("/oauth2/", provider.Handler())
+	} else {
+		log.Warn("the OpenID Connect provider is off: it needs an https external URL (set http.externalURL behind a TLS-terminating proxy)", "url", url)
+	}
+
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
+		WriteTimeout:      cfg.HTTP.WriteTimeout.D(),
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()

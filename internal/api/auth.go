@@ -2,18 +2,20 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -106,6 +108,9 @@ func scopeOf(r *http.Request, tmpl string) string {
 type loginRequest struct {
 	UserPrincipalName string `json:"userPrincipalName"`
 	Password          string `json:"password"`
+	// OTP is a code from the user's authenticator app, for sign-ins that
+	// conditional access asks a second factor of.
+	OTP string `json:"otp,omitempty"`
 }
 
 type loginResponse struct {
@@ -115,16 +120,6 @@ type loginResponse struct {
 	ExpiresAt   string `json:"expires_at"`
 	PrincipalID string `json:"principalId"`
 }
-
-// dummyHash is verified against when the account does not exist, so the
-// response time does not reveal which names exist.
-var dummyHash = func() string {
-	h, err := authn.HashPassword("timing-equaliser-not-a-credential")
-	if err != nil {
-		panic(err)
-	}
-	return h
-}()
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	var req loginRequest
@@ -136,65 +131,57 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	if name == "" || req.Password == "" {
 		return problemf(http.StatusBadRequest, CodeInvalidRequest, "userPrincipalName and password are required")
 	}
-	if locked, until := s.lockout.Locked(name); locked {
-		w.Header().Set("Retry-After", retryAfter(until))
-		return problemf(http.StatusTooManyRequests, CodeTooManyRequests, "too many failed sign-ins; try again after %s", until.UTC().Format(time.RFC3339))
+	client := access.ClientAppMobileAndDesktop // the CLI and API clients
+	if strings.HasPrefix(r.UserAgent(), "Mozilla/") {
+		client = access.ClientAppBrowser
 	}
-	principal, hash, enabled, err := s.lookupPassword(r.Context(), name)
+	res, err := s.opts.SignIn.SignInDirect(r.Context(), signin.Direct{UPN: name, Password: req.Password, OTP: req.OTP,
+		AppID: AdminAPIAppID, ClientApp: client, IP: remoteAddr(r), UserAgent: r.UserAgent(), RequestID: c.requestID})
 	if err != nil {
 		return err
 	}
-	if principal == "" {
-		_ = authn.VerifyPassword(dummyHash, req.Password)
-		s.lockout.Fail(name)
+	c.details["correlationId"] = res.Correlation
+	c.principal = res.Account
+	switch res.Code {
+	case signin.CodeSuccess:
+	case signin.CodeInvalidCredentials:
 		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "invalid user name or password")
-	}
-	if authn.VerifyPassword(hash, req.Password) != nil {
-		s.lockout.Fail(name)
-		c.principal = principal
-		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "invalid user name or password")
-	}
-	c.principal = principal
-	if !enabled {
+	case signin.CodeLocked:
+		w.Header().Set("Retry-After", retryAfter(res.LockedUntil))
+		return problemf(http.StatusTooManyRequests, CodeTooManyRequests, "too many failed sign-ins; try again after %s", res.LockedUntil.UTC().Format(time.RFC3339))
+	case signin.CodeDisabled:
 		return problemf(http.StatusForbidden, CodeForbidden, "the account is disabled")
+	case signin.CodeMFARequired:
+		return problemf(http.StatusUnauthorized, CodeMFARequired, "%s (correlation id %s)", res.Reason, res.Correlation)
+	case signin.CodeMFAFailed:
+		return problemf(http.StatusUnauthorized, CodeMFAFailed, "%s", res.Reason)
+	case signin.CodePasswordChange:
+		return problemf(http.StatusForbidden, CodePasswordChangeRequired, "%s", res.Reason)
+	default:
+		return problemf(http.StatusForbidden, CodeConditionalAccess, "%s (correlation id %s)", res.Reason, res.Correlation)
 	}
-	s.lockout.Succeed(name)
+	c.principal = res.UserID
 	secret, hashed := authn.NewToken()
 	now := time.Now()
 	ttl := s.opts.Auth.TokenTTL.D()
-	if err := s.opts.Store.CreateToken(r.Context(), store.Token{Hash: hashed, PrincipalID: principal, CreatedAt: now, ExpiresAt: now.Add(ttl), Description: "login"}); err != nil {
+	if err := s.opts.Store.CreateToken(r.Context(), store.Token{Hash: hashed, PrincipalID: res.UserID, CreatedAt: now, ExpiresAt: now.Add(ttl), Description: "login"}); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, loginResponse{
 		AccessToken: secret, TokenType: "Bearer", ExpiresIn: int64(ttl.Seconds()),
-		ExpiresAt: now.Add(ttl).UTC().Format(time.RFC3339), PrincipalID: principal,
+		ExpiresAt: now.Add(ttl).UTC().Format(time.RFC3339), PrincipalID: res.UserID,
 	})
 }
 
-// lookupPassword finds a user's id, password hash and enabled flag; an
-// empty principal means no such user or no password set.
-func (s *Server) lookupPassword(ctx context.Context, upn string) (principal, hash string, enabled bool, err error) {
-	obj, err := s.opts.Store.GetByKey(ctx, "user", upn)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", "", false, nil
-	}
+// remoteAddr is the TCP peer of the request (forwarded-for headers are
+// not trusted).
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return "", "", false, err
+		host = r.RemoteAddr
 	}
-	var u struct {
-		AccountEnabled *bool `json:"accountEnabled"`
-	}
-	if err := json.Unmarshal(obj.Body, &u); err != nil {
-		return "", "", false, err
-	}
-	cred, err := s.opts.Store.GetCredential(ctx, obj.ID, "password")
-	if errors.Is(err, store.ErrNotFound) {
-		return "", "", false, nil
-	}
-	if err != nil {
-		return "", "", false, err
-	}
-	return obj.ID, cred.Hash, u.AccountEnabled == nil || *u.AccountEnabled, nil
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
 }
 
 func retryAfter(until time.Time) string {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -19,6 +20,8 @@ import (
 	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/keyring"
+	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/store/storetest"
 )
@@ -88,8 +91,21 @@ func newEnv(t *testing.T, st store.Store, mutate ...func(*config.Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
+	master := make([]byte, 32)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keyring.Open(ctx, st, master, keyring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := signin.New(signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
+		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := api.New(api.Options{Store: st, Live: live, Logger: log, Registry: prometheus.NewRegistry(),
-		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test"})
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test", SignIn: pages})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	e := &env{t: t, st: st, srv: srv, live: live, logs: logs, password: boot.Password}

@@ -22,8 +22,13 @@ const (
 	CodePayloadTooLarge      = "PayloadTooLarge"
 	CodeUnsupportedMediaType = "UnsupportedMediaType"
 	CodeTooManyRequests      = "TooManyRequests"
-	CodeStoreUnavailable     = "StoreUnavailable"
-	CodeInternal             = "InternalError"
+	// Sign-in refusals of POST /api/v1/login that say what to do next.
+	CodeMFARequired            = "MfaRequired"              // send a code from the authenticator app as "otp"
+	CodeMFAFailed              = "MfaFailed"                // the code is wrong or was used already
+	CodeConditionalAccess      = "ConditionalAccessBlocked" // a policy blocks this sign-in, or asks what the API cannot do
+	CodePasswordChangeRequired = "PasswordChangeRequired"   // sign in once in a browser to set a new password
+	CodeStoreUnavailable       = "StoreUnavailable"
+	CodeInternal               = "InternalError"
 )
 
 // Problem is an error with everything the API edge needs: an HTTP status,

@@ -14,10 +14,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/geo"
+	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -38,6 +38,9 @@ type Options struct {
 	// Ready reports whether the node should receive traffic; nil means
 	// "when the store answers".
 	Ready func(ctx context.Context) error
+	// SignIn signs users in for POST /api/v1/login: the same lockout,
+	// conditional access and sign-in log as the sign-in pages.
+	SignIn *signin.Service
 }
 
 // Server is the admin API of one node.
@@ -45,7 +48,6 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *metrics
-	lockout *authn.Lockout
 	routes  []Route
 	mux     *http.ServeMux
 }
@@ -105,7 +107,6 @@ func New(opts Options) *Server {
 		opts:    opts,
 		log:     opts.Logger,
 		metrics: newMetrics(opts.Registry),
-		lockout: authn.NewLockout(opts.Auth.MaxFailedLogins, opts.Auth.LockoutDuration.D()),
 		mux:     http.NewServeMux(),
 	}
 	s.registerRoutes()

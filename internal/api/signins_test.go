@@ -54,7 +54,7 @@ func TestSignInLog(t *testing.T) {
 			path string
 			want string
 		}{
-			{"/api/v1/auditLogs/signIns", "e3 e2 e1 e0"},
+			{"/api/v1/auditLogs/signIns?$top=4", "e3 e2 e1 e0"},
 			{"/api/v1/auditLogs/signIns?userId=u1", "e2 e1 e0"},
 			{"/api/v1/auditLogs/signIns?appId=app-b", "e3"},
 			{"/api/v1/auditLogs/signIns?status=failure", "e3 e0"},

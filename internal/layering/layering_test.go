@@ -60,6 +60,7 @@ var thirdParty = []string{
 	"github.com/pquerna/otp",                  // TOTP codes and enrollment QR codes for second-factor sign-in
 	"github.com/oschwald/maxminddb-golang/v2", // country of an IP for country named locations
 	"github.com/go-jose/go-jose/v4",           // JWK, JWKS and JWS for token-signing keys
+	"github.com/go-webauthn/webauthn",         // passkeys: WebAuthn registration and assertion ceremonies
 	"github.com/zitadel/oidc/v3",              // the OpenID Connect provider's protocol handling (op package), not hand-rolled
 }
 

@@ -12,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -441,13 +440,12 @@ func claims(t testing.TB, jwt string) map[string]any {
 
 func base64Decode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
-// newSignIn calls signin.New, which is gaining an error result (passkeys
-// validate their options); it takes either form until that lands.
+// newSignIn builds the sign-in pages.
 func newSignIn(t testing.TB, opts signin.Options) *signin.Service {
 	t.Helper()
-	out := reflect.ValueOf(signin.New).Call([]reflect.Value{reflect.ValueOf(opts)})
-	if len(out) == 2 && !out[1].IsNil() {
-		t.Fatal(out[1].Interface())
+	svc, err := signin.New(opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out[0].Interface().(*signin.Service)
+	return svc
 }

@@ -267,15 +267,20 @@ func (s *Service) stepsFor(res *access.Result, f *flow, m *Methods) ([]step, *St
 	return steps, nil
 }
 
-// evaluate runs conditional access for the attempt.
+// evaluate runs conditional access for a browser attempt.
 func (s *Service) evaluate(f *flow, now time.Time, res *access.Result) error {
+	return s.evaluateAs(f, now, access.ClientAppBrowser, res)
+}
+
+// evaluateAs runs conditional access for the attempt from a client app type.
+func (s *Service) evaluateAs(f *flow, now time.Time, client access.ClientApp, res *access.Result) error {
 	snap := s.opts.Live.Current()
 	eng, err := snap.Access()
 	if err != nil {
 		return err
 	}
 	req := access.Request{Identity: access.IdentityUser, UserID: f.UserID, Applications: []string{f.AppID},
-		ClientApp: access.ClientAppBrowser, Platform: platform(f.UserAgent),
+		ClientApp: client, Platform: platform(f.UserAgent),
 		Methods: f.Methods, Satisfied: f.Satisfied, Now: now, SignInTime: f.PasswordAt, MFATime: f.MFAAt}
 	if ip, err := parseAddr(f.IP); err == nil {
 		req.IP = ip

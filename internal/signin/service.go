@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -237,21 +238,21 @@ func platform(ua string) access.Platform {
 	return access.PlatformUnknown
 }
 
-// user finds the user a sign-in names in the snapshot, or in the store
-// when the user is newer than the snapshot.
+// user finds the user a sign-in names in a snapshot that has every write
+// committed so far: a user created, disabled or moved out of a group a
+// moment ago signs in as the store says, not as an older snapshot does.
 func (s *Service) user(ctx context.Context, upn string) (*directory.User, error) {
 	snap := s.opts.Live.Current()
-	if u, ok := snap.Directory().UserByUPN(upn); ok {
-		return u, nil
-	}
 	rev, err := s.opts.Store.Revision(ctx)
-	if err != nil || rev == snap.Revision() {
+	if err != nil {
 		return nil, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if snap, err = s.opts.Live.WaitFor(wctx, rev); err != nil {
-		return nil, nil
+	if rev > snap.Revision() {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if snap, err = s.opts.Live.WaitFor(wctx, rev); err != nil {
+			return nil, fmt.Errorf("the directory is behind the store: %w", err)
+		}
 	}
 	u, _ := snap.Directory().UserByUPN(upn)
 	return u, nil

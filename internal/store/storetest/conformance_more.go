@@ -280,9 +280,13 @@ func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 		{"target", store.AuditQuery{Target: "/users/7", Limit: 1000}, 1, func(e store.AuditEvent) bool { return e.Target == "/users/7" }},
 		{"result", store.AuditQuery{Result: "failure", Limit: 1000}, 0, func(store.AuditEvent) bool { return false }},
 		{"time range", store.AuditQuery{Since: at.Add(10 * time.Second), Until: at.Add(19 * time.Second), Limit: 1000}, 10,
-			func(e store.AuditEvent) bool { return !e.Time.Before(at.Add(10*time.Second)) && !e.Time.After(at.Add(19*time.Second)) }},
+			func(e store.AuditEvent) bool {
+				return !e.Time.Before(at.Add(10*time.Second)) && !e.Time.After(at.Add(19*time.Second))
+			}},
 		{"action and time", store.AuditQuery{Action: "users.create", Since: at.Add(100 * time.Second), Limit: 1000}, 10,
-			func(e store.AuditEvent) bool { return e.Action == "users.create" && !e.Time.Before(at.Add(100*time.Second)) }},
+			func(e store.AuditEvent) bool {
+				return e.Action == "users.create" && !e.Time.Before(at.Add(100*time.Second))
+			}},
 		{"limit", store.AuditQuery{Limit: 7}, 7, func(store.AuditEvent) bool { return true }},
 		{"limit above max", store.AuditQuery{Limit: 100000}, 120, func(store.AuditEvent) bool { return true }},
 	} {
