@@ -16,6 +16,13 @@
 // is how a token endpoint checks one. Neither a secret nor its metadata is
 // ever part of a stored application, a snapshot or an export.
 //
+// Identity providers (identityprovider.go) are external OpenID Connect
+// providers people sign in through: Graph's openIdConnectIdentityProvider
+// with the issuer, claim and group mapping, just-in-time provisioning,
+// domain hints and the rule for trusting their MFA. Their client secret is
+// write-only and kept sealed (by a Sealer: the keyring) in a store record
+// bound to the registration, never in the object.
+//
 // Verity departs from Graph where policy as code needs it: group display
 // names are unique (case-insensitively), so a policy can name a group, and
 // a group's members are stored in the group itself ("members"), a field

@@ -25,6 +25,8 @@ func FuzzDecode(f *testing.F) {
 		KindServicePrincipal: {`{"appId":"` + guidA + `","displayName":"P","servicePrincipalType":"ManagedIdentity","accountEnabled":false}`},
 		KindNamedLocation: {`{"@odata.type":"#microsoft.graph.ipNamedLocation","displayName":"HQ","ipRanges":[{"cidrAddress":"192.0.2.0/24"},{"cidrAddress":"2001:db8::/32"}],"isTrusted":true}`,
 			`{"@odata.type":"#microsoft.graph.countryNamedLocation","displayName":"B","countriesAndRegions":["NL"]}`},
+		KindIdentityProvider: {`{"displayName":"Contoso","issuer":"https://login.contoso.example/v2.0","clientId":"c","jitProvisioning":true,"domainHints":["Contoso.example"],"groupMappings":[{"claimValue":"a","groupId":"` + guidA + `"}],"mfaClaim":{"amrValues":["mfa"]}}`,
+			`{"@odata.type":"#microsoft.graph.openIdConnectIdentityProvider","displayName":"K","issuer":"http://127.0.0.1:8080/realms/x","clientId":"c","scope":"openid","claimsMapping":{"userId":"oid"}}`},
 		KindRoleAssignment: {`{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","directoryScopeId":"/administrativeUnits/` + guidB + `"}`},
 	}
 	for i, k := range kinds {

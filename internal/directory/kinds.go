@@ -20,6 +20,7 @@ const (
 	KindServicePrincipal = "servicePrincipal"
 	KindNamedLocation    = "namedLocation"
 	KindRoleAssignment   = "directoryRoleAssignment"
+	KindIdentityProvider = "identityProvider"
 )
 
 // Resource is what every directory type implements (through its pointer).
@@ -107,11 +108,13 @@ var (
 	NamedLocations = newKind[NamedLocation]("namedLocation", "namedLocations", func(n *NamedLocation) string { return n.Key() }, nil)
 	// RoleAssignments describes KindRoleAssignment.
 	RoleAssignments = newKind[RoleAssignment]("directoryRoleAssignment", "roleAssignments", nil, nil)
+	// IdentityProviders describes KindIdentityProvider.
+	IdentityProviders = newKind[IdentityProvider]("identityProvider", "identityProviders", func(p *IdentityProvider) string { return p.Key() }, nil)
 )
 
 // Kinds lists every directory kind, referenced kinds first.
 func Kinds() []Descriptor {
-	return []Descriptor{Users, Applications, ServicePrincipals, Groups, NamedLocations, RoleAssignments}
+	return []Descriptor{Users, Applications, ServicePrincipals, Groups, NamedLocations, RoleAssignments, IdentityProviders}
 }
 
 // Lookup finds a kind by store kind name.

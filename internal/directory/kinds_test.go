@@ -19,6 +19,7 @@ func TestKindRegistry(t *testing.T) {
 		{KindGroup, "groups"},
 		{KindNamedLocation, "namedLocations"},
 		{KindRoleAssignment, "roleAssignments"},
+		{KindIdentityProvider, "identityProviders"},
 	}
 	kinds := Kinds()
 	if len(kinds) != len(want) {
@@ -232,6 +233,12 @@ func exampleOf(t *testing.T, kind string) Resource {
 			IPRanges: []IPRange{{CIDRAddress: "192.0.2.0/24"}}, IsTrusted: true}
 	case KindRoleAssignment:
 		return &RoleAssignment{ID: guidA, PrincipalID: guidB, RoleDefinitionID: GlobalAdministratorRoleID, DirectoryScopeID: "/"}
+	case KindIdentityProvider:
+		return &IdentityProvider{ODataType: ODataOpenIDConnectIdentityProvider, ID: guidA, DisplayName: "Contoso", Issuer: "https://login.contoso.example/v2.0",
+			ClientID: "verity", Scope: "openid email", ResponseType: ResponseTypeCode,
+			ClaimsMapping: &ClaimsMapping{UserID: "oid", UserPrincipalName: "upn", Email: "mail", DisplayName: "dn", GivenName: "gn", Surname: "sn", Groups: "roles"},
+			GroupMappings: []GroupMapping{{ClaimValue: "admins", GroupID: guidB}}, JITProvisioning: true, DomainHints: []string{"contoso.example"},
+			MFAClaim: &MFAClaim{AMRValues: []string{"mfa"}, ACRValues: []string{"urn:x"}}, CreatedDateTime: &now}
 	}
 	t.Fatalf("no example of %s", kind)
 	return nil
