@@ -39,6 +39,30 @@ var errUnknownClient = errors.New("unknown client")
 // token being redeemed), otherwise from the application alone.
 func (p *Provider) client(ctx context.Context, appID string) (*client, error) {
 	appID = strings.ToLower(strings.TrimSpace(appID))
+	memo := infoFrom(ctx).clients
+	if memo != nil {
+		memo.mu.Lock()
+		c, ok := memo.m[appID]
+		memo.mu.Unlock()
+		if ok {
+			return c, nil
+		}
+	}
+	c, err := p.lookupClient(ctx, appID)
+	if err == nil && memo != nil {
+		memo.mu.Lock()
+		if memo.m == nil {
+			memo.m = map[string]*client{}
+		}
+		memo.m[appID] = c
+		memo.mu.Unlock()
+	}
+	return c, err
+}
+
+// lookupClient finds the application and service principal of appID in
+// the snapshot and whether it holds client secrets.
+func (p *Provider) lookupClient(ctx context.Context, appID string) (*client, error) {
 	dir := p.opts.Live.Current().Directory()
 	app, ok := dir.ApplicationByAppID(appID)
 	if !ok || appID == "" {
@@ -48,11 +72,17 @@ func (p *Provider) client(ctx context.Context, appID string) (*client, error) {
 	if !ok || !sp.Enabled() {
 		return nil, fmt.Errorf("client %s: the application has no enabled service principal in this tenant: %w", appID, errUnknownClient)
 	}
-	secrets, err := directory.ClientSecrets(ctx, p.opts.Store, app)
-	if err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
+	now := time.Now()
+	has, ok := p.secrets.holdsSecrets(appID, now)
+	if !ok {
+		secrets, err := directory.ClientSecrets(ctx, p.opts.Store, app)
+		if err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		has = len(secrets) > 0
+		p.secrets.rememberHolds(appID, has, now)
 	}
-	c := &client{p: p, app: app, sp: sp, hasSecrets: len(secrets) > 0}
+	c := &client{p: p, app: app, sp: sp, hasSecrets: has}
 	if h, ok := ctx.Value(flowKey{}).(*flowHint); ok && h.known {
 		c.public = h.public
 	} else {

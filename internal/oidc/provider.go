@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -126,6 +127,7 @@ func (o *Options) Validate() error {
 type Provider struct {
 	opts    Options
 	log     *slog.Logger
+	secrets secretCache
 	op      *op.Provider
 	auth    authorizer
 	handler http.Handler
@@ -392,6 +394,15 @@ type requestInfoKey struct{}
 type requestInfo struct {
 	IP        netip.Addr
 	UserAgent string
+	// clients memoizes Provider.client within the request: the library
+	// asks for the client more than once per request, and each lookup
+	// reads the application's secrets from the store.
+	clients *clientMemo
+}
+
+type clientMemo struct {
+	mu sync.Mutex
+	m  map[string]*client
 }
 
 func withRequestInfo(r *http.Request) context.Context {
@@ -400,7 +411,7 @@ func withRequestInfo(r *http.Request) context.Context {
 		host = r.RemoteAddr
 	}
 	ip, _ := netip.ParseAddr(host)
-	return context.WithValue(r.Context(), requestInfoKey{}, requestInfo{IP: ip.Unmap(), UserAgent: r.UserAgent()})
+	return context.WithValue(r.Context(), requestInfoKey{}, requestInfo{IP: ip.Unmap(), UserAgent: r.UserAgent(), clients: &clientMemo{}})
 }
 
 func infoFrom(ctx context.Context) requestInfo {

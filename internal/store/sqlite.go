@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -27,6 +28,8 @@ type sqliteEngine struct {
 	path   string
 	writer *sql.DB
 	reader *sql.DB
+	// readStmts and writeStmts keep each pool's prepared statements.
+	readStmts, writeStmts *stmtCache
 }
 
 func openSQLite(ctx context.Context, cfg Config) (*sqliteEngine, error) {
@@ -61,7 +64,8 @@ func openSQLite(ctx context.Context, cfg Config) (*sqliteEngine, error) {
 	}
 	reader.SetMaxOpenConns(cfg.MaxConns)
 	reader.SetMaxIdleConns(cfg.MaxConns)
-	e := &sqliteEngine{path: path, writer: writer, reader: reader}
+	e := &sqliteEngine{path: path, writer: writer, reader: reader,
+		readStmts: newStmtCache(reader), writeStmts: newStmtCache(writer)}
 	// Switching a new file to WAL takes an exclusive lock without waiting
 	// on the busy handler, so nodes opening one new file at once retry.
 	deadline := time.Now().Add(cfg.ConnectTimeout)
@@ -88,15 +92,15 @@ func isSQLiteBusy(err error) bool {
 
 func (e *sqliteEngine) name() string { return engineSQLite }
 
-func (e *sqliteEngine) reads() querier  { return sqlQuerier{e.reader} }
-func (e *sqliteEngine) writes() querier { return sqlQuerier{e.writer} }
+func (e *sqliteEngine) reads() querier  { return sqlQuerier{db: e.reader, stmts: e.readStmts} }
+func (e *sqliteEngine) writes() querier { return sqlQuerier{db: e.writer, stmts: e.writeStmts} }
 
 func (e *sqliteEngine) beginWrite(ctx context.Context) (txn, error) {
 	tx, err := e.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
 	if err != nil {
 		return nil, err
 	}
-	return sqlTxn{sqlQuerier{tx}, tx}, nil
+	return sqlTxn{sqlQuerier{db: tx}, tx}, nil
 }
 
 func (e *sqliteEngine) beginRead(ctx context.Context) (txn, error) {
@@ -106,7 +110,7 @@ func (e *sqliteEngine) beginRead(ctx context.Context) (txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTxn{sqlQuerier{tx}, tx}, nil
+	return sqlTxn{sqlQuerier{db: tx}, tx}, nil
 }
 
 func (e *sqliteEngine) classify(err error) errClass {
@@ -173,20 +177,32 @@ func (e *sqliteEngine) ping(ctx context.Context) error {
 }
 
 func (e *sqliteEngine) close() error {
+	e.readStmts.close()
+	e.writeStmts.close()
 	return errors.Join(e.reader.Close(), e.writer.Close())
 }
 
-// sqlQuerier adapts database/sql pools and transactions.
+// sqlQuerier adapts database/sql pools and transactions. On a pool,
+// statements are prepared once and kept (stmts): SQLite parses and plans
+// a statement every time it is prepared, which costs as much as running a
+// small query.
 type sqlQuerier struct {
 	db interface {
 		ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
 		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 	}
+	stmts *stmtCache // nil in a transaction
 }
 
 func (q sqlQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, s, args...)
+	var res sql.Result
+	var err error
+	if st := q.stmts.get(ctx, s); st != nil {
+		res, err = st.ExecContext(ctx, args...)
+	} else {
+		res, err = q.db.ExecContext(ctx, s, args...)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -194,7 +210,13 @@ func (q sqlQuerier) exec(ctx context.Context, s string, args ...any) (int64, err
 }
 
 func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
-	rs, err := q.db.QueryContext(ctx, s, args...)
+	var rs *sql.Rows
+	var err error
+	if st := q.stmts.get(ctx, s); st != nil {
+		rs, err = st.QueryContext(ctx, args...)
+	} else {
+		rs, err = q.db.QueryContext(ctx, s, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +224,57 @@ func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, err
 }
 
 func (q sqlQuerier) queryRow(ctx context.Context, s string, args ...any) row {
+	if st := q.stmts.get(ctx, s); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return q.db.QueryRowContext(ctx, s, args...)
+}
+
+// stmtCache keeps the prepared statements of one pool, by query text. It
+// is bounded (queries built from filters vary, but not without limit);
+// beyond the bound, queries are prepared each time as before.
+type stmtCache struct {
+	db    *sql.DB
+	mu    sync.Mutex
+	stmts sync.Map // string → *sql.Stmt
+	n     int
+}
+
+const maxCachedStmts = 512
+
+func newStmtCache(db *sql.DB) *stmtCache { return &stmtCache{db: db} }
+
+// get returns the prepared statement for q, preparing it on first use;
+// nil when it cannot (the caller runs q unprepared).
+func (c *stmtCache) get(ctx context.Context, q string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	if st, ok := c.stmts.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.stmts.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	if c.n >= maxCachedStmts {
+		return nil
+	}
+	st, err := c.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the unprepared run reports the error
+	}
+	c.stmts.Store(q, st)
+	c.n++
+	return st
+}
+
+func (c *stmtCache) close() {
+	c.stmts.Range(func(_, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		return true
+	})
 }
 
 type sqlRows struct{ rs *sql.Rows }
