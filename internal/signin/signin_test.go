@@ -53,7 +53,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	st    store.Store
 	live  *decision.Live
 	svc   *signin.Service
@@ -76,7 +76,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // newEnv starts the sign-in pages over TLS on 127.0.0.1 with a real
 // SQLite store, decision snapshot and keyring, and alice with a password.
-func newEnv(t *testing.T, objs ...store.Object) *env {
+func newEnv(t testing.TB, objs ...store.Object) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.OpenSQLite(t)
