@@ -67,6 +67,12 @@ func (p *planner) plan() (*Plan, error) {
 		}
 	}
 	plan.disabled = p.disabled
+	plan.secrets = p.secrets
+	for _, c := range deleted {
+		if c.Kind == directory.KindIdentityProvider {
+			plan.removedProviders = append(plan.removedProviders, c.ID)
+		}
+	}
 	plan.writes = slices.Concat(deletes, updates, creates)
 	return plan, nil
 }
@@ -86,6 +92,7 @@ func (p *planner) change(it *item) (*Change, write, error) {
 			return nil, write{}, fmt.Errorf("apply: %w", err)
 		}
 		obj.ManagedBy = ManagedBy
+		p.keepSecret(it)
 		return &Change{Action: Create, Kind: it.kind, ID: obj.ID, Name: it.name}, write{action: Create, obj: obj}, nil
 	}
 	cur, err := fromObject(*it.existing)
@@ -103,6 +110,10 @@ func (p *planner) change(it *item) (*Change, write, error) {
 			return nil, write{}, fmt.Errorf("apply: compare %s %s: %w", it.kind, cur.ObjectID(), err)
 		}
 	}
+	if it.secret != "" {
+		fields = append(fields, "clientSecret")
+		slices.Sort(fields)
+	}
 	if len(fields) == 0 {
 		return nil, write{}, nil
 	}
@@ -119,7 +130,10 @@ func (p *planner) change(it *item) (*Change, write, error) {
 	}
 	obj.ManagedBy = it.existing.ManagedBy // hand-made objects stay hand-made: never pruned
 	c := &Change{Action: Update, Kind: it.kind, ID: obj.ID, Name: it.name, Fields: fields}
-	return c, write{action: Update, obj: obj, ifRevision: it.existing.Revision}, nil
+	p.keepSecret(it)
+	// A change of the client secret alone writes no object.
+	secretOnly := len(fields) == 1 && fields[0] == "clientSecret"
+	return c, write{action: Update, obj: obj, ifRevision: it.existing.Revision, secretOnly: secretOnly}, nil
 }
 
 // changedFields lists the top-level properties whose values differ
@@ -209,6 +223,8 @@ func duplicates(m *Manifest) []error {
 		func(i int) string { return m.RoleDefinitions[i].Name }, func(i int) string { return m.RoleDefinitions[i].RoleName })
 	check(secDenyAssignments, rbac.DenyKind, len(m.DenyAssignments),
 		func(i int) string { return m.DenyAssignments[i].ID }, func(i int) string { return m.DenyAssignments[i].DenyAssignmentName })
+	check(secIdentityProviders, directory.KindIdentityProvider, len(m.IdentityProviders),
+		func(i int) string { return m.IdentityProviders[i].ID }, func(i int) string { return m.IdentityProviders[i].Issuer })
 	none := func(int) string { return "" }
 	check(secDirectoryRoles, directory.KindRoleAssignment, len(m.DirectoryRoleAssignments),
 		func(i int) string { return m.DirectoryRoleAssignments[i].ID }, none)

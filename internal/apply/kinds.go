@@ -19,7 +19,7 @@ import (
 // that others refer to first).
 var managedKinds = []string{
 	directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup,
-	directory.KindNamedLocation, access.Kind, rbac.DefinitionKind, directory.KindRoleAssignment, rbac.Kind, rbac.DenyKind,
+	directory.KindNamedLocation, directory.KindIdentityProvider, access.Kind, rbac.DefinitionKind, directory.KindRoleAssignment, rbac.Kind, rbac.DenyKind,
 }
 
 // codec is the part of directory.Descriptor that a plan needs, so that
@@ -56,6 +56,7 @@ var keyField = map[string]string{
 	directory.KindApplication:      "appId",
 	directory.KindServicePrincipal: "appId",
 	directory.KindNamedLocation:    "displayName",
+	directory.KindIdentityProvider: "issuer",
 	access.Kind:                    "displayName",
 	rbac.DefinitionKind:            "roleName",
 	rbac.DenyKind:                  "denyAssignmentName",
@@ -68,6 +69,7 @@ var noun = map[string]string{
 	directory.KindApplication:      "application",
 	directory.KindServicePrincipal: "service principal",
 	directory.KindNamedLocation:    "named location",
+	directory.KindIdentityProvider: "identity provider",
 	access.Kind:                    "conditional access policy",
 	rbac.DefinitionKind:            "role definition",
 	rbac.DenyKind:                  "deny assignment",
@@ -174,6 +176,8 @@ func stripReadOnly(r directory.Resource) {
 		v.CreatedDateTime = nil
 	case *directory.NamedLocation:
 		v.CreatedDateTime, v.ModifiedDateTime, v.DeletedDateTime = nil, nil, nil
+	case *directory.IdentityProvider:
+		v.CreatedDateTime = nil
 	case *rbacAssignment:
 		v.CreatedOn = ""
 	case *caPolicy:
@@ -199,6 +203,8 @@ func keepReadOnly(r, cur directory.Resource, now time.Time) {
 	case *directory.NamedLocation:
 		v.CreatedDateTime = cur.(*directory.NamedLocation).CreatedDateTime
 		v.SetModifiedDateTime(now)
+	case *directory.IdentityProvider:
+		v.CreatedDateTime = cur.(*directory.IdentityProvider).CreatedDateTime
 	case *rbacAssignment:
 		v.CreatedOn = cur.(*rbacAssignment).CreatedOn
 	case *caPolicy:
@@ -224,6 +230,8 @@ func nameOf(r directory.Resource) string {
 	case *directory.ServicePrincipal:
 		return v.DisplayName
 	case *directory.NamedLocation:
+		return v.DisplayName
+	case *directory.IdentityProvider:
 		return v.DisplayName
 	case *caPolicy:
 		return v.DisplayName

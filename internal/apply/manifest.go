@@ -53,6 +53,11 @@ type Manifest struct {
 	// DenyAssignments are Azure deny assignments, matched by id, else
 	// denyAssignmentName. Principals are named by object id, as in Azure.
 	DenyAssignments []rbac.DenyAssignment `json:"denyAssignments,omitempty"`
+	// IdentityProviders are external OpenID Connect identity providers
+	// (Graph's openIdConnectIdentityProvider), matched by id, else issuer.
+	// Their client secrets never come from a manifest file: see
+	// IdentityProvider.
+	IdentityProviders []IdentityProvider `json:"identityProviders,omitempty"`
 	// DirectoryRoleAssignments grant Entra's built-in directory roles.
 	DirectoryRoleAssignments []DirectoryRoleAssignment `json:"directoryRoleAssignments,omitempty"`
 	// RoleAssignments grant Verity's RBAC roles (Owner, Reader) at a scope.
@@ -148,6 +153,7 @@ const (
 	secDenyAssignments   = "denyAssignments"
 	secDirectoryRoles    = "directoryRoleAssignments"
 	secRoleAssignments   = "roleAssignments"
+	secIdentityProviders = "identityProviders"
 )
 
 // origin is where one manifest entry was read.
@@ -287,5 +293,6 @@ func (m *Manifest) YAML() ([]byte, error) {
 // Len is the number of entries in all sections.
 func (m *Manifest) Len() int {
 	return len(m.Users) + len(m.Groups) + len(m.Applications) + len(m.ServicePrincipals) +
-		len(m.NamedLocations) + len(m.ConditionalAccessPolicies) + len(m.RoleDefinitions) + len(m.DenyAssignments) + len(m.DirectoryRoleAssignments) + len(m.RoleAssignments)
+		len(m.NamedLocations) + len(m.ConditionalAccessPolicies) + len(m.RoleDefinitions) + len(m.DenyAssignments) + len(m.DirectoryRoleAssignments) + len(m.RoleAssignments) +
+		len(m.IdentityProviders)
 }

@@ -29,6 +29,9 @@ type item struct {
 	name     string // as the plan shows it
 	existing *store.Object
 	invalid  bool // failed validation (already reported)
+	// secret is an identity provider's new client secret, when the
+	// manifest gives one that differs from the stored one.
+	secret string
 }
 
 // principal is a user, group or service principal of the resulting
@@ -67,6 +70,11 @@ type planner struct {
 	leftovers map[kid]directory.Resource
 	// disabled lists the users and service principals the plan disables.
 	disabled []string
+	// records, when set, is where the current client secrets of identity
+	// providers are read, so that an unchanged secret is no change.
+	records store.Store
+	// secrets are the client secrets the plan stores, from keepSecret.
+	secrets []pendingSecret
 }
 
 func newPlanner(ctx context.Context, r store.Reader, m *Manifest, opts Options) (*planner, error) {
@@ -118,6 +126,7 @@ func (p *planner) run() (*Plan, error) {
 		return directory.Group{GraphGroup: m.Groups[i].GraphGroup} // members are resolved below
 	})
 	p.matchKeyed(directory.KindNamedLocation, secNamedLocations, len(m.NamedLocations), func(i int) any { return m.NamedLocations[i] })
+	p.matchKeyed(directory.KindIdentityProvider, secIdentityProviders, len(m.IdentityProviders), func(i int) any { return m.IdentityProviders[i].IdentityProvider })
 	p.matchKeyed(access.Kind, secCAPolicies, len(m.ConditionalAccessPolicies), func(i int) any { return m.ConditionalAccessPolicies[i] })
 	p.matchKeyed(rbac.DefinitionKind, secRoleDefinitions, len(m.RoleDefinitions), func(i int) any { return m.RoleDefinitions[i] })
 	p.matchKeyed(rbac.DenyKind, secDenyAssignments, len(m.DenyAssignments), func(i int) any { return m.DenyAssignments[i] })
@@ -127,6 +136,9 @@ func (p *planner) run() (*Plan, error) {
 	p.resolveMembers()
 	p.checkCycles()
 	p.checkPolicyLocations()
+	if err := p.checkIdentityProviders(); err != nil {
+		return nil, err
+	}
 	p.directoryRoleAssignments()
 	p.roleAssignments()
 	if err := p.settleAssignments(); err != nil {
@@ -199,7 +211,7 @@ func (p *planner) claim(it *item, o *store.Object) {
 
 // keyedKinds are the kinds with a natural key, which members and
 // assignments refer to.
-var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation, access.Kind, rbac.DefinitionKind, rbac.DenyKind}
+var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation, directory.KindIdentityProvider, access.Kind, rbac.DefinitionKind, rbac.DenyKind}
 
 // isPrincipal reports whether a kind can be a group member or hold a role.
 func isPrincipal(kind string) bool {

@@ -48,6 +48,7 @@ type rawManifest struct {
 	DenyAssignments          []json.RawMessage `json:"denyAssignments"`
 	DirectoryRoleAssignments []json.RawMessage `json:"directoryRoleAssignments"`
 	RoleAssignments          []json.RawMessage `json:"roleAssignments"`
+	IdentityProviders        []json.RawMessage `json:"identityProviders"`
 }
 
 // ParseFiles reads manifest files and merges them into one manifest. Each
@@ -57,7 +58,9 @@ type rawManifest struct {
 // object (same id or natural key) in two places is an error. Errors name
 // the file and the JSON path: "tenant/users.yaml: users[3].mail: unknown
 // field". Values are checked for shape only; Diff validates them and
-// resolves references.
+// resolves references. An identity provider's client secret is never
+// read from a file: its clientSecretFromEnv names an environment variable,
+// read here, on the machine that runs the apply.
 func ParseFiles(paths []string) (*Manifest, error) {
 	files, err := manifestFiles(paths)
 	if err != nil {
@@ -192,10 +195,13 @@ func (l *errList) err() error {
 type builder struct {
 	m    *Manifest
 	errs errList
+	// lookupEnv reads the environment variables that identity providers'
+	// clientSecretFromEnv name.
+	lookupEnv func(string) (string, bool)
 }
 
 func newBuilder() *builder {
-	return &builder{m: &Manifest{origins: map[string][]origin{}}}
+	return &builder{m: &Manifest{origins: map[string][]origin{}}, lookupEnv: os.LookupEnv}
 }
 
 func (b *builder) addFile(name string, data []byte) {
@@ -289,7 +295,8 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 	}
 	m := b.m
 	total := m.Len() + len(raw.Users) + len(raw.Groups) + len(raw.Applications) + len(raw.ServicePrincipals) +
-		len(raw.NamedLocations) + len(raw.CAPolicies) + len(raw.RoleDefinitions) + len(raw.DenyAssignments) + len(raw.DirectoryRoleAssignments) + len(raw.RoleAssignments)
+		len(raw.NamedLocations) + len(raw.CAPolicies) + len(raw.RoleDefinitions) + len(raw.DenyAssignments) + len(raw.DirectoryRoleAssignments) + len(raw.RoleAssignments) +
+		len(raw.IdentityProviders)
 	if total > MaxEntries {
 		b.errs.add(&Error{File: file, Document: doc, Message: fmt.Sprintf("the manifest has more than %d entries", MaxEntries)})
 		return
@@ -380,6 +387,13 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 		err := strictjson.Unmarshal(e, &v)
 		if err == nil {
 			m.RoleAssignments = append(m.RoleAssignments, v)
+		}
+		return err
+	})
+	each(secIdentityProviders, raw.IdentityProviders, func(e json.RawMessage) error {
+		v, err := decodeIdentityProvider(e, b.lookupEnv)
+		if err == nil {
+			m.IdentityProviders = append(m.IdentityProviders, v)
 		}
 		return err
 	})

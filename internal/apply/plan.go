@@ -19,6 +19,9 @@ type Options struct {
 	Prune bool
 	// DryRun makes Apply compute the plan without writing.
 	DryRun bool
+	// Sealer seals identity providers' client secrets (the keyring). A
+	// manifest that gives a client secret needs one.
+	Sealer directory.Sealer
 }
 
 // Action is what a change does to one object.
@@ -61,6 +64,11 @@ type Plan struct {
 	// disabled and removed are the users and service principals the plan
 	// disables or deletes, whose sessions Apply ends after the commit.
 	disabled, removed []string
+	// secrets are the identity providers' client secrets Apply seals and
+	// stores after the commit; removedProviders the providers whose
+	// secrets it deletes.
+	secrets          []pendingSecret
+	removedProviders []string
 }
 
 // write is one store operation of a plan.
@@ -68,6 +76,7 @@ type write struct {
 	action     Action
 	obj        store.Object // Kind and ID only for a delete
 	ifRevision int64        // for an update
+	secretOnly bool         // an update of an identity provider's client secret alone: no object write
 }
 
 // Counts returns how many objects the plan creates, updates and deletes.
@@ -117,7 +126,8 @@ func (c Change) String() string {
 	sym := map[Action]string{Create: "+", Update: "~", Delete: "-"}[c.Action]
 	name := c.Name
 	switch c.Kind {
-	case directory.KindGroup, directory.KindApplication, directory.KindServicePrincipal, directory.KindNamedLocation, access.Kind, rbac.DefinitionKind, rbac.DenyKind:
+	case directory.KindGroup, directory.KindApplication, directory.KindServicePrincipal, directory.KindNamedLocation, directory.KindIdentityProvider,
+		access.Kind, rbac.DefinitionKind, rbac.DenyKind:
 		name = fmt.Sprintf("%q", c.Name)
 	}
 	s := fmt.Sprintf("%s %s %s %s", sym, c.Action, c.Kind, name)
@@ -139,7 +149,15 @@ func (c Change) String() string {
 //
 // Pass a transaction (as Apply does) or a store.View reader so that the
 // plan reflects one consistent state.
+//
+// Without the store's records to compare with, Diff counts every client
+// secret a manifest gives as a change; Apply compares.
 func Diff(ctx context.Context, r store.Reader, m *Manifest, opts Options) (*Plan, error) {
+	return diff(ctx, r, m, opts, nil)
+}
+
+// diff is Diff reading current client secrets from records when set.
+func diff(ctx context.Context, r store.Reader, m *Manifest, opts Options, records store.Store) (*Plan, error) {
 	if m == nil {
 		m = &Manifest{}
 	}
@@ -154,6 +172,7 @@ func Diff(ctx context.Context, r store.Reader, m *Manifest, opts Options) (*Plan
 	if err != nil {
 		return nil, err
 	}
+	p.records = records
 	return p.run()
 }
 
@@ -161,8 +180,10 @@ func Diff(ctx context.Context, r store.Reader, m *Manifest, opts Options) (*Plan
 // transaction and writes it there, so a problem anywhere, or a failure
 // half way, writes nothing. It returns the plan and the store revision
 // that now reflects it (the unchanged current revision when the plan is
-// empty). After the commit it revokes the API tokens of the users and
-// service principals the plan disabled or deleted, and removes the
+// empty). After the commit it seals and stores the identity providers'
+// client secrets the plan sets (records are outside the transaction) and
+// removes those of deleted providers, revokes the API tokens of the users
+// and service principals the plan disabled or deleted, and removes the
 // credentials of those it deleted; should that fail, Apply returns the
 // plan and revision with the error. With opts.DryRun it computes the plan
 // on a consistent view and writes nothing.
@@ -172,7 +193,7 @@ func Apply(ctx context.Context, st store.Store, m *Manifest, opts Options) (*Pla
 		var rev int64
 		err := st.View(ctx, func(ctx context.Context, r store.Reader, revision int64) error {
 			var err error
-			plan, err = Diff(ctx, r, m, opts)
+			plan, err = diff(ctx, r, m, opts, st)
 			rev = revision
 			return err
 		})
@@ -183,13 +204,16 @@ func Apply(ctx context.Context, st store.Store, m *Manifest, opts Options) (*Pla
 	}
 	rev, err := st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		if plan, err = Diff(ctx, tx, m, opts); err != nil {
+		if plan, err = diff(ctx, tx, m, opts, st); err != nil {
 			return err
 		}
 		return plan.write(ctx, tx)
 	})
 	if err != nil {
 		return nil, 0, err
+	}
+	if err := plan.storeSecrets(ctx, st, opts.Sealer); err != nil {
+		return plan, rev, fmt.Errorf("apply: revision %d is committed, but %w", rev, err)
 	}
 	if err := plan.signOut(ctx, st); err != nil {
 		return plan, rev, fmt.Errorf("apply: revision %d is committed, but ending the sessions of disabled or deleted principals failed: %w", rev, err)
@@ -205,6 +229,9 @@ func (p *Plan) write(ctx context.Context, tx store.Tx) error {
 		case Create:
 			err = tx.Create(ctx, w.obj)
 		case Update:
+			if w.secretOnly {
+				continue
+			}
 			err = tx.Update(ctx, w.obj, w.ifRevision)
 		case Delete:
 			err = tx.Delete(ctx, w.obj.Kind, w.obj.ID)
