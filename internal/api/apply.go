@@ -27,7 +27,7 @@ type applyResponse struct {
 // ?dryRun=true returns the plan without writing; ?prune=true deletes what
 // earlier applies created and the manifest no longer lists.
 func (s *Server) apply(w http.ResponseWriter, r *http.Request, c *call) error {
-	opts := apply.Options{}
+	opts := apply.Options{Sealer: s.opts.Sealer}
 	for name, dst := range map[string]*bool{"dryRun": &opts.DryRun, "prune": &opts.Prune} {
 		if v := r.URL.Query().Get(name); v != "" {
 			b, err := strconv.ParseBool(v)

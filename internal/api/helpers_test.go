@@ -70,6 +70,7 @@ type env struct {
 	password string // the bootstrap admin's
 	token    string // the bootstrap admin's
 	adminID  string
+	keys     *keyring.Keyring // seals identity providers' client secrets
 }
 
 func newEnv(t *testing.T, st store.Store, mutate ...func(*config.Config)) *env {
@@ -105,10 +106,10 @@ func newEnv(t *testing.T, st store.Store, mutate ...func(*config.Config)) *env {
 		t.Fatal(err)
 	}
 	s := api.New(api.Options{Store: st, Live: live, Logger: log, Registry: prometheus.NewRegistry(),
-		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test", SignIn: pages})
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test", SignIn: pages, Sealer: keys})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e := &env{t: t, st: st, srv: srv, live: live, logs: logs, password: boot.Password}
+	e := &env{t: t, st: st, srv: srv, live: live, logs: logs, password: boot.Password, keys: keys}
 	e.token, e.adminID = e.login(bootstrap.AdminUPN, boot.Password)
 	return e
 }

@@ -49,6 +49,7 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodPost, v1+"/applications/{id}/removePassword", "applications.removePassword", allow("Verity.Directory/applications/credentials/write", app), s.removePassword)
 	s.collection(v1+"/servicePrincipals", directoryKind(directory.ServicePrincipals, false, "Verity.Directory/servicePrincipals", "/directory/servicePrincipals"))
 	s.collection(v1+"/identity/conditionalAccess/namedLocations", directoryKind(directory.NamedLocations, false, "Verity.Directory/namedLocations", "/directory/namedLocations"))
+	s.identityProviders(v1 + "/identity/identityProviders") // the client secret is write-only, sealed beside the object
 	s.collection(v1+"/identity/conditionalAccess/policies", caPolicyKind())
 	s.handle(http.MethodPost, v1+"/identity/conditionalAccess/evaluate", "conditionalAccess.evaluate", allow("Verity.Access/whatIf/action", "/access/policies"), s.evaluate)
 	replay := s.handle(http.MethodPost, v1+"/identity/conditionalAccess/replay", "conditionalAccess.replay", allow("Verity.Access/whatIf/action", "/access/policies"), s.replay)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/geo"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
@@ -41,6 +42,9 @@ type Options struct {
 	// SignIn signs users in for POST /api/v1/login: the same lockout,
 	// conditional access and sign-in log as the sign-in pages.
 	SignIn *signin.Service
+	// Sealer seals identity providers' client secrets (the keyring); nil
+	// on a node without one, which then refuses to take a secret.
+	Sealer directory.Sealer
 }
 
 // Server is the admin API of one node.
