@@ -1,18 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -441,4 +444,77 @@ func (n *node) browserSignIn(user, password string) (string, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.Request.URL.Path, string(body)
+}
+
+// TestLoginWeb signs the command line in through the browser pages (RFC
+// 8252: loopback redirect, PKCE) and uses the access token on the API.
+func TestLoginWeb(t *testing.T) {
+	t.Parallel()
+	data := filepath.Join(t.TempDir(), "verity-data")
+	creds := filepath.Join(t.TempDir(), "credentials.json")
+	env := baseEnv("VERITY_CREDENTIALS_FILE=" + creds)
+	n := start(t, env, "up", "--addr", "127.0.0.1:0", "--data", data)
+
+	cmd := exec.Command(verityBin, "login", "--web", "--server", n.url, "--ca", n.caFile, "--web-timeout", "60s")
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(out)
+	authURL := ""
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "https://") {
+			authURL = line
+			break
+		}
+	}
+	if authURL == "" {
+		t.Fatalf("no address printed; stderr: %s", stderr.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+
+	// The browser: the authorization request lands on the sign-in page;
+	// signing in redirects through the provider to the CLI's loopback.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Transport: n.client.Transport, Jar: jar, Timeout: 30 * time.Second}
+	resp, err := browser.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfField.FindSubmatch(page)
+	if m == nil || resp.Request.URL.Path != "/signin" {
+		t.Fatalf("the authorization request reached %s:\n%s", resp.Request.URL, page)
+	}
+	returnTo := regexp.MustCompile(`name="return_to" value="([^"]+)"`).FindSubmatch(page)
+	app := regexp.MustCompile(`name="app" value="([^"]*)"`).FindSubmatch(page)
+	resp, err = browser.PostForm(n.url+"/signin", url.Values{"csrf": {string(m[1])}, "username": {n.user}, "password": {n.password},
+		"return_to": {html.UnescapeString(string(returnTo[1]))}, "app": {string(app[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Host == strings.TrimPrefix(n.url, "https://") || !strings.Contains(string(body), "signed in to the Verity command line") {
+		t.Fatalf("the sign-in ended at %s: %s", resp.Request.URL, body)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("verity login --web: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "as "+n.user) {
+		t.Fatalf("login output: %s", stderr.String())
+	}
+	// The saved token works for the API.
+	stdout, errOut, err := run(t, env, "", "export")
+	if err != nil || !strings.Contains(stdout, "applications:") {
+		t.Fatalf("export with the browser token: %v\n%s\n%s", err, stdout, errOut)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -15,7 +16,8 @@ import (
 func newLoginCmd() *cobra.Command {
 	var f clientFlags
 	var user string
-	var passwordStdin bool
+	var passwordStdin, web bool
+	var webTimeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "login",
 		Short: "Sign in to a Verity server and keep the token for later commands",
@@ -27,15 +29,35 @@ with --password-stdin; it is never accepted as a flag. When conditional access
 asks for a second factor, login asks for the code from the authenticator app
 (with --password-stdin, it reads it from the next line).`,
 		Example: `  verity login --server https://127.0.0.1:8443 --ca verity-data/tls/ca.pem --user admin@verity.local
-  echo "$PASSWORD" | verity login --server https://verity.example.com --user alice@example.com --password-stdin`,
+  echo "$PASSWORD" | verity login --server https://verity.example.com --user alice@example.com --password-stdin
+  verity login --server https://verity.example.com --web     # prints an address to open in a browser`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, creds, err := f.newClient(false)
 			if err != nil {
 				return err
 			}
+			if web {
+				creds, err = loginWeb(cmd, c, creds, webTimeout)
+				if err != nil {
+					return err
+				}
+				var me struct {
+					UserPrincipalName string `json:"userPrincipalName"`
+				}
+				c.token = creds.Token
+				if err := c.do(cmd.Context(), "GET", "/api/v1/me", nil, &me); err != nil {
+					return fmt.Errorf("the server refused the new token: %w", err)
+				}
+				creds.User = me.UserPrincipalName
+				if err := saveCredentials(creds); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "Signed in to %s as %s (token expires %s).\n", creds.Server, creds.User, creds.ExpiresAt)
+				return nil
+			}
 			if user == "" {
-				return errors.New("--user is required")
+				return errors.New("--user is required (or sign in in a browser with --web)")
 			}
 			in := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 8192))
 			password, err := readPassword(cmd, in, passwordStdin)
@@ -73,6 +95,8 @@ asks for a second factor, login asks for the code from the authenticator app
 	f.register(cmd)
 	cmd.Flags().StringVarP(&user, "user", "u", "", "user principal name")
 	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	cmd.Flags().BoolVar(&web, "web", false, "sign in in a browser (any method the sign-in pages offer: passkeys, federation, ...)")
+	cmd.Flags().DurationVar(&webTimeout, "web-timeout", 5*time.Minute, "how long to wait for the browser sign-in")
 	return cmd
 }
 

@@ -75,6 +75,9 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	if err != nil {
 		return err
 	}
+	if err := bootstrap.CLIClient(ctx, st); err != nil {
+		return err
+	}
 
 	masterKey, oldKeys, err := keyring.LoadOrCreateMasterKey(cfg.Secrets.MasterKeyFile)
 	if err != nil {
@@ -141,28 +144,35 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		ln.Close()
 		return fmt.Errorf("http.externalURL: %w", err)
 	}
-	srv := api.New(api.Options{
-		Store: st, Live: live, Logger: log, Registry: reg,
-		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB, SignIn: pages,
-	})
-	srv.Mount("/signin", pages.Handler())
-	srv.Mount("/signin/", pages.Handler())
 	// The OpenID Connect provider needs an https issuer: behind a
 	// TLS-terminating proxy, http.externalURL says the https URL.
+	var provider *oidc.Provider
 	if strings.HasPrefix(url, "https://") {
 		oidcOpts := oidc.Options{Issuer: url, Store: st, Live: live, Keyring: keys, SignIn: pages, Logger: log}
 		if geoDB != nil {
 			oidcOpts.Countries = geoDB
 		}
-		provider, err := oidc.New(oidcOpts)
-		if err != nil {
+		if provider, err = oidc.New(oidcOpts); err != nil {
 			ln.Close()
 			return err
 		}
-		srv.Mount("/.well-known/openid-configuration", provider.Handler())
-		srv.Mount("/oauth2/", provider.Handler())
 	} else {
 		log.Warn("the OpenID Connect provider is off: it needs an https external URL (set http.externalURL behind a TLS-terminating proxy)", "url", url)
+	}
+	apiOpts := api.Options{
+		Store: st, Live: live, Logger: log, Registry: reg,
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB, SignIn: pages, Sealer: keys,
+	}
+	if provider != nil {
+		// verity login --web: the CLI's access tokens work on the API.
+		apiOpts.AccessTokens, apiOpts.AccessTokenClient = provider, bootstrap.CLIAppID
+	}
+	srv := api.New(apiOpts)
+	srv.Mount("/signin", pages.Handler())
+	srv.Mount("/signin/", pages.Handler())
+	if provider != nil {
+		srv.Mount("/.well-known/openid-configuration", provider.Handler())
+		srv.Mount("/oauth2/", provider.Handler())
 	}
 
 	httpSrv := &http.Server{

@@ -30,17 +30,26 @@ func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
 	if h == "" {
 		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "missing bearer token: sign in with POST /api/v1/login or `verity login`")
 	}
-	if !ok || !strings.EqualFold(scheme, "Bearer") || !authn.LooksLikeToken(strings.TrimSpace(secret)) {
-		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "malformed Authorization header: want \"Bearer vrt_...\"")
+	secret = strings.TrimSpace(secret)
+	switch {
+	case ok && strings.EqualFold(scheme, "Bearer") && authn.LooksLikeToken(secret):
+		tok, err := s.opts.Store.GetToken(r.Context(), authn.HashToken(secret))
+		if errors.Is(err, store.ErrNotFound) {
+			return problemf(http.StatusUnauthorized, CodeUnauthenticated, "the token is invalid, expired or revoked; sign in again")
+		}
+		if err != nil {
+			return err
+		}
+		c.principal = tok.PrincipalID
+	case ok && strings.EqualFold(scheme, "Bearer") && s.opts.AccessTokens != nil && strings.Count(secret, ".") == 2 && len(secret) <= 8192:
+		sub, err := s.opts.AccessTokens.VerifyAccessToken(r.Context(), secret, s.opts.AccessTokenClient)
+		if err != nil {
+			return problemf(http.StatusUnauthorized, CodeUnauthenticated, "the access token is invalid, expired or revoked; sign in again")
+		}
+		c.principal = sub
+	default:
+		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "malformed Authorization header: want \"Bearer vrt_...\" or a Verity access token")
 	}
-	tok, err := s.opts.Store.GetToken(r.Context(), authn.HashToken(strings.TrimSpace(secret)))
-	if errors.Is(err, store.ErrNotFound) {
-		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "the token is invalid, expired or revoked; sign in again")
-	}
-	if err != nil {
-		return err
-	}
-	c.principal = tok.PrincipalID
 	snap := s.opts.Live.Current()
 	if !snap.Directory().PrincipalEnabled(c.principal) {
 		// The account may be newer than this node's snapshot: look again

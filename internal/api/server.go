@@ -45,6 +45,17 @@ type Options struct {
 	// Sealer seals identity providers' client secrets (the keyring); nil
 	// on a node without one, which then refuses to take a secret.
 	Sealer directory.Sealer
+	// AccessTokens, when set, lets callers present an OpenID Connect access
+	// token issued to AccessTokenClient (the Verity CLI after `verity login
+	// --web`) instead of an API token.
+	AccessTokens      AccessTokenVerifier
+	AccessTokenClient string
+}
+
+// AccessTokenVerifier checks an access token for a client and returns its
+// subject. *oidc.Provider implements it.
+type AccessTokenVerifier interface {
+	VerifyAccessToken(ctx context.Context, token, clientID string) (string, error)
 }
 
 // Server is the admin API of one node.

@@ -111,7 +111,7 @@ func (c *client) flowPublic(uri string) (public, ok bool) {
 	if a.SPA != nil && slices.Contains(a.SPA.RedirectURIs, uri) {
 		return true, true
 	}
-	if a.PublicClient != nil && slices.Contains(a.PublicClient.RedirectURIs, uri) {
+	if a.PublicClient != nil && (slices.Contains(a.PublicClient.RedirectURIs, uri) || loopbackMatch(a.PublicClient.RedirectURIs, uri)) {
 		return true, true
 	}
 	if a.Web != nil && slices.Contains(a.Web.RedirectURIs, uri) {
@@ -215,3 +215,29 @@ func (c *client) IDTokenUserinfoClaimsAssertion() bool { return true }
 
 // ClockSkew is zero: Verity's nodes keep time.
 func (c *client) ClockSkew() time.Duration { return 0 }
+
+// loopbackMatch reports whether uri is a loopback redirect of a native
+// application registered without a port: RFC 8252 §7.3 — the client
+// listens on a port the operating system picks, so the server accepts
+// any port for http://127.0.0.1, http://[::1] and http://localhost, with
+// the path and query exactly as registered.
+func loopbackMatch(registered []string, uri string) bool {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "http" || u.Port() == "" || u.User != nil || u.Fragment != "" {
+		return false
+	}
+	host := u.Hostname()
+	if host != "127.0.0.1" && host != "::1" && host != "localhost" {
+		return false
+	}
+	for _, r := range registered {
+		ru, err := url.Parse(r)
+		if err != nil || ru.Scheme != "http" || ru.Port() != "" || ru.Hostname() != host {
+			continue
+		}
+		if strings.TrimSuffix(ru.Path, "/") == strings.TrimSuffix(u.Path, "/") && ru.RawQuery == u.RawQuery {
+			return true
+		}
+	}
+	return false
+}
