@@ -517,4 +517,23 @@ func TestLoginWeb(t *testing.T) {
 	if err != nil || !strings.Contains(stdout, "applications:") {
 		t.Fatalf("export with the browser token: %v\n%s\n%s", err, stdout, errOut)
 	}
+	// Neither the password, the code nor the token reached the node's log.
+	saved, err := os.ReadFile(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct{ Token string }
+	if err := json.Unmarshal(saved, &c); err != nil || c.Token == "" {
+		t.Fatalf("credentials file: %s", saved)
+	}
+	code := ""
+	if u, err := url.Parse(resp.Request.URL.String()); err == nil {
+		code = u.Query().Get("code")
+	}
+	logs := n.stderr.String()
+	for _, secret := range []string{n.password, c.Token, code} {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Fatalf("a secret (%.4s…) is in the node's log", secret)
+		}
+	}
 }
