@@ -12,6 +12,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 )
@@ -144,6 +145,27 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	} else if sess = p.opts.SignIn.Require(w, r, ar.ClientID, returnTo, req); sess == nil {
 		return // Require answered: a sign-in page, a step-up or a block
 	}
+	// Consent: an application the tenant did not register for itself alone
+	// (signInAudience other than AzureADMyOrg: a multi-tenant or public
+	// application) learns who the user is only after the user agrees, once;
+	// prompt=consent asks again.
+	if need, err := p.needConsent(ctx, ar, sess); err != nil {
+		http.Error(w, "Sign-in is not available. Try again in a moment.", http.StatusServiceUnavailable)
+		return
+	} else if need {
+		switch {
+		case r.URL.Query().Get("consent") == "denied":
+			op.AuthRequestError(w, r, ar, oidc.ErrAccessDenied().WithDescription("the user declined to share their identity with the application"), p.op)
+		case slices.Contains(ar.Prompt, oidc.PromptNone):
+			// consent_required (OpenID Connect Core 3.1.2.6).
+			e := oidc.ErrInteractionRequired().WithDescription("the user has not agreed to share their identity with the application")
+			e.ErrorType = "consent_required"
+			op.AuthRequestError(w, r, ar, e, p.op)
+		default:
+			p.opts.SignIn.AskConsent(w, r, sess, ar.ClientID, ar.Scopes, returnTo)
+		}
+		return
+	}
 	ar.SignedIn, ar.UserID, ar.AuthTime, ar.MFATime = true, sess.UserID, sess.AuthTime, sess.MFATime
 	ar.Methods, ar.AMR, ar.ACR, ar.SID = sess.Methods, sess.AMR(), sess.ACR(), sess.ID
 	if _, err := p.opts.Store.UpdateRecord(ctx, store.Record{Kind: kindAuthRequest, ID: ar.ID, Subject: ar.ClientID,
@@ -155,6 +177,25 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, pathCallback+"?id="+url.QueryEscape(ar.ID), http.StatusFound)
+}
+
+// needConsent reports whether the user must still agree to share the
+// requested scopes with the client: only for applications that are not
+// the tenant's own (signInAudience other than AzureADMyOrg), and again
+// for prompt=consent unless the agreement came after the request began.
+func (p *Provider) needConsent(ctx context.Context, ar *authRequest, sess *signin.Session) (bool, error) {
+	app, ok := p.opts.Live.Current().Directory().ApplicationByAppID(ar.ClientID)
+	if !ok || app.SignInAudience == "" || app.SignInAudience == directory.AudienceMyOrg {
+		return false, nil
+	}
+	ok, at, err := p.opts.SignIn.Consented(ctx, sess.UserID, ar.ClientID, ar.Scopes)
+	if err != nil {
+		return false, err
+	}
+	if slices.Contains(ar.Prompt, oidc.PromptConsent) && at.Before(ar.Created) {
+		return true, nil
+	}
+	return !ok, nil
 }
 
 // pendingRequest returns the auth request id, if it is still within its

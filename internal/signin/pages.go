@@ -75,6 +75,10 @@ type (
 		Registered                             bool // a passkey was just added
 		RPID                                   string
 	}
+	consentPage struct {
+		CSRF, App, AppID, UPN, Scopes, ReturnTo string
+		Items                                  []string
+	}
 	errorPage struct {
 		Title, Message, Correlation, Retry string
 		Code                               int
@@ -95,6 +99,8 @@ func templateFor(data any) (string, string) {
 		return "password.html", "Change your password"
 	case sessionPage:
 		return "session.html", "You are signed in"
+	case consentPage:
+		return "consent.html", "Let this application know who you are?"
 	case errorPage:
 		return "error.html", data.(errorPage).Title
 	}

@@ -132,6 +132,7 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("GET /signin/password", s.getPassword)
 	s.mux.HandleFunc("POST /signin/password", s.postPassword)
 	s.mux.HandleFunc("POST /signin/continue", s.postContinue)
+	s.mux.HandleFunc("POST /signin/consent", s.postConsent)
 	s.mux.HandleFunc("GET /signin/session", s.getSession)
 	s.mux.HandleFunc("POST /signin/logout", s.postLogout)
 	s.mux.HandleFunc("POST /signin/passkey/login/begin", s.postPasskeyLoginBegin)
