@@ -17,6 +17,14 @@
 // Record ids are SHA-256 digests of the random secrets the browser holds
 // in cookies, so the database never holds a usable cookie.
 //
+// Federation (federation.go, federatedusers.go) signs people in through
+// external OpenID Connect identity providers (directory.IdentityProvider):
+// the authorization code flow with PKCE, state and nonce in a single-use
+// "federatedSignIn" record, the ID token verified with go-oidc, the
+// account linked to a user by a "federatedIdentity" record (or the user
+// provisioned just in time), and then the same attempt, conditional access
+// and sign-in log as a password sign-in, with the federated method bits.
+//
 // The pages are server-rendered HTML that works without JavaScript; every
 // form carries a CSRF token bound to the attempt (or, before there is one,
 // to a SameSite=Strict cookie), and every cookie is HttpOnly, Secure and

@@ -48,6 +48,9 @@ var errBadForm = errors.New("the form could not be read, or came from another si
 
 func (s *Service) getSignIn(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if s.federatedHint(w, r, q.Get("login_hint"), q.Get("domain_hint"), safeReturn(q.Get("return_to")), q.Get("app")) {
+		return
+	}
 	p := signInPage{
 		CSRF:     s.csrfCookie(w, r),
 		ReturnTo: safeReturn(q.Get("return_to")),
@@ -56,6 +59,7 @@ func (s *Service) getSignIn(w http.ResponseWriter, r *http.Request) {
 		Passkeys: s.webauthn != nil,
 		RPID:     s.rpID(),
 	}
+	p.Providers = s.providerButtons(r.Context())
 	pq := url.Values{"return_to": {p.ReturnTo}}
 	if p.AppID != "" {
 		pq.Set("app", p.AppID)
@@ -75,6 +79,12 @@ func (s *Service) postSignIn(w http.ResponseWriter, r *http.Request) {
 	password := r.PostFormValue("password")
 	again := signInPage{CSRF: s.csrfCookie(w, r), ReturnTo: safeReturn(r.PostFormValue("return_to")), AppID: r.PostFormValue("app"), Username: upn, Passkeys: s.webauthn != nil, RPID: s.rpID()}
 	again.PasskeyQuery = url.Values{"return_to": {again.ReturnTo}, "app": {again.AppID}}.Encode()
+	// A user name without a password whose domain an identity provider
+	// serves signs in there.
+	if password == "" && s.federatedHint(w, r, upn, "", again.ReturnTo, again.AppID) {
+		return
+	}
+	again.Providers = s.providerButtons(ctx)
 	if upn == "" || password == "" || len(upn) > 256 || len(password) > authn.MaxPasswordLength {
 		again.Error = "Enter your user name and password."
 		s.page(w, r, http.StatusBadRequest, again)

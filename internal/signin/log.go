@@ -52,6 +52,7 @@ type Location struct {
 // AuthenticationStep is one method used in the attempt.
 type AuthenticationStep struct {
 	AuthenticationMethod       string    `json:"authenticationMethod"`
+	AuthenticationMethodDetail string    `json:"authenticationMethodDetail,omitempty"` // the identity provider of a federated step
 	Succeeded                  bool      `json:"succeeded"`
 	AuthenticationStepDateTime time.Time `json:"authenticationStepDateTime"`
 	AuthenticationStepResult   string    `json:"authenticationStepResultDetail,omitempty"`

@@ -43,6 +43,9 @@ type (
 		Passkeys                               bool   // passkey sign-in is available
 		PasskeyQuery                           string // return_to and app for the passkey calls
 		RPID                                   string // the passkeys' domain
+
+		// Providers are the external identity providers to sign in with.
+		Providers []providerButton
 	}
 	mfaPage struct {
 		CSRF     string

@@ -59,6 +59,10 @@ type Options struct {
 	// relying party id (localhost for a loopback address). Without it,
 	// passkeys are off.
 	ExternalURL string
+	// HTTPClient makes the calls to external identity providers
+	// (discovery, keys, token endpoint); a client with a 10-second timeout
+	// when nil.
+	HTTPClient *http.Client
 }
 
 // Service serves the sign-in pages and answers who is signed in.
@@ -69,6 +73,7 @@ type Service struct {
 	lockout  *authn.SmartLockout
 	familiar *authn.FamiliarSources
 	mux      *http.ServeMux
+	fed      *federation // sign-in through external identity providers
 }
 
 // New returns a Service; an ExternalURL that is not a URL is an error.
@@ -101,6 +106,7 @@ func New(opts Options) (*Service, error) {
 		lockout:  authn.NewSmartLockout(opts.MaxFailures, opts.LockDuration, opts.Now),
 		familiar: authn.NewFamiliarSources(32),
 		mux:      http.NewServeMux(),
+		fed:      newFederation(opts.HTTPClient),
 	}
 	wa, err := newWebAuthn(opts.ExternalURL, opts.Issuer)
 	if err != nil {
@@ -142,6 +148,7 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /signin/passkey/register/begin", s.postPasskeyRegisterBegin)
 	s.mux.HandleFunc("POST /signin/passkey/register/finish", s.postPasskeyRegisterFinish)
 	s.mux.HandleFunc("GET /signin/static/passkey.js", servePasskeyScript)
+	s.federationRoutes()
 	s.mux.HandleFunc("/signin/", func(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusNotFound, errorPage{Title: "Page not found", Message: "There is no sign-in page at this address."})
 	})

@@ -58,6 +58,9 @@ func (s *Session) AMR() []string {
 	if s.Methods&access.MethodFIDO2 != 0 {
 		out = append(out, "hwk", "user")
 	}
+	if s.Methods&(access.MethodFederatedSingleFactor|access.MethodFederatedMultiFactor) != 0 {
+		out = append(out, "fed") // as Entra writes a federated sign-in
+	}
 	if Strength(s.Methods) >= StrengthMultifactor {
 		out = append(out, "mfa")
 	}
@@ -108,7 +111,9 @@ func Strength(m access.AuthMethod) StrengthLevel {
 	switch {
 	case m&(access.MethodFIDO2|access.MethodWindowsHelloForBusiness|access.MethodX509CertificateMultiFactor) != 0:
 		return StrengthPhishingResistant
-	case m&access.MethodPassword != 0 && m&(access.MethodSoftwareOath|access.MethodHardwareOath) != 0:
+	case m&(access.MethodPassword|access.MethodFederatedSingleFactor) != 0 && m&(access.MethodSoftwareOath|access.MethodHardwareOath) != 0:
+		return StrengthMultifactor
+	case m&access.MethodFederatedMultiFactor != 0: // the identity provider's MFA, trusted by its mfaClaim rule
 		return StrengthMultifactor
 	case m != 0:
 		return StrengthPassword
