@@ -275,6 +275,13 @@ func newFedEnv(t *testing.T, mutate func(p *directory.IdentityProvider), idpPoli
 	mux := http.NewServeMux()
 	mux.Handle("/signin", pages)
 	mux.Handle("/signin/", pages)
+	// /app is an application Verity serves that asks for a multifactor
+	// sign-in (acr_values).
+	mux.HandleFunc("/app", func(w http.ResponseWriter, r *http.Request) {
+		if sess := svc.Require(w, r, appID, r.URL.RequestURI(), signin.Requirements{Strength: signin.StrengthMultifactor}); sess != nil {
+			io.WriteString(w, "hello "+sess.UPN+" "+sess.ACR()+" "+strings.Join(sess.AMR(), ","))
+		}
+	})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -688,6 +695,29 @@ func TestFederatedConditionalAccess(t *testing.T) {
 	})
 }
 
+// TestFederatedSessionStepsUp: an application that asks for a
+// multifactor sign-in gets one from a federated session by Verity's own
+// second factor (federatedSingleFactor with softwareOath is multifactor).
+func TestFederatedSessionStepsUp(t *testing.T) {
+	t.Parallel()
+	f := newFedEnv(t, nil, nil)
+	c := f.browser()
+	if u, _, page := f.signIn(c); u.Path != "/signin/session" || strings.Contains(page, "multifactor") {
+		t.Fatalf("federated sign-in ended at %s:\n%s", u, page)
+	}
+	path, _, page := f.get(c, "/app")
+	if path != "/signin/enroll" {
+		t.Fatalf("an application asking for MFA from a federated session went to %s:\n%s", path, page)
+	}
+	m := secretRe.FindStringSubmatch(page)
+	code, _ := totp.GenerateCode(strings.ReplaceAll(m[1], " ", ""), f.clock.Now())
+	_, _, page = f.submit(c, page, "/signin/enroll", url.Values{"code": {code}})
+	path, _, page = f.submit(c, page, "/signin/continue", url.Values{})
+	if path != "/app" || page != "hello "+bobUPN+" "+signin.ACRMultifactor+" otp,fed,mfa" {
+		t.Fatalf("after the step-up: %s %q", path, page)
+	}
+}
+
 // callbackURL runs a federated sign-in in c up to the moment the provider
 // sends the browser back, and returns that callback URL unvisited.
 func (f *fedEnv) callbackURL(c *http.Client, tamper func(authorize *url.URL)) *url.URL {
@@ -899,6 +929,29 @@ func TestFederatedUnknownAccounts(t *testing.T) {
 		}
 		if m := f.members(t, engineersID); len(m) != 0 {
 			t.Errorf("the refused sign-in changed Engineers: %v", m)
+		}
+	})
+	t.Run("linked user disabled", func(t *testing.T) {
+		t.Parallel()
+		f := newFedEnv(t, nil, nil)
+		if u, _, _ := f.signIn(f.browser()); u.Path != "/signin/session" {
+			t.Fatalf("first sign-in ended at %s", u)
+		}
+		bob := f.lastEvent(t).UserID
+		o, err := f.st.Get(context.Background(), directory.KindUser, bob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := directory.Users.FromObject(o)
+		disabled := false
+		u.AccountEnabled = &disabled
+		rev := writeAll(t, f.st, mustObject(t)(directory.Users.Object(u)))
+		if _, err := f.live.WaitFor(context.Background(), rev); err != nil {
+			t.Fatal(err)
+		}
+		_, status, _ := f.signIn(f.browser())
+		if ev := f.lastEvent(t); status != http.StatusForbidden || ev.Status.ErrorCode != signin.CodeDisabled || ev.UserID != bob {
+			t.Fatalf("%d, logged as %+v", status, ev.Status)
 		}
 	})
 	t.Run("name outside the provider's domains", func(t *testing.T) {
