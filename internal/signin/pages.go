@@ -80,7 +80,7 @@ type (
 	}
 	consentPage struct {
 		CSRF, App, AppID, UPN, Scopes, ReturnTo string
-		Items                                  []string
+		Items                                   []string
 	}
 	errorPage struct {
 		Title, Message, Correlation, Retry string
@@ -89,7 +89,7 @@ type (
 )
 
 func templateFor(data any) (string, string) {
-	switch data.(type) {
+	switch data := data.(type) {
 	case signInPage:
 		return "signin.html", "Sign in"
 	case mfaPage:
@@ -105,7 +105,7 @@ func templateFor(data any) (string, string) {
 	case consentPage:
 		return "consent.html", "Let this application know who you are?"
 	case errorPage:
-		return "error.html", data.(errorPage).Title
+		return "error.html", data.Title
 	}
 	panic("signin: no template for page")
 }
