@@ -173,6 +173,24 @@ func TestIdentityProvidersNeedTheirPermission(t *testing.T) {
 	}
 	e.call(tok, "GET", "/api/v1/identity/identityProviders", nil).want(http.StatusOK)
 	e.call(tok, "POST", "/api/v1/identity/identityProviders", body).problem(http.StatusForbidden, "Forbidden", "")
+
+	// A directory writer manages users and groups but not who may sign in
+	// as them: an identity provider that provisions into a privileged
+	// group would be a way to more privilege.
+	writer := e.createUser("writer@contoso.com")
+	e.admin("POST", "/api/v1/authorization/roleAssignments", map[string]any{"principalId": writer,
+		"roleDefinitionId": "Verity Directory Writer", "scope": "/"}).want(http.StatusCreated)
+	e.admin("POST", "/api/v1/users/"+writer+"/password", map[string]string{"password": "a long enough passphrase"}).want(http.StatusNoContent)
+	wtok, _ := e.login("writer@contoso.com", "a long enough passphrase")
+	for range 100 {
+		if e.call(wtok, "GET", "/api/v1/users", nil).status == http.StatusOK {
+			break
+		}
+		sleep()
+	}
+	e.call(wtok, "POST", "/api/v1/groups", map[string]any{"displayName": "written"}).want(http.StatusCreated)
+	e.call(wtok, "POST", "/api/v1/identity/identityProviders", body).problem(http.StatusForbidden, "Forbidden", "")
+
 	e.admin("POST", "/api/v1/identity/identityProviders", body).want(http.StatusCreated)
 	for _, ev := range e.audit() {
 		if ev.Action == "identityProviders.create" && ev.Result == "denied" && !strings.Contains(string(ev.Details), "Verity.Directory/identityProviders/write") {
