@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,6 +249,12 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // not in the database.
 func printBanner(w io.Writer, url, caFile string, boot *bootstrap.Result) {
 	fmt.Fprintf(w, "\nVerity %s is ready.\n\n  Sign-in:     %s/signin\n  Admin API:   %s/api/v1/\n", version.String(), url, url)
+	if u, err := neturl.Parse(url); err == nil {
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.IsLoopback() {
+			// A passkey belongs to a domain, never an address.
+			fmt.Fprintf(w, "  Passkeys:    sign in at %s://%s/signin\n", u.Scheme, net.JoinHostPort("localhost", u.Port()))
+		}
+	}
 	if caFile != "" {
 		fmt.Fprintf(w, "  CA to trust: %s\n", caFile)
 	}
