@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/verityhq/verity/internal/api"
+	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
@@ -136,8 +137,20 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 
+	policy := authn.DefaultPasswordPolicy()
+	if cfg.Auth.BreachedPasswordsFile != "" {
+		list, err := authn.OpenBreachedList(cfg.Auth.BreachedPasswordsFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("auth.breachedPasswordsFile: %w", err)
+		}
+		defer list.Close()
+		policy.BreachedList = list
+		log.Info("breached password list loaded", "file", cfg.Auth.BreachedPasswordsFile)
+	}
 	signinOpts := signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
-		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D(), ExternalURL: url}
+		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D(), ExternalURL: url,
+		PasswordPolicy: policy}
 	if geoDB != nil {
 		signinOpts.Countries = geoDB
 	}
@@ -164,6 +177,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	apiOpts := api.Options{
 		Store: st, Live: live, Logger: log, Registry: reg,
 		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB, SignIn: pages, Sealer: keys,
+		PasswordPolicy: policy,
 	}
 	if provider != nil {
 		// verity login --web: the CLI's access tokens work on the API.

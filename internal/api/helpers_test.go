@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verityhq/verity/internal/api"
+	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
@@ -100,13 +101,22 @@ func newEnv(t *testing.T, st store.Store, mutate ...func(*config.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	policy := authn.DefaultPasswordPolicy()
+	if cfg.Auth.BreachedPasswordsFile != "" {
+		list, err := authn.OpenBreachedList(cfg.Auth.BreachedPasswordsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { list.Close() })
+		policy.BreachedList = list
+	}
 	pages, err := signin.New(signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
-		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D()})
+		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D(), PasswordPolicy: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := api.New(api.Options{Store: st, Live: live, Logger: log, Registry: prometheus.NewRegistry(),
-		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test", SignIn: pages, Sealer: keys})
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test", SignIn: pages, PasswordPolicy: policy, Sealer: keys})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	e := &env{t: t, st: st, srv: srv, live: live, logs: logs, password: boot.Password, keys: keys}

@@ -219,7 +219,17 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := authn.CheckPasswordPolicy(req.Password); err != nil {
+	policy := s.opts.PasswordPolicy
+	if policy.MinLength == 0 {
+		policy = authn.DefaultPasswordPolicy()
+	}
+	if err := policy.Check(req.Password); err != nil {
+		if errors.Is(err, authn.ErrBreachedPassword) {
+			return invalid(strictjson.Errorf("password", "this password appears in the list of breached passwords; choose another"))
+		}
+		if policy.BreachedList != nil && !strings.HasPrefix(err.Error(), "password must") {
+			return err // the list could not be read: not the caller's fault
+		}
 		return invalid(strictjson.Errorf("password", "%s", err.Error()))
 	}
 	k := directoryKind(directory.Users, true, "", "")

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
@@ -45,6 +46,9 @@ type Options struct {
 	// Sealer seals identity providers' client secrets (the keyring); nil
 	// on a node without one, which then refuses to take a secret.
 	Sealer directory.Sealer
+	// PasswordPolicy applies to passwords an administrator sets (the
+	// default policy when zero).
+	PasswordPolicy authn.PasswordPolicy
 	// AccessTokens, when set, lets callers present an OpenID Connect access
 	// token issued to AccessTokenClient (the Verity CLI after `verity login
 	// --web`) instead of an API token.

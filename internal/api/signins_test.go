@@ -4,11 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/store/storetest"
@@ -116,4 +123,30 @@ func TestPasswordResetForcesChange(t *testing.T) {
 	if bytes.Contains(r.Body, []byte(`"mustChangePassword":true`)) {
 		t.Fatal("a reset without the flag kept the forced change")
 	}
+}
+
+// TestBreachedPasswordsRefused: with auth.breachedPasswordsFile, a
+// password that appears in the list cannot be set by an administrator,
+// and others can.
+func TestBreachedPasswordsRefused(t *testing.T) {
+	t.Parallel()
+	// The Have I Been Pwned download format: SHA1HEX:COUNT, sorted.
+	var lines []string
+	for _, pw := range []string{"password1234", "correct horse battery staple", "iloveyou12345"} {
+		sum := sha1.Sum([]byte(pw))
+		lines = append(lines, strings.ToUpper(hex.EncodeToString(sum[:]))+":42")
+	}
+	sort.Strings(lines)
+	file := filepath.Join(t.TempDir(), "pwned.txt")
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\r\n")+"\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, storetest.OpenSQLite(t), func(c *config.Config) { c.Auth.BreachedPasswordsFile = file })
+	id := e.createUser("pwned@contoso.com")
+	msg := e.admin("POST", "/api/v1/users/"+id+"/password", map[string]any{"password": "correct horse battery staple"}).
+		problem(http.StatusBadRequest, "InvalidRequest", "password")
+	if !strings.Contains(msg, "breached") {
+		t.Errorf("message %q", msg)
+	}
+	e.admin("POST", "/api/v1/users/"+id+"/password", map[string]any{"password": "a passphrase nobody leaked"}).want(http.StatusNoContent)
 }

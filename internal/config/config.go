@@ -147,6 +147,12 @@ type Auth struct {
 	// LockoutDuration is how long a locked password sign-in stays locked.
 	// Default 5m.
 	LockoutDuration Duration `json:"lockoutDuration,omitempty"`
+	// BreachedPasswordsFile is a list of breached passwords in the Have I
+	// Been Pwned download format (SHA1HEX:COUNT lines, sorted by hash, as
+	// the pwned-passwords downloader writes them); new passwords found in
+	// it are refused. Looked up by binary search in the file, never loaded
+	// into memory.
+	BreachedPasswordsFile string `json:"breachedPasswordsFile,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
