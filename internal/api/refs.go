@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/verityhq/verity/internal/access"
+	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
@@ -196,51 +197,9 @@ func removeReferences(ctx context.Context, tx store.Tx, id string) error {
 // administer Verity: some enabled user must still hold Owner at scope "/",
 // directly or through (nested) group membership.
 func ensureOwnerRemains(ctx context.Context, r store.Reader) error {
-	var owners []string
-	err := eachObject(ctx, r, rbac.Kind, func(o store.Object) error {
-		var a rbac.Assignment
-		if err := json.Unmarshal(o.Body, &a); err != nil {
-			return err
-		}
-		if rbac.IsOwner(a.RoleDefinitionID) && a.Scope == "/" {
-			owners = append(owners, a.PrincipalID)
-		}
-		return nil
-	})
-	if err != nil {
+	ok, err := decision.OwnerRemains(ctx, r)
+	if err != nil || ok {
 		return err
-	}
-	seen := map[string]bool{}
-	for len(owners) > 0 {
-		id := owners[len(owners)-1]
-		owners = owners[:len(owners)-1]
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		o, err := findPrincipal(ctx, r, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		switch o.Kind {
-		case directory.KindUser:
-			u, err := directory.Users.FromObject(o)
-			if err != nil {
-				return err
-			}
-			if u.Enabled() {
-				return nil
-			}
-		case directory.KindGroup:
-			g, err := directory.Groups.FromObject(o)
-			if err != nil {
-				return err
-			}
-			owners = append(owners, g.Members...)
-		}
 	}
 	return problemf(http.StatusConflict, CodeConflict, "the change would leave no enabled user with the Owner role at scope /; make someone else Owner first")
 }

@@ -13,6 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/store"
 )
@@ -331,6 +332,12 @@ func (s *Service) syncGroups(r *http.Request, idp *directory.IdentityProvider, u
 	if !differs {
 		return nil
 	}
+	// Whether an Owner exists before the change, so that only a change that
+	// takes the last one away is refused.
+	hadOwner, err := decision.OwnerRemains(ctx, s.opts.Store)
+	if err != nil {
+		return err
+	}
 	var added, removed []string
 	rev, err := s.opts.Store.Update(ctx, func(ctx context.Context, tx store.Tx) error {
 		added, removed = added[:0], removed[:0]
@@ -347,8 +354,21 @@ func (s *Service) syncGroups(r *http.Request, idp *directory.IdentityProvider, u
 				removed = append(removed, g)
 			}
 		}
+		if len(removed) > 0 && hadOwner {
+			// The provider does not get to take away the last Owner: the
+			// memberships stay as they were, and an administrator decides.
+			if ok, err := decision.OwnerRemains(ctx, tx); err != nil {
+				return err
+			} else if !ok {
+				return errLastOwner
+			}
+		}
 		return nil
 	})
+	if errors.Is(err, errLastOwner) {
+		s.log.WarnContext(ctx, "federated sign-in: group memberships left as they were: removing them would leave no Owner", "identityProvider", idp.ID, "user", u.ID)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -358,6 +378,8 @@ func (s *Service) syncGroups(r *http.Request, idp *directory.IdentityProvider, u
 	}
 	return nil
 }
+
+var errLastOwner = errors.New("the change would leave no Owner")
 
 // setMembership makes userID a member of group g or not, and reports
 // whether that changed anything. A group that no longer exists is skipped.

@@ -3,6 +3,7 @@ package signin_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/keyring"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/store/storetest"
@@ -446,4 +448,36 @@ func TestFederatedUnknownAccounts(t *testing.T) {
 			t.Fatalf("%d, logged as %+v", status, ev.Status)
 		}
 	})
+}
+
+// TestFederationKeepsTheLastOwner: the provider owns its mapped groups'
+// memberships, but not to the point of taking away the tenant's last
+// Owner: that sync is skipped (and logged), and the sign-in goes on.
+func TestFederationKeepsTheLastOwner(t *testing.T) {
+	t.Parallel()
+	owner := rbac.Assignment{ID: "0a000000-0000-4000-8000-0000000000a1", PrincipalID: adminsID, RoleDefinitionID: "Owner", Scope: "/"}
+	owner.Normalize()
+	body, err := json.Marshal(owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFedEnv(t, nil, nil, store.Object{Kind: rbac.Kind, ID: owner.ID, Body: body})
+	f.idp.setGroups("fabrikam-admins")
+	if u, _, page := f.signIn(f.browser()); u.Path != "/signin/session" {
+		t.Fatalf("first sign-in ended at %s:\n%s", u, page)
+	}
+	if m := f.members(t, adminsID); len(m) != 1 {
+		t.Fatalf("Admins = %v, want bob", m)
+	}
+	// The provider drops bob from the admins: he is the only Owner.
+	f.idp.setGroups("fabrikam-engineers")
+	if u, _, page := f.signIn(f.browser()); u.Path != "/signin/session" {
+		t.Fatalf("second sign-in ended at %s:\n%s", u, page)
+	}
+	if m := f.members(t, adminsID); len(m) != 1 {
+		t.Fatalf("Admins = %v: the sync took away the last Owner", m)
+	}
+	if !strings.Contains(f.logs.String(), "removing them would leave no Owner") {
+		t.Error("the skipped sync is not logged")
+	}
 }
