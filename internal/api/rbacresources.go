@@ -124,7 +124,7 @@ func checkRoleExists(ctx context.Context, tx store.Reader, a *rbac.Assignment) e
 
 // roleInUse refuses to delete a custom role that assignments still use.
 func roleInUse(ctx context.Context, r store.Reader, id string) error {
-	return eachObject(ctx, r, rbac.Kind, func(o store.Object) error {
+	return store.Each(ctx, r, rbac.Kind, func(o store.Object) error {
 		var a rbac.Assignment
 		if err := json.Unmarshal(o.Body, &a); err != nil {
 			return err

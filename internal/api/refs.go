@@ -155,7 +155,7 @@ func reaches(ctx context.Context, r store.Reader, from, target string) (bool, er
 // removeReferences drops a deleted object from every group and deletes the
 // role assignments made to it, in the same transaction as the delete.
 func removeReferences(ctx context.Context, tx store.Tx, id string) error {
-	if err := eachObject(ctx, tx, directory.KindGroup, func(o store.Object) error {
+	if err := store.Each(ctx, tx, directory.KindGroup, func(o store.Object) error {
 		g, err := directory.Groups.FromObject(o)
 		if err != nil {
 			return err
@@ -175,7 +175,7 @@ func removeReferences(ctx context.Context, tx store.Tx, id string) error {
 		return err
 	}
 	for _, kind := range []string{directory.KindRoleAssignment, rbac.Kind} {
-		if err := eachObject(ctx, tx, kind, func(o store.Object) error {
+		if err := store.Each(ctx, tx, kind, func(o store.Object) error {
 			var a struct {
 				PrincipalID string `json:"principalId"`
 			}
@@ -202,26 +202,6 @@ func ensureOwnerRemains(ctx context.Context, r store.Reader) error {
 		return err
 	}
 	return problemf(http.StatusConflict, CodeConflict, "the change would leave no enabled user with the Owner role at scope /; make someone else Owner first")
-}
-
-// eachObject calls fn for every object of kind, paging through the store.
-func eachObject(ctx context.Context, r store.Reader, kind string, fn func(store.Object) error) error {
-	after := ""
-	for {
-		page, err := r.List(ctx, kind, store.ListOptions{AfterID: after, Limit: 500})
-		if err != nil {
-			return err
-		}
-		for _, o := range page {
-			if err := fn(o); err != nil {
-				return err
-			}
-		}
-		if len(page) < 500 {
-			return nil
-		}
-		after = page[len(page)-1].ID
-	}
 }
 
 // guardOwners checks, after a change to kind, that an Owner remains.
@@ -288,7 +268,7 @@ func isSpecialLocation(id string) bool {
 // locationInUse refuses to delete a named location that a conditional
 // access policy still names, as Entra does.
 func locationInUse(ctx context.Context, r store.Reader, id string) error {
-	return eachObject(ctx, r, access.Kind, func(o store.Object) error {
+	return store.Each(ctx, r, access.Kind, func(o store.Object) error {
 		p, err := access.FromObject(o)
 		if err != nil {
 			return err

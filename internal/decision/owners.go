@@ -18,7 +18,7 @@ import (
 // identity provider maintains.
 func OwnerRemains(ctx context.Context, r store.Reader) (bool, error) {
 	var owners []string
-	if err := eachObject(ctx, r, rbac.Kind, func(o store.Object) error {
+	if err := store.Each(ctx, r, rbac.Kind, func(o store.Object) error {
 		var a rbac.Assignment
 		if err := json.Unmarshal(o.Body, &a); err != nil {
 			return err
@@ -75,24 +75,4 @@ func findPrincipal(ctx context.Context, r store.Reader, id string) (store.Object
 		}
 	}
 	return store.Object{}, store.ErrNotFound
-}
-
-// eachObject calls fn for every object of kind, paging through the store.
-func eachObject(ctx context.Context, r store.Reader, kind string, fn func(store.Object) error) error {
-	after := ""
-	for {
-		page, err := r.List(ctx, kind, store.ListOptions{AfterID: after, Limit: 500})
-		if err != nil {
-			return err
-		}
-		for _, o := range page {
-			if err := fn(o); err != nil {
-				return err
-			}
-		}
-		if len(page) < 500 {
-			return nil
-		}
-		after = page[len(page)-1].ID
-	}
 }

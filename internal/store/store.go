@@ -232,3 +232,25 @@ type Store interface {
 	Engine() string
 	Close() error
 }
+
+// Each calls fn for every object of kind in ID order, reading r a page at
+// a time, and stops at fn's first error.
+func Each(ctx context.Context, r Reader, kind string, fn func(Object) error) error {
+	const page = 500
+	after := ""
+	for {
+		objs, err := r.List(ctx, kind, ListOptions{AfterID: after, Limit: page})
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if err := fn(o); err != nil {
+				return err
+			}
+		}
+		if len(objs) < page {
+			return nil
+		}
+		after = objs[len(objs)-1].ID
+	}
+}
