@@ -9,7 +9,6 @@ import (
 
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/authn"
-	"github.com/verityhq/verity/internal/store"
 )
 
 // Direct is a sign-in without pages: the API's POST /api/v1/login, which
@@ -70,45 +69,16 @@ func (s *Service) SignInDirect(ctx context.Context, d Direct) (DirectResult, err
 	if upn == "" || d.Password == "" || len(upn) > 256 || len(d.Password) > authn.MaxPasswordLength {
 		return refuse(CodeInvalidCredentials, "Invalid username or password.", resultFailure)
 	}
-	familiar := s.familiar.Seen(upn, authn.NetworkKey(d.IP))
-	if locked, until := s.lockout.Locked(upn, familiar); locked {
-		res.LockedUntil = until
-		return refuse(CodeLocked, "The account is locked because of too many failed sign-ins. Try again later.", resultFailure)
-	}
-	u, err := s.user(ctx, upn)
+	u, code, until, err := s.passwordCheck(ctx, upn, d.Password, d.IP, ev)
 	if err != nil {
 		return DirectResult{}, err
 	}
-	hash := ""
 	if u != nil {
-		ev.UserID, ev.UserDisplayName = u.ID, u.DisplayName
 		res.Account = u.ID
-		switch c, err := s.opts.Store.GetCredential(ctx, u.ID, "password"); {
-		case err == nil:
-			hash = c.Hash
-		case !errors.Is(err, store.ErrNotFound):
-			return DirectResult{}, err
-		}
 	}
-	ok := false
-	if hash == "" {
-		_ = authn.VerifyPassword(dummyHash(), d.Password)
-	} else {
-		ok = authn.VerifyPassword(hash, d.Password) == nil
-	}
-	ev.AuthenticationDetails = append(ev.AuthenticationDetails, AuthenticationStep{AuthenticationMethod: "Password", Succeeded: ok, AuthenticationStepDateTime: now})
-	if !ok {
-		s.lockout.Fail(upn, familiar)
-		return refuse(CodeInvalidCredentials, "Invalid username or password.", resultFailure)
-	}
-	s.lockout.Succeed(upn, familiar)
-	if !u.Enabled() {
-		return refuse(CodeDisabled, "The user account is disabled.", resultFailure)
-	}
-	if authn.NeedsRehash(hash) {
-		if h, err := authn.HashPassword(d.Password); err == nil {
-			_ = s.opts.Store.SetCredential(ctx, store.Credential{PrincipalID: u.ID, Type: "password", Hash: h})
-		}
+	if code != CodeSuccess {
+		res.LockedUntil = until
+		return refuse(code, ev.Status.FailureReason, resultFailure)
 	}
 	m, err := loadMethods(ctx, s.opts.Store, u.ID)
 	if err != nil {

@@ -100,58 +100,27 @@ func (s *Service) postSignIn(w http.ResponseWriter, r *http.Request) {
 		AuthenticationRequirement: "singleFactorAuthentication", AuthenticationDetails: []AuthenticationStep{},
 		ConditionalAccessStatus: "notApplied", AppliedConditionalAccess: []AppliedPolicy{}, RiskLevelDuringSignIn: "none", RiskState: "none"}
 	s.locate(ev, ip)
-	familiar := s.familiar.Seen(upn, authn.NetworkKey(ip))
-	if locked, _ := s.lockout.Locked(upn, familiar); locked {
-		ev.Status = Status{ErrorCode: CodeLocked, FailureReason: "The account is locked because of too many failed sign-ins. Try again later."}
-		s.logFailure(ctx, r, ev)
-		again.Error = "Your account is temporarily locked to prevent unauthorized use. Try again later."
-		s.page(w, r, http.StatusTooManyRequests, again)
-		return
-	}
-	u, err := s.user(ctx, upn)
+	u, code, _, err := s.passwordCheck(ctx, upn, password, ip, ev)
 	if err != nil {
 		s.fail(w, r, ev, err)
 		return
 	}
-	hash := ""
-	if u != nil {
-		ev.UserID, ev.UserDisplayName = u.ID, u.DisplayName
-		switch c, err := s.opts.Store.GetCredential(ctx, u.ID, "password"); {
-		case err == nil:
-			hash = c.Hash
-		case !errors.Is(err, store.ErrNotFound):
-			s.fail(w, r, ev, err)
-			return
-		}
-	}
-	ok := false
-	if hash == "" {
-		_ = authn.VerifyPassword(dummyHash(), password)
-	} else {
-		ok = authn.VerifyPassword(hash, password) == nil
-	}
-	ev.AuthenticationDetails = append(ev.AuthenticationDetails, AuthenticationStep{AuthenticationMethod: "Password", Succeeded: ok, AuthenticationStepDateTime: now})
-	if !ok {
-		s.lockout.Fail(upn, familiar)
-		ev.Status = Status{ErrorCode: CodeInvalidCredentials, FailureReason: "Invalid username or password."}
+	switch code {
+	case CodeSuccess:
+	case CodeLocked:
+		s.logFailure(ctx, r, ev)
+		again.Error = "Your account is temporarily locked to prevent unauthorized use. Try again later."
+		s.page(w, r, http.StatusTooManyRequests, again)
+		return
+	case CodeDisabled:
+		s.logFailure(ctx, r, ev)
+		s.page(w, r, http.StatusForbidden, errorPage{Title: "Your account is disabled", Message: "Contact your administrator.", Correlation: ev.CorrelationID})
+		return
+	default:
 		s.logFailure(ctx, r, ev)
 		again.Error = "Your account or password is incorrect."
 		s.page(w, r, http.StatusUnauthorized, again)
 		return
-	}
-	s.lockout.Succeed(upn, familiar)
-	if !u.Enabled() {
-		ev.Status = Status{ErrorCode: CodeDisabled, FailureReason: "The user account is disabled."}
-		s.logFailure(ctx, r, ev)
-		s.page(w, r, http.StatusForbidden, errorPage{Title: "Your account is disabled", Message: "Contact your administrator.", Correlation: ev.CorrelationID})
-		return
-	}
-	if authn.NeedsRehash(hash) {
-		if h, err := authn.HashPassword(password); err == nil {
-			if err := s.opts.Store.SetCredential(ctx, store.Credential{PrincipalID: u.ID, Type: "password", Hash: h}); err != nil {
-				s.log.WarnContext(ctx, "sign-in: rehash password", "user", u.ID, "err", err)
-			}
-		}
 	}
 	f := &flow{UserID: u.ID, UPN: upn, DisplayName: u.DisplayName, AppID: appID, ReturnTo: again.ReturnTo,
 		IP: ip.String(), UserAgent: r.UserAgent(), CorrelationID: ev.CorrelationID, CSRF: newCorrelationID(),
