@@ -6,10 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,8 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/signin"
+	"github.com/verityhq/verity/internal/store"
 )
 
 // BenchmarkTokenEndpointCode measures the token endpoint redeeming a code
@@ -162,5 +166,53 @@ func TestRemovedSecretStopsWithinASecond(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	if code := grant(); code == http.StatusOK {
 		t.Fatal("a removed client secret still works after a second")
+	}
+}
+
+// TestTokenRedemptionsAreSignIns: a client credentials grant is a service
+// principal sign-in in the sign-in log, a wrong secret a failed one.
+func TestTokenRedemptionsAreSignIns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	grant := func(secret string) int {
+		req := httptest.NewRequest(http.MethodPost, e.issuer+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(webApp, secret)
+		rec := httptest.NewRecorder()
+		e.p.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if grant(e.secret) != http.StatusOK || grant("not the secret") == http.StatusOK {
+		t.Fatal("client credentials")
+	}
+	var got []signin.Event
+	for range 100 { // successes are queued for the next group commit
+		evs, err := e.st.ListAudit(context.Background(), store.AuditQuery{Action: signin.AuditAction, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, a := range evs {
+			var ev signin.Event
+			if json.Unmarshal(a.Details, &ev) == nil && slices.Contains(ev.SignInEventTypes, "servicePrincipal") {
+				got = append(got, ev)
+			}
+		}
+		if len(got) == 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d service principal sign-ins logged, want 2", len(got))
+	}
+	codes := []int{got[0].Status.ErrorCode, got[1].Status.ErrorCode}
+	if !slices.Contains(codes, 0) || !slices.Contains(codes, 7000215) {
+		t.Fatalf("codes %v", codes)
+	}
+	for _, ev := range got {
+		if ev.AppID != webApp || ev.ServicePrincipalID == "" {
+			t.Fatalf("event %+v", ev)
+		}
 	}
 }

@@ -355,6 +355,7 @@ func (s *storage) TokenRequestByRefreshToken(ctx context.Context, token string) 
 	now := s.now()
 	if b.State != refreshActive {
 		s.reuse(ctx, g, "a rotated refresh token was presented")
+		_ = s.p.logSignIn(ctx, s.p.refreshEvent(g), nil, codeRefreshReuse, "A refresh token was used twice: every token of the sign-in has been revoked.")
 		return nil, errors.New("refresh token already used")
 	}
 	if !now.Before(b.ExpiresAt) || !now.Before(g.ExpiresAt) {
@@ -381,31 +382,89 @@ func (p *Provider) userMayContinue(ctx context.Context, g *grant) error {
 	if signin.Strength(g.Methods) >= signin.StrengthMultifactor {
 		req.Satisfied |= access.ControlMFA
 	}
-	out, err := p.evaluate(&req)
+	res, err := p.evaluate(&req)
 	if err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
-	if out == access.OutcomeBlock || out == access.OutcomeInterrupt {
-		p.log.InfoContext(ctx, "oidc: refresh refused by conditional access", "client", g.ClientID, "user", g.UserID, "outcome", out.String())
+	if res.Outcome == access.OutcomeBlock || res.Outcome == access.OutcomeInterrupt {
+		p.log.InfoContext(ctx, "oidc: refresh refused by conditional access", "client", g.ClientID, "user", g.UserID, "outcome", res.Outcome.String())
+		_ = p.logSignIn(ctx, p.refreshEvent(g), res, signin.CodeBlockedByCA, "Conditional access requires the user to sign in again, or blocks access.")
 		return oidc.ErrInvalidGrant().WithDescription("conditional access requires the user to sign in again, or blocks access")
+	}
+	if err := p.logSignIn(ctx, p.refreshEvent(g), res, signin.CodeSuccess, ""); err != nil {
+		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
 }
 
+// codeInvalidClientSecret is Entra's code for a wrong client secret.
+const codeInvalidClientSecret = 7000215
+
+// codeRefreshReuse is the sign-in log code of a reused refresh token
+// (Entra's "the refresh token has been revoked").
+const codeRefreshReuse = 70008
+
+// refreshEvent starts the sign-in log event of a refresh token redeemed
+// for g: a non-interactive sign-in of the grant's user to its client.
+func (p *Provider) refreshEvent(g *grant) *signin.Event {
+	ev := &signin.Event{UserID: g.UserID, AppID: g.ClientID, ClientAppUsed: "Browser", IsInteractive: false,
+		SignInEventTypes: []string{"nonInteractiveUser"}, IncomingTokenType: "refreshToken", SessionID: g.SID,
+		AuthenticationRequirement: "singleFactorAuthentication"}
+	if signin.Strength(g.Methods) >= signin.StrengthMultifactor {
+		ev.AuthenticationRequirement = "multiFactorAuthentication"
+	}
+	dir := p.opts.Live.Current().Directory()
+	if u, ok := dir.User(g.UserID); ok {
+		ev.UserPrincipalName, ev.UserDisplayName = u.UserPrincipalName, u.DisplayName
+	}
+	if app, ok := dir.ApplicationByAppID(g.ClientID); ok {
+		ev.AppDisplayName = app.DisplayName
+	}
+	return ev
+}
+
 // evaluate runs conditional access on the current snapshot.
-func (p *Provider) evaluate(req *access.Request) (access.Outcome, error) {
+func (p *Provider) evaluate(req *access.Request) (*access.Result, error) {
 	snap := p.opts.Live.Current()
 	eng, err := snap.Access()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if req.IP.IsValid() && p.opts.Countries != nil {
 		req.Country, _ = p.opts.Countries.Country(req.IP)
 	}
 	req.Resolve(access.SnapshotPrincipals{Snapshot: snap.Directory()})
-	var res access.Result
-	eng.Evaluate(req, &res)
-	return res.Outcome, nil
+	res := &access.Result{}
+	eng.Evaluate(req, res)
+	return res, nil
+}
+
+// logSignIn records a token redemption in the sign-in log: a refresh
+// token (a non-interactive user sign-in) or client credentials (a service
+// principal sign-in). A redemption that cannot be logged fails.
+func (p *Provider) logSignIn(ctx context.Context, ev *signin.Event, res *access.Result, code int, reason string) error {
+	ev.CreatedDateTime = p.opts.Now()
+	ri := infoFrom(ctx)
+	ev.IPAddress, ev.UserAgent = ri.IP.String(), ri.UserAgent
+	if res != nil {
+		ev.ConditionalAccessStatus = signin.ConditionalAccessStatus(res.Outcome)
+		ev.AppliedConditionalAccess = signin.AppliedPolicies(res)
+	} else {
+		ev.ConditionalAccessStatus = "notApplied"
+	}
+	ev.Status = signin.Status{ErrorCode: code, FailureReason: reason}
+	result := "success"
+	if code != signin.CodeSuccess {
+		result = "failure"
+	}
+	// Successes are frequent (a client may redeem thousands a second) and
+	// join the audit log's next group commit without waiting; failures are
+	// durable before the answer.
+	if err := signin.LogSignIn(context.WithoutCancel(ctx), p.opts.Store, "", ev, result, code == signin.CodeSuccess); err != nil {
+		p.log.ErrorContext(ctx, "oidc: record sign-in", "client", ev.AppID, "err", err)
+		return err
+	}
+	return nil
 }
 
 // TerminateSession is not used: end_session is Verity's own handler.
@@ -589,6 +648,13 @@ func (s *storage) AuthorizeClientIDSecret(ctx context.Context, clientID, secret 
 	}
 	if err := directory.VerifyClientSecret(ctx, s.p.opts.Store, appID, secret); err != nil {
 		if errors.Is(err, directory.ErrInvalidClientSecret) {
+			ev := &signin.Event{AppID: appID, ClientAppUsed: "Other clients", SignInEventTypes: []string{"servicePrincipal"},
+				AuthenticationRequirement: "singleFactorAuthentication",
+				AuthenticationDetails:     []signin.AuthenticationStep{{AuthenticationMethod: "Client secret", Succeeded: false, AuthenticationStepDateTime: now}}}
+			if c, cerr := s.p.client(ctx, appID); cerr == nil {
+				ev.AppDisplayName, ev.ServicePrincipalID, ev.ServicePrincipalName = c.app.DisplayName, c.sp.ID, c.sp.DisplayName
+			}
+			_ = s.p.logSignIn(ctx, ev, nil, codeInvalidClientSecret, "Invalid client secret provided.")
 			return err
 		}
 		return oidc.ErrServerError().WithParent(err)
@@ -623,13 +689,20 @@ func (s *storage) ClientCredentialsTokenRequest(ctx context.Context, clientID st
 	}
 	req := access.Request{Identity: access.IdentityServicePrincipal, ServicePrincipalID: c.sp.ID,
 		Applications: []string{c.app.AppID}, IP: infoFrom(ctx).IP, Now: s.now()}
-	out, err := s.p.evaluate(&req)
+	res, err := s.p.evaluate(&req)
 	if err != nil {
 		return nil, oidc.ErrServerError().WithParent(err)
 	}
-	if out == access.OutcomeBlock || out == access.OutcomeInterrupt {
-		s.p.log.InfoContext(ctx, "oidc: client credentials refused by conditional access", "client", c.app.AppID, "servicePrincipal", c.sp.ID, "outcome", out.String())
+	ev := &signin.Event{AppID: c.app.AppID, AppDisplayName: c.app.DisplayName, ServicePrincipalID: c.sp.ID, ServicePrincipalName: c.sp.DisplayName,
+		ClientAppUsed: "Other clients", SignInEventTypes: []string{"servicePrincipal"}, AuthenticationRequirement: "singleFactorAuthentication",
+		AuthenticationDetails: []signin.AuthenticationStep{{AuthenticationMethod: "Client secret", Succeeded: true, AuthenticationStepDateTime: s.now()}}}
+	if res.Outcome == access.OutcomeBlock || res.Outcome == access.OutcomeInterrupt {
+		s.p.log.InfoContext(ctx, "oidc: client credentials refused by conditional access", "client", c.app.AppID, "servicePrincipal", c.sp.ID, "outcome", res.Outcome.String())
+		_ = s.p.logSignIn(ctx, ev, res, signin.CodeBlockedByCA, "Access has been blocked by Conditional Access policies for workload identities.")
 		return nil, oidc.ErrAccessDenied().WithDescription("access has been blocked by conditional access policies for workload identities")
+	}
+	if err := s.p.logSignIn(ctx, ev, res, signin.CodeSuccess, ""); err != nil {
+		return nil, oidc.ErrServerError().WithParent(err)
 	}
 	return &ccRequest{appID: c.app.AppID, spID: c.sp.ID}, nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"strings"
@@ -49,6 +50,43 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEvent) (int64, error)
 	}
 }
 
+// MaxAuditBacklog bounds the events waiting for a group commit that
+// AppendAuditAsync queues: past it, it refuses, and the caller fails
+// closed rather than lose an event silently.
+const MaxAuditBacklog = 10_000
+
+// ErrAuditBacklog means the audit log cannot keep up.
+var ErrAuditBacklog = errors.New("audit log backlog is full")
+
+// AppendAuditAsync queues e for the next group commit and returns without
+// waiting for it to be durable: for events so frequent that waiting for
+// each commit would bound throughput by the disk's latency (tokens
+// redeemed at the OpenID Connect provider). It refuses with
+// ErrAuditBacklog when MaxAuditBacklog events are already waiting. A
+// failed write is logged and counted; the events of a node that crashes
+// before the next commit (milliseconds) are lost, which is why decisions
+// that must never go unrecorded use AppendAudit.
+func (s *sqlStore) AppendAuditAsync(ctx context.Context, e AuditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	req := &auditReq{event: e, done: make(chan struct{}), async: true}
+	b := &s.audit
+	b.mu.Lock()
+	if len(b.pending) >= MaxAuditBacklog {
+		b.mu.Unlock()
+		return fmt.Errorf("store: append audit event %s: %w", e.Action, ErrAuditBacklog)
+	}
+	b.pending = append(b.pending, req)
+	lead := !b.flushing
+	b.flushing = true
+	b.mu.Unlock()
+	if lead {
+		go s.flushAudit(context.WithoutCancel(ctx))
+	}
+	return nil
+}
+
 // auditBatcher collects audit events waiting to be written.
 type auditBatcher struct {
 	mu       sync.Mutex
@@ -61,6 +99,7 @@ type auditReq struct {
 	seq   int64
 	err   error
 	done  chan struct{}
+	async bool // nobody waits: a failure is logged
 }
 
 // maxAuditBatch bounds one group commit.
@@ -84,11 +123,18 @@ func (s *sqlStore) flushAudit(ctx context.Context) {
 		}
 		b.mu.Unlock()
 		err := s.writeAudit(ctx, batch)
+		lost := 0
 		for _, r := range batch {
 			if err != nil {
 				r.seq, r.err = 0, err
+				if r.async {
+					lost++
+				}
 			}
 			close(r.done)
+		}
+		if lost > 0 {
+			s.log.ErrorContext(ctx, "store: audit events queued without waiting could not be written", "events", lost, "err", err)
 		}
 	}
 }

@@ -100,7 +100,7 @@ func (e *sqliteEngine) beginWrite(ctx context.Context) (txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTxn{sqlQuerier{db: tx}, tx}, nil
+	return sqlTxn{sqlQuerier{db: tx, stmts: e.writeStmts, tx: tx}, tx}, nil
 }
 
 func (e *sqliteEngine) beginRead(ctx context.Context) (txn, error) {
@@ -110,7 +110,7 @@ func (e *sqliteEngine) beginRead(ctx context.Context) (txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTxn{sqlQuerier{db: tx}, tx}, nil
+	return sqlTxn{sqlQuerier{db: tx, stmts: e.readStmts, tx: tx}, tx}, nil
 }
 
 func (e *sqliteEngine) classify(err error) errClass {
@@ -192,13 +192,32 @@ type sqlQuerier struct {
 		QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 		QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 	}
-	stmts *stmtCache // nil in a transaction
+	stmts *stmtCache
+	// tx is set in a transaction: the pool's prepared statements run in it
+	// (database/sql binds them to the transaction's connection).
+	tx *sql.Tx
+}
+
+// stmt returns the prepared statement for s, bound to the transaction
+// when there is one; nil when s runs unprepared.
+func (q sqlQuerier) stmt(ctx context.Context, s string) *sql.Stmt {
+	if q.tx == nil {
+		return q.stmts.get(ctx, s)
+	}
+	// In a transaction the pool may have no other connection to prepare
+	// on (the writer has one): use what is prepared, and note the rest to
+	// prepare once the transaction has ended.
+	st := q.stmts.lookup(s)
+	if st == nil {
+		return nil
+	}
+	return q.tx.StmtContext(ctx, st)
 }
 
 func (q sqlQuerier) exec(ctx context.Context, s string, args ...any) (int64, error) {
 	var res sql.Result
 	var err error
-	if st := q.stmts.get(ctx, s); st != nil {
+	if st := q.stmt(ctx, s); st != nil {
 		res, err = st.ExecContext(ctx, args...)
 	} else {
 		res, err = q.db.ExecContext(ctx, s, args...)
@@ -212,7 +231,7 @@ func (q sqlQuerier) exec(ctx context.Context, s string, args ...any) (int64, err
 func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, error) {
 	var rs *sql.Rows
 	var err error
-	if st := q.stmts.get(ctx, s); st != nil {
+	if st := q.stmt(ctx, s); st != nil {
 		rs, err = st.QueryContext(ctx, args...)
 	} else {
 		rs, err = q.db.QueryContext(ctx, s, args...)
@@ -224,7 +243,7 @@ func (q sqlQuerier) query(ctx context.Context, s string, args ...any) (rows, err
 }
 
 func (q sqlQuerier) queryRow(ctx context.Context, s string, args ...any) row {
-	if st := q.stmts.get(ctx, s); st != nil {
+	if st := q.stmt(ctx, s); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return q.db.QueryRowContext(ctx, s, args...)
@@ -238,6 +257,33 @@ type stmtCache struct {
 	mu    sync.Mutex
 	stmts sync.Map // string → *sql.Stmt
 	n     int
+	want  sync.Map // string → struct{}: seen in a transaction, not yet prepared
+}
+
+// lookup returns the prepared statement for q without preparing one,
+// noting q to prepare later.
+func (c *stmtCache) lookup(q string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	if st, ok := c.stmts.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	c.want.Store(q, struct{}{})
+	return nil
+}
+
+// prepareWanted prepares what transactions asked for, once the pool's
+// connection is free again.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	c.want.Range(func(k, _ any) bool {
+		c.want.Delete(k)
+		c.get(ctx, k.(string))
+		return true
+	})
 }
 
 const maxCachedStmts = 512
@@ -289,5 +335,14 @@ type sqlTxn struct {
 	tx *sql.Tx
 }
 
-func (t sqlTxn) commit(context.Context) error   { return t.tx.Commit() }
-func (t sqlTxn) rollback(context.Context) error { return t.tx.Rollback() }
+func (t sqlTxn) commit(ctx context.Context) error {
+	err := t.tx.Commit()
+	t.stmts.prepareWanted(context.WithoutCancel(ctx))
+	return err
+}
+
+func (t sqlTxn) rollback(ctx context.Context) error {
+	err := t.tx.Rollback()
+	t.stmts.prepareWanted(context.WithoutCancel(ctx))
+	return err
+}

@@ -221,6 +221,9 @@ type Store interface {
 	// first, at most limit (<= 0 or > 1000: 1000).
 	ListRecords(ctx context.Context, kind, subject string, limit int) ([]Record, error)
 
+	// AppendAuditAsync queues e for the next group commit without waiting;
+	// ErrAuditBacklog when the audit log cannot keep up.
+	AppendAuditAsync(ctx context.Context, e AuditEvent) error
 	// AppendAudit appends e and returns the seq the database assigned.
 	AppendAudit(ctx context.Context, e AuditEvent) (int64, error)
 	// ListAudit returns the events q selects, newest first.

@@ -39,6 +39,7 @@ func RunConformance(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Credentials", testCredentials},
 		{"Records", testRecords},
 		{"Audit", testAudit},
+		{"AuditAsync", testAuditAsync},
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"StoreReadsInsideUpdates", testReadsInsideUpdates},
 	}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -117,5 +118,27 @@ func testRecords(t *testing.T, open func(t *testing.T) store.Store) {
 	// None of it is configuration: the revision did not move.
 	if rev, _ := s.Revision(ctx); rev != rev0 {
 		t.Fatalf("records moved the revision from %d to %d", rev0, rev)
+	}
+}
+
+func testAuditAsync(t *testing.T, open func(t *testing.T) store.Store) {
+	s := open(t)
+	ctx := testCtx(t)
+	for i := range 200 {
+		if err := s.AppendAuditAsync(ctx, store.AuditEvent{Actor: "sp", Action: "signIn", Target: "/x", Result: "success",
+			Details: []byte(`{"i":` + strconv.Itoa(i) + `}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A waited-for event is durable only after everything queued before it.
+	if _, err := s.AppendAudit(ctx, store.AuditEvent{Actor: "u", Action: "signIn", Target: "/x", Result: "failure"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.ListAudit(ctx, store.AuditQuery{Action: "signIn", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 201 || evs[0].Actor != "u" {
+		t.Fatalf("%d events, newest by %q; want 201, newest the waited one", len(evs), evs[0].Actor)
 	}
 }
