@@ -85,6 +85,10 @@ type federatedStart struct {
 	AppID              string    `json:"appId"`
 	CorrelationID      string    `json:"correlationId"`
 	Started            time.Time `json:"started"`
+	// Fresh says the application asked for a fresh sign-in: the provider is
+	// asked for one (prompt=login, max_age=0) and its ID token must say it
+	// authenticated the user after the request began (auth_time).
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // federation holds what federated sign-in keeps between requests: the
@@ -208,7 +212,7 @@ func (s *Service) providerButtons(ctx context.Context) []providerButton {
 
 // federatedHint sends the browser to the identity provider that serves
 // the domain of userName (or domainHint), and reports whether it did.
-func (s *Service) federatedHint(w http.ResponseWriter, r *http.Request, userName, domainHint, returnTo, appID string) bool {
+func (s *Service) federatedHint(w http.ResponseWriter, r *http.Request, userName, domainHint, returnTo, appID string, fresh bool) bool {
 	domain := strings.ToLower(strings.TrimSpace(domainHint))
 	if domain == "" {
 		at := strings.LastIndexByte(userName, '@')
@@ -233,6 +237,9 @@ func (s *Service) federatedHint(w http.ResponseWriter, r *http.Request, userName
 			}
 			if hint := strings.TrimSpace(userName); hint != "" && len(hint) <= 256 {
 				v.Set("login_hint", hint)
+			}
+			if fresh {
+				v.Set("prompt", "login")
 			}
 			http.Redirect(w, r, "/signin/federated/"+p.ID+"/start?"+v.Encode(), http.StatusSeeOther)
 			return true
@@ -272,7 +279,7 @@ func (s *Service) getFederatedStart(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	st := &federatedStart{IdentityProviderID: idp.ID, Issuer: idp.Issuer, State: randomToken(), Nonce: randomToken(),
 		RedirectURI: s.redirectURI(r), ReturnTo: safeReturn(q.Get("return_to")), AppID: boundedApp(q.Get("app")),
-		CorrelationID: newCorrelationID(), Started: now}
+		CorrelationID: newCorrelationID(), Started: now, Fresh: q.Get("prompt") == "login"}
 	ev := s.federatedEvent(r, st, idp, now)
 	d, err := s.fed.discover(ctx, idp, now)
 	if err != nil {
@@ -301,6 +308,9 @@ func (s *Service) getFederatedStart(w http.ResponseWriter, r *http.Request) {
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oidc.Nonce(st.Nonce)}
 	if hint := strings.TrimSpace(q.Get("login_hint")); hint != "" && len(hint) <= 256 {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", hint))
+	}
+	if st.Fresh {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"), oauth2.SetAuthURLParam("max_age", "0"))
 	}
 	http.Redirect(w, r, d.oauth2Config(idp, "", st.RedirectURI).AuthCodeURL(st.State, opts...), http.StatusSeeOther)
 }
@@ -441,6 +451,10 @@ func (s *Service) takeFederatedStart(w http.ResponseWriter, r *http.Request, now
 	return &st, idp, ev, true
 }
 
+// freshSkew is the clock difference allowed between Verity and a provider
+// when checking that a sign-in is fresh.
+const freshSkew = time.Minute
+
 // verifyIDToken verifies an ID token as OpenID Connect Core 3.1.3.7 asks
 // and returns its claims, or why it is refused.
 func (s *Service) verifyIDToken(ctx context.Context, d *discovered, idp *directory.IdentityProvider, st *federatedStart, raw string) (map[string]any, string) {
@@ -459,6 +473,15 @@ func (s *Service) verifyIDToken(ctx context.Context, d *discovered, idp *directo
 	if len(tok.Audience) > 1 {
 		if azp, _ := claims["azp"].(string); azp != idp.ClientID {
 			return nil, "The ID token names several audiences and is not authorized for this client (azp)."
+		}
+	}
+	if st.Fresh {
+		// OpenID Connect Core 3.1.2.1: with max_age the ID token carries
+		// auth_time. A sign-in older than the request is not the fresh one
+		// the application asked for.
+		at, ok := claims["auth_time"].(float64)
+		if !ok || time.Unix(int64(at), 0).Before(st.Started.Add(-freshSkew)) {
+			return nil, "The identity provider did not sign the user in again, as the application asked."
 		}
 	}
 	return claims, ""

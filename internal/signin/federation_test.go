@@ -481,3 +481,32 @@ func TestFederationKeepsTheLastOwner(t *testing.T) {
 		t.Error("the skipped sync is not logged")
 	}
 }
+
+// TestFederatedFreshSignIn: an application asking for a recent sign-in
+// (max_age) from a federated session sends the user back to the provider
+// with prompt=login, and the provider must sign the user in again rather
+// than answer from its own session.
+func TestFederatedFreshSignIn(t *testing.T) {
+	t.Parallel()
+	f := newFedEnv(t, nil, nil)
+	c := f.browser()
+	if u, _, page := f.signIn(c); u.Path != "/signin/session" {
+		t.Fatalf("federated sign-in ended at %s:\n%s", u, page)
+	}
+	f.clock.Add(10 * time.Minute)
+	f.idp.clock.Add(10 * time.Minute)
+	path, _, page := f.get(c, "/fresh?max_age=60")
+	if path != "/signin" || !strings.Contains(page, `name="prompt" value="login"`) {
+		t.Fatalf("a stale session went to %s:\n%s", path, page)
+	}
+	m := federatedFormRe.FindStringSubmatch(page)
+	rt := returnRe.FindAllStringSubmatch(page, -1)
+	start := f.srv.URL + m[1] + "?" + url.Values{"return_to": {unescape(rt[len(rt)-1][1])}, "prompt": {"login"}}.Encode()
+	// The provider has a session in this browser, yet it shows its
+	// sign-in page: prompt=login reached it.
+	u, status, page := fetch(t, c, start)
+	u, _, page = f.atIDP(c, u, status, page)
+	if u.Path != "/fresh" || page != "fresh "+bobUPN {
+		t.Fatalf("the fresh federated sign-in ended at %s: %q", u, page)
+	}
+}

@@ -279,6 +279,13 @@ func newFedEnv(t *testing.T, mutate func(p *directory.IdentityProvider), idpPoli
 			io.WriteString(w, "hello "+sess.UPN+" "+sess.ACR()+" "+strings.Join(sess.AMR(), ","))
 		}
 	})
+	// /fresh asks for a sign-in no older than max_age seconds.
+	mux.HandleFunc("/fresh", func(w http.ResponseWriter, r *http.Request) {
+		age, _ := time.ParseDuration(r.URL.Query().Get("max_age") + "s")
+		if sess := svc.Require(w, r, appID, r.URL.RequestURI(), signin.Requirements{MaxAge: age}); sess != nil {
+			io.WriteString(w, "fresh "+sess.UPN)
+		}
+	})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -48,10 +48,12 @@ var errBadForm = errors.New("the form could not be read, or came from another si
 
 func (s *Service) getSignIn(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	if s.federatedHint(w, r, q.Get("login_hint"), q.Get("domain_hint"), safeReturn(q.Get("return_to")), q.Get("app")) {
+	fresh := q.Get("prompt") == "login"
+	if s.federatedHint(w, r, q.Get("login_hint"), q.Get("domain_hint"), safeReturn(q.Get("return_to")), q.Get("app"), fresh) {
 		return
 	}
 	p := signInPage{
+		Fresh:    fresh,
 		CSRF:     s.csrfCookie(w, r),
 		ReturnTo: safeReturn(q.Get("return_to")),
 		AppID:    q.Get("app"),
@@ -81,7 +83,8 @@ func (s *Service) postSignIn(w http.ResponseWriter, r *http.Request) {
 	again.PasskeyQuery = url.Values{"return_to": {again.ReturnTo}, "app": {again.AppID}}.Encode()
 	// A user name without a password whose domain an identity provider
 	// serves signs in there.
-	if password == "" && s.federatedHint(w, r, upn, "", again.ReturnTo, again.AppID) {
+	again.Fresh = r.PostFormValue("prompt") == "login"
+	if password == "" && s.federatedHint(w, r, upn, "", again.ReturnTo, again.AppID, again.Fresh) {
 		return
 	}
 	again.Providers = s.providerButtons(ctx)

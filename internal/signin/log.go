@@ -18,36 +18,36 @@ const AuditAction = "signIn"
 // Target the application and Result "success", "failure" or
 // "interrupted".
 type Event struct {
-	ID                         string               `json:"id"`
-	CreatedDateTime            time.Time            `json:"createdDateTime"`
-	UserID                     string               `json:"userId,omitempty"`
-	UserPrincipalName          string               `json:"userPrincipalName"`
-	UserDisplayName            string               `json:"userDisplayName,omitempty"`
-	AppID                      string               `json:"appId"`
-	AppDisplayName             string               `json:"appDisplayName,omitempty"`
-	IPAddress                  string               `json:"ipAddress"`
-	Location                   Location             `json:"location"`
-	ClientAppUsed              string               `json:"clientAppUsed"`
-	UserAgent                  string               `json:"userAgent,omitempty"`
-	CorrelationID              string               `json:"correlationId"`
-	IsInteractive              bool                 `json:"isInteractive"`
-	AuthenticationRequirement  string               `json:"authenticationRequirement"`
-	AuthenticationDetails      []AuthenticationStep `json:"authenticationDetails"`
-	Status                     Status               `json:"status"`
-	ConditionalAccessStatus    string               `json:"conditionalAccessStatus"`
-	AppliedConditionalAccess   []AppliedPolicy      `json:"appliedConditionalAccessPolicies"`
-	RiskLevelDuringSignIn      string               `json:"riskLevelDuringSignIn"`
-	RiskState                  string               `json:"riskState"`
-	SessionID                  string               `json:"sessionId,omitempty"` // a digest, never the cookie
+	ID                        string               `json:"id"`
+	CreatedDateTime           time.Time            `json:"createdDateTime"`
+	UserID                    string               `json:"userId,omitempty"`
+	UserPrincipalName         string               `json:"userPrincipalName"`
+	UserDisplayName           string               `json:"userDisplayName,omitempty"`
+	AppID                     string               `json:"appId"`
+	AppDisplayName            string               `json:"appDisplayName,omitempty"`
+	IPAddress                 string               `json:"ipAddress"`
+	Location                  Location             `json:"location"`
+	ClientAppUsed             string               `json:"clientAppUsed"`
+	UserAgent                 string               `json:"userAgent,omitempty"`
+	CorrelationID             string               `json:"correlationId"`
+	IsInteractive             bool                 `json:"isInteractive"`
+	AuthenticationRequirement string               `json:"authenticationRequirement"`
+	AuthenticationDetails     []AuthenticationStep `json:"authenticationDetails"`
+	Status                    Status               `json:"status"`
+	ConditionalAccessStatus   string               `json:"conditionalAccessStatus"`
+	AppliedConditionalAccess  []AppliedPolicy      `json:"appliedConditionalAccessPolicies"`
+	RiskLevelDuringSignIn     string               `json:"riskLevelDuringSignIn"`
+	RiskState                 string               `json:"riskState"`
+	SessionID                 string               `json:"sessionId,omitempty"` // a digest, never the cookie
 	// SignInEventTypes is interactiveUser, nonInteractiveUser (a refresh
 	// token redeemed) or servicePrincipal (client credentials), as Graph's
 	// beta signIn says.
-	SignInEventTypes     []string `json:"signInEventTypes,omitempty"`
-	ServicePrincipalID   string   `json:"servicePrincipalId,omitempty"`
-	ServicePrincipalName string   `json:"servicePrincipalName,omitempty"`
-	IncomingTokenType    string   `json:"incomingTokenType,omitempty"` // refreshToken for a redemption
-	AuthenticationMethodsUsed  []string             `json:"authenticationMethodsUsed,omitempty"`
-	AuthenticationContextClass string               `json:"authenticationContextClassReferences,omitempty"`
+	SignInEventTypes           []string `json:"signInEventTypes,omitempty"`
+	ServicePrincipalID         string   `json:"servicePrincipalId,omitempty"`
+	ServicePrincipalName       string   `json:"servicePrincipalName,omitempty"`
+	IncomingTokenType          string   `json:"incomingTokenType,omitempty"` // refreshToken for a redemption
+	AuthenticationMethodsUsed  []string `json:"authenticationMethodsUsed,omitempty"`
+	AuthenticationContextClass string   `json:"authenticationContextClassReferences,omitempty"`
 }
 
 // Location is where the address is, as far as Verity knows.

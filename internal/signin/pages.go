@@ -46,6 +46,8 @@ type (
 
 		// Providers are the external identity providers to sign in with.
 		Providers []providerButton
+		// Fresh asks providers to sign the user in again (prompt=login).
+		Fresh bool
 	}
 	mfaPage struct {
 		CSRF     string

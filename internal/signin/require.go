@@ -39,16 +39,24 @@ func (s *Service) Require(w http.ResponseWriter, r *http.Request, appID, returnT
 		s.page(w, r, http.StatusServiceUnavailable, errorPage{Title: "Sign-in is not available", Message: "Try again in a moment."})
 		return nil
 	}
-	signIn := func() *Session {
+	signIn := func(fresh bool) *Session {
 		u := SignInURL(returnTo, appID)
 		if req.LoginHint != "" {
 			u += "&login_hint=" + url.QueryEscape(req.LoginHint)
 		}
+		if fresh {
+			// An external identity provider must sign the user in again
+			// too, not answer from its own session.
+			u += "&prompt=login"
+		}
 		http.Redirect(w, r, u, http.StatusSeeOther)
 		return nil
 	}
-	if sess == nil || req.Fresh || (req.MaxAge > 0 && now.Sub(sess.AuthTime) > req.MaxAge) {
-		return signIn()
+	if sess == nil {
+		return signIn(false)
+	}
+	if req.Fresh || (req.MaxAge > 0 && now.Sub(sess.AuthTime) > req.MaxAge) {
+		return signIn(true)
 	}
 	f := &flow{UserID: sess.UserID, UPN: sess.UPN, AppID: appID, ReturnTo: returnTo, IP: clientIP(r).String(), UserAgent: r.UserAgent(),
 		CorrelationID: newCorrelationID(), CSRF: newCorrelationID(), Started: now, PasswordAt: sess.AuthTime, MFAAt: sess.MFATime,
@@ -76,7 +84,7 @@ func (s *Service) Require(w http.ResponseWriter, r *http.Request, appID, returnT
 		return nil
 	}
 	if res.Session.SignInFrequency.Reauthenticate && !res.Session.SignInFrequency.Secondary {
-		return signIn()
+		return signIn(true)
 	}
 	m, err := loadMethods(ctx, s.opts.Store, sess.UserID)
 	if err != nil {
