@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -379,7 +380,7 @@ func (s *Service) event(f *flow, now time.Time) *Event {
 }
 
 // locate fills the event's location from the address.
-func (s *Service) locate(ev *Event, ip netipAddr) {
+func (s *Service) locate(ev *Event, ip netip.Addr) {
 	if !ip.IsValid() {
 		return
 	}
@@ -638,12 +639,11 @@ func (s *Service) postEnroll(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, s.event(f, now), err)
 		return
 	}
-	m, err := updateMethods(ctx, s.opts.Store, f.UserID, func(m *Methods) error {
+	if _, err := updateMethods(ctx, s.opts.Store, f.UserID, func(m *Methods) error {
 		m.TOTP = &TOTPMethod{Secret: sealed, LastStep: step, EnrolledAt: now}
 		m.RecoveryCodes = hashes
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		s.fail(w, r, s.event(f, now), err)
 		return
 	}
@@ -657,7 +657,6 @@ func (s *Service) postEnroll(w http.ResponseWriter, r *http.Request) {
 		s.expired(w, r)
 		return
 	}
-	_ = m
 	// The codes are shown once, on this response; the page's form
 	// continues the sign-in.
 	s.page(w, r, http.StatusOK, recoveryPage{CSRF: f.CSRF, Codes: codes})

@@ -171,8 +171,6 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
-type netipAddr = netip.Addr
-
 func parseAddr(s string) (netip.Addr, error) { return netip.ParseAddr(s) }
 
 func mustAddr(s string) netip.Addr {
