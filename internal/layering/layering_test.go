@@ -29,7 +29,7 @@ var allowed = map[string][]string{
 	"internal/rbac":                {"internal/rbac/condition", "internal/strictjson"},
 	"internal/rbac/condition":      {"internal/textfold"},
 	"internal/authn":               {},
-	"internal/signin":              {"internal/access", "internal/authn", "internal/decision", "internal/directory", "internal/store"},
+	"internal/signin":              {"internal/access", "internal/authn", "internal/decision", "internal/directory", "internal/rbac", "internal/store"},
 	"internal/config":              {"internal/strictjson"},
 	"internal/store":               {},
 	"internal/strictjson":          {},

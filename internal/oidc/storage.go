@@ -375,6 +375,12 @@ func (p *Provider) userMayContinue(ctx context.Context, g *grant) error {
 	if !snap.Directory().PrincipalEnabled(g.UserID) {
 		return oidc.ErrInvalidGrant().WithDescription("the user cannot sign in")
 	}
+	if ok, err := p.opts.SignIn.Assigned(g.UserID, g.ClientID); err != nil {
+		return oidc.ErrServerError().WithParent(err)
+	} else if !ok {
+		_ = p.logSignIn(ctx, p.refreshEvent(g), nil, signin.CodeNotAssigned, "The signed in user is no longer assigned to the application.")
+		return oidc.ErrInvalidGrant().WithDescription("the user is not assigned to the application")
+	}
 	ri := infoFrom(ctx)
 	req := access.Request{Identity: access.IdentityUser, UserID: g.UserID, Applications: []string{g.ClientID},
 		ClientApp: access.ClientAppBrowser, Platform: access.PlatformUnknown, IP: ri.IP,

@@ -152,6 +152,15 @@ func (s *Service) advance(w http.ResponseWriter, r *http.Request, f *flow, m *Me
 	ctx := r.Context()
 	now := s.opts.Now()
 	ev := s.event(f, now)
+	if ok, err := s.Assigned(f.UserID, f.AppID); err != nil {
+		s.fail(w, r, ev, err)
+		endFlow(ctx, s.opts.Store, f)
+		return
+	} else if !ok {
+		ev.Status = Status{ErrorCode: CodeNotAssigned, FailureReason: "The signed in user is not assigned to the application."}
+		s.deny(w, r, f, ev)
+		return
+	}
 	var res access.Result
 	if err := s.evaluate(f, now, &res); err != nil {
 		s.fail(w, r, ev, err)
@@ -342,6 +351,8 @@ func userMessage(code int) string {
 		return "It requires something this device or app cannot provide, such as a compliant device."
 	case CodeStrengthUnavailable:
 		return "It requires a stronger sign-in method than you can use here."
+	case CodeNotAssigned:
+		return "Your administrator has not given you access to this application."
 	}
 	return ""
 }

@@ -69,6 +69,16 @@ func (s *Service) Require(w http.ResponseWriter, r *http.Request, appID, returnT
 	}
 	ev := s.event(f, now)
 	ev.IsInteractive = false
+	if ok, err := s.Assigned(sess.UserID, appID); err != nil {
+		s.fail(w, r, ev, err)
+		return nil
+	} else if !ok {
+		ev.Status = Status{ErrorCode: CodeNotAssigned, FailureReason: "The signed in user is not assigned to the application."}
+		s.logFailure(ctx, r, ev)
+		s.page(w, r, http.StatusForbidden, errorPage{Title: "You cannot access this application",
+			Message: userMessage(CodeNotAssigned), Correlation: ev.CorrelationID, Code: CodeNotAssigned})
+		return nil
+	}
 	var res access.Result
 	if err := s.evaluate(f, now, &res); err != nil {
 		s.fail(w, r, ev, err)

@@ -25,6 +25,7 @@ import (
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/keyring"
+	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/store/storetest"
@@ -578,4 +579,57 @@ func TestRequireStepsUpPerApplication(t *testing.T) {
 	if last.IsInteractive || last.Status.ErrorCode != 0 || last.AppID != appID {
 		t.Fatalf("single sign-on logged as %+v", last)
 	}
+}
+
+// TestAssignmentRequired: an application whose service principal requires
+// assignment admits only users with Verity App User (the data action
+// Verity.Apps/apps/access/action) at /apps/{appId}, through a group too.
+func TestAssignmentRequired(t *testing.T) {
+	t.Parallel()
+	sp := &directory.ServicePrincipal{ID: "5e000000-0000-4000-8000-00000000b992", AppID: otherApp, DisplayName: "Payroll", AppRoleAssignmentRequired: true}
+	sp.Normalize()
+	spo, err := directory.ServicePrincipals.Object(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, spo)
+	c := e.browser("")
+	if path, _, _ := e.signIn(c, aliceUPN, alicePW); path != "/signin/session" {
+		t.Fatal("sign-in to Verity itself needs no assignment")
+	}
+	path, status, body := e.get(c, "/app?app="+otherApp)
+	if status != http.StatusForbidden || !strings.Contains(body, "has not given you access") || path != "/app" {
+		t.Fatalf("an unassigned user reached %s (%d):\n%s", path, status, body)
+	}
+	if ev := e.events()[len(e.events())-1]; ev.Status.ErrorCode != signin.CodeNotAssigned || ev.AppID != otherApp {
+		t.Fatalf("logged as %+v", ev.Status)
+	}
+	// Assign the role to a group alice is in.
+	g := &directory.Group{GraphGroup: directory.GraphGroup{ID: "9a000000-0000-4000-8000-0000000000a1", DisplayName: "Payroll users"}, Members: []string{aliceID}}
+	g.Normalize()
+	a := rbac.Assignment{ID: "0a000000-0000-4000-8000-0000000000b1", PrincipalID: g.ID, RoleDefinitionID: "Verity App User", Scope: "/apps/" + otherApp}
+	a.Normalize()
+	ab, _ := json.Marshal(a)
+	rev, err := e.st.Update(context.Background(), func(ctx context.Context, tx store.Tx) error {
+		if err := tx.Create(ctx, must(directory.Groups.Object(g))); err != nil {
+			return err
+		}
+		return tx.Create(ctx, store.Object{Kind: rbac.Kind, ID: a.ID, Body: ab})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.live.WaitFor(context.Background(), rev); err != nil {
+		t.Fatal(err)
+	}
+	if path, _, body := e.get(c, "/app?app="+otherApp); path != "/app" || !strings.HasPrefix(body, "hello alice@contoso.com") {
+		t.Fatalf("an assigned user reached %s: %q", path, body)
+	}
+}
+
+func must(o store.Object, err error) store.Object {
+	if err != nil {
+		panic(err)
+	}
+	return o
 }
