@@ -157,10 +157,19 @@ func (s *sqlStore) writeAudit(ctx context.Context, batch []*auditReq) error {
 		if e.Details != nil {
 			details = string(e.Details)
 		}
-		err := tx.queryRow(ctx, `INSERT INTO audit_events
-			(event_time, request_id, actor, action, target, result, status, details)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-			toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details).Scan(&r.seq)
+		var err error
+		if r.async {
+			// Nobody reads the seq of a queued event: no RETURNING row.
+			_, err = tx.exec(ctx, `INSERT INTO audit_events
+				(event_time, request_id, actor, action, target, result, status, details)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details)
+		} else {
+			err = tx.queryRow(ctx, `INSERT INTO audit_events
+				(event_time, request_id, actor, action, target, result, status, details)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+				toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details).Scan(&r.seq)
+		}
 		if err != nil {
 			_ = tx.rollback(ctx)
 			return s.wrap(ctx, err, "append audit event %s", e.Action)
