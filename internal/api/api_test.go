@@ -163,8 +163,29 @@ func TestUsersCRUD(t *testing.T) {
 		}
 		e.admin("GET", "/api/v1/users?$top=0", nil).problem(http.StatusBadRequest, "InvalidRequest", "$top")
 
+		// identities link the user to an account at an external provider.
+		fed := map[string]any{"signInType": "federated", "issuer": "https://login.fabrikam.com", "issuerAssignedId": "8f2c0b7e"}
+		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"identities": []any{fed}}).want(http.StatusNoContent)
+		if got := e.admin("GET", "/api/v1/users/"+id, nil).json(); fmt.Sprint(got["identities"]) != fmt.Sprint([]any{fed}) {
+			t.Fatalf("identities read back as %v", got["identities"])
+		}
+		e.admin("PATCH", "/api/v1/users/"+id, map[string]any{"identities": []any{map[string]any{"signInType": "federated", "issuer": "https://login.fabrikam.com"}}}).
+			problem(http.StatusBadRequest, "InvalidRequest", "identities[0]")
+
+		// Deleting a user deletes what sign-in keeps about it.
+		ctx := context.Background()
+		for _, kind := range []string{"session", "consent", "authMethods", "federatedIdentity"} {
+			if _, err := st.CreateRecord(ctx, store.Record{Kind: kind, ID: kind + "-" + id, Subject: id, Body: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		e.admin("DELETE", "/api/v1/users/"+id, nil).want(http.StatusNoContent)
 		e.admin("GET", "/api/v1/users/"+id, nil).want(http.StatusNotFound)
+		for _, kind := range []string{"session", "consent", "authMethods", "federatedIdentity"} {
+			if recs, err := st.ListRecords(ctx, kind, id, 0); err != nil || len(recs) != 0 {
+				t.Errorf("%s records of the deleted user: %d %v", kind, len(recs), err)
+			}
+		}
 		e.admin("DELETE", "/api/v1/users/"+e.adminID, nil).problem(http.StatusConflict, "Conflict", "")
 	})
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -368,6 +369,11 @@ func (s *Server) deleteObject(k resourceKind) handlerFunc {
 			}
 			if err := s.opts.Store.DeleteCredentials(r.Context(), id); err != nil {
 				s.log.Warn("delete: cannot remove credentials", "requestId", c.requestID, "id", id, "err", err)
+			}
+			if k.kind == directory.KindUser {
+				if err := signin.ForgetUser(r.Context(), s.opts.Store, id); err != nil {
+					s.log.Warn("delete: cannot remove sign-in records", "requestId", c.requestID, "id", id, "err", err)
+				}
 			}
 		}
 		c.revision = rev

@@ -140,6 +140,22 @@ func (s *Snapshot) index() error {
 	for i := range s.users {
 		s.userByUPN[s.users[i].Key()] = int32(i)
 	}
+	// Federated identities: issuer and account → user; an account two
+	// users claim links to neither (-1).
+	s.userByIdentity = map[string]int32{}
+	for i := range s.users {
+		for _, id := range s.users[i].Identities {
+			if id.SignInType != SignInTypeFederated {
+				continue
+			}
+			k := identityKey(id.Issuer, id.IssuerAssignedID)
+			if j, dup := s.userByIdentity[k]; dup && j != int32(i) {
+				s.userByIdentity[k] = -1
+				continue
+			}
+			s.userByIdentity[k] = int32(i)
+		}
+	}
 	s.groupByName = make(map[string]int32, len(s.groups))
 	for i := range s.groups {
 		s.groupByName[s.groups[i].Key()] = int32(i)

@@ -31,14 +31,17 @@ type Snapshot struct {
 	principals map[string]int32
 	nodes      []node
 
-	userByUPN     map[string]int32 // lower-cased UPN -> users
-	groupByName   map[string]int32 // lower-cased displayName -> groups
-	appByAppID    map[string]int32 // appId -> apps
-	spByAppID     map[string]int32 // appId -> sps
-	appByID       map[string]int32 // id -> apps
-	locByID       map[string]int32 // id -> locations
-	locByName     map[string]int32 // lower-cased displayName -> locations
-	trustedRanges []addrRange      // union of trusted IP locations
+	userByUPN map[string]int32 // lower-cased UPN -> users
+	// userByIdentity maps a federated identity (identityKey) to the user
+	// that lists it, -1 when several do.
+	userByIdentity map[string]int32
+	groupByName    map[string]int32 // lower-cased displayName -> groups
+	appByAppID     map[string]int32 // appId -> apps
+	spByAppID      map[string]int32 // appId -> sps
+	appByID        map[string]int32 // id -> apps
+	locByID        map[string]int32 // id -> locations
+	locByName      map[string]int32 // lower-cased displayName -> locations
+	trustedRanges  []addrRange      // union of trusted IP locations
 
 	stats Stats
 }
@@ -118,6 +121,24 @@ func (s *Snapshot) UserByUPN(upn string) (*User, bool) {
 		return nil, false
 	}
 	return &s.users[i], true
+}
+
+// UserByIdentity finds the user whose identities link it to the account
+// issuerAssignedID at issuer (signInType federated). ambiguous says
+// several users claim the account, and none is returned.
+func (s *Snapshot) UserByIdentity(issuer, issuerAssignedID string) (u *User, ambiguous bool) {
+	i, ok := s.userByIdentity[identityKey(issuer, issuerAssignedID)]
+	switch {
+	case !ok:
+		return nil, false
+	case i < 0:
+		return nil, true
+	}
+	return &s.users[i], false
+}
+
+func identityKey(issuer, id string) string {
+	return strings.TrimSuffix(issuer, "/") + "\x00" + id
 }
 
 // Group finds a group by id.

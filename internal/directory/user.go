@@ -3,6 +3,8 @@ package directory
 import (
 	"strings"
 	"time"
+
+	"github.com/verityhq/verity/internal/strictjson"
 )
 
 // User types, as Graph spells them.
@@ -34,7 +36,26 @@ type User struct {
 	PreferredLanguage string     `json:"preferredLanguage,omitempty"`
 	OtherMails        []string   `json:"otherMails,omitempty"`
 	CreatedDateTime   *time.Time `json:"createdDateTime,omitempty"` // read-only, set by the server
+	// Identities are the user's sign-in identities, Graph's objectIdentity:
+	// an entry of signInType "federated" links the user to an account at an
+	// external identity provider (its issuer and the account's subject), so
+	// that federated sign-in finds the user without provisioning one.
+	Identities []ObjectIdentity `json:"identities,omitempty"`
 }
+
+// ObjectIdentity is Graph's objectIdentity.
+type ObjectIdentity struct {
+	SignInType       string `json:"signInType"`
+	Issuer           string `json:"issuer"`
+	IssuerAssignedID string `json:"issuerAssignedId"`
+}
+
+// SignInTypeFederated is the signInType of an external identity
+// provider's account.
+const SignInTypeFederated = "federated"
+
+// maxIdentities bounds a user's identities.
+const maxIdentities = 20
 
 // userGraphOnly are Graph user properties Verity does not model; a Graph
 // export that carries them imports without them. passwordProfile is not
@@ -44,7 +65,7 @@ var userGraphOnly = []string{
 	"ageGroup", "assignedLicenses", "assignedPlans", "city", "consentProvidedForMinor",
 	"country", "creationType", "deletedDateTime", "employeeHireDate", "employeeLeaveDateTime",
 	"employeeOrgData", "employeeType", "externalUserState", "externalUserStateChangeDateTime",
-	"faxNumber", "identities", "imAddresses", "isResourceAccount", "lastPasswordChangeDateTime",
+	"faxNumber", "imAddresses", "isResourceAccount", "lastPasswordChangeDateTime",
 	"legalAgeGroupClassification", "mailNickname", "onPremisesDistinguishedName",
 	"onPremisesDomainName", "onPremisesExtensionAttributes", "onPremisesImmutableId",
 	"onPremisesLastSyncDateTime", "onPremisesProvisioningErrors", "onPremisesSamAccountName",
@@ -107,6 +128,7 @@ func (u *User) Validate() error {
 		checkStrings("businessPhones", u.BusinessPhones, textUpTo(maxShortText)),
 		optional("preferredLanguage", u.PreferredLanguage, checkLanguage),
 		checkStrings("otherMails", u.OtherMails, checkMail),
+		checkIdentities("identities", u.Identities),
 	)
 }
 
@@ -116,4 +138,30 @@ func optional(path, s string, check func(path, s string) error) error {
 		return nil
 	}
 	return check(path, s)
+}
+
+// checkIdentities accepts Graph's identities as exports carry them
+// (signInType userPrincipalName, emailAddress, federated, ...), bounded;
+// a federated one needs its issuer and the account's id.
+func checkIdentities(path string, ids []ObjectIdentity) error {
+	if len(ids) > maxIdentities {
+		return strictjson.Errorf(path, "at most %d identities", maxIdentities)
+	}
+	for i, id := range ids {
+		p := strictjson.Index(path, i)
+		if err := firstError(
+			checkText(p+".signInType", id.SignInType, maxShortText),
+			checkText(p+".issuer", id.Issuer, 1024),
+			checkText(p+".issuerAssignedId", id.IssuerAssignedID, 1024),
+		); err != nil {
+			return err
+		}
+		if id.SignInType == "" {
+			return strictjson.Errorf(p+".signInType", "is required")
+		}
+		if id.SignInType == SignInTypeFederated && (id.Issuer == "" || id.IssuerAssignedID == "") {
+			return strictjson.Errorf(p, "a federated identity needs issuer and issuerAssignedId")
+		}
+	}
+	return nil
 }

@@ -113,6 +113,40 @@ func (s *Service) federatedUser(r *http.Request, idp *directory.IdentityProvider
 		default:
 			return nil, nil, err
 		}
+		// An administrator may have linked an existing user through its
+		// identities; the first sign-in records the link.
+		if u, ambiguous := s.opts.Live.Current().Directory().UserByIdentity(idp.Issuer, value); ambiguous {
+			return nil, &refusal{CodeFederatedUserUnknown, "Several users list this account at " + idp.DisplayName + " in their identities.",
+				http.StatusConflict, "Your account at " + idp.DisplayName + " is connected to more than one user here. Ask your administrator."}, nil
+		} else if u != nil {
+			if !u.Enabled() {
+				return u, &refusal{CodeDisabled, "The user account is disabled.", http.StatusForbidden, "Your account is disabled. Contact your administrator."}, nil
+			}
+			link := federatedLink{Issuer: idp.Issuer, Claim: cm.UserID, Value: value, IdentityProviderID: idp.ID, UserID: u.ID,
+				CreatedDateTime: now, UpdatedDateTime: now}
+			body, err := json.Marshal(link)
+			if err != nil {
+				return nil, nil, err
+			}
+			lr := store.Record{Kind: kindFederatedLink, ID: id, Subject: u.ID, Body: body, Version: version}
+			if version == 0 {
+				_, err = s.opts.Store.CreateRecord(ctx, lr)
+			} else {
+				_, err = s.opts.Store.UpdateRecord(ctx, lr)
+			}
+			if errors.Is(err, store.ErrConflict) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if groupsKnown {
+				if err := s.syncGroups(r, idp, u, groups); err != nil {
+					return nil, nil, err
+				}
+			}
+			return u, nil, s.catchUp(ctx)
+		}
 		if !idp.JITProvisioning {
 			return nil, &refusal{CodeFederatedUserUnknown, "No user is linked to this account at " + idp.DisplayName + ", and just-in-time provisioning is off.",
 				http.StatusForbidden, "Your account at " + idp.DisplayName + " is not set up to use this service. Ask your administrator to add you."}, nil

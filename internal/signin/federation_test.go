@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -398,6 +399,62 @@ func TestFederatedUnknownAccounts(t *testing.T) {
 			if x.UserPrincipalName == bobUPN {
 				t.Fatal("a user was provisioned with provisioning off")
 			}
+		}
+	})
+	t.Run("linked by an administrator through identities", func(t *testing.T) {
+		t.Parallel()
+		f := newFedEnv(t, func(p *directory.IdentityProvider) { p.JITProvisioning = false }, nil)
+		// The account's subject at the provider is bob's object id there.
+		const bobAtIDP = "b0b00000-0000-4000-8000-000000000001"
+		robert := func(id, upn string) store.Object {
+			u := &directory.User{ID: id, UserPrincipalName: upn, DisplayName: "Robert Jones",
+				Identities: []directory.ObjectIdentity{{SignInType: "userPrincipalName", Issuer: "contoso.com", IssuerAssignedID: upn},
+					{SignInType: directory.SignInTypeFederated, Issuer: f.idp.issuer + "/", IssuerAssignedID: bobAtIDP}}}
+			u.Normalize()
+			if err := u.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			return mustObject(t)(directory.Users.Object(u))
+		}
+		const robertID = "10ca1000-0000-4000-8000-000000000002"
+		rev := writeAll(t, f.st, robert(robertID, "robert@contoso.com"))
+		if _, err := f.live.WaitFor(context.Background(), rev); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 { // the second sign-in finds the link the first one recorded
+			if u, status, page := f.signIn(f.browser()); u.Path != "/signin/session" {
+				t.Fatalf("sign-in %d of a linked account: %s %d\n%s", i, u, status, page)
+			}
+			if ev := f.lastEvent(t); ev.UserID != robertID || ev.Status.ErrorCode != 0 {
+				t.Fatalf("sign-in %d logged as %+v", i, ev)
+			}
+		}
+		if m := f.members(t, engineersID); len(m) != 1 || m[0] != robertID {
+			t.Errorf("the provider's groups were not synced to the linked user: %v", m)
+		}
+		for _, x := range f.users(t) {
+			if x.UserPrincipalName == bobUPN {
+				t.Fatal("a user was provisioned for a linked account")
+			}
+		}
+	})
+	t.Run("account listed by two users", func(t *testing.T) {
+		t.Parallel()
+		f := newFedEnv(t, func(p *directory.IdentityProvider) { p.JITProvisioning = false }, nil)
+		var objs []store.Object
+		for i, upn := range []string{"one@contoso.com", "two@contoso.com"} {
+			u := &directory.User{ID: fmt.Sprintf("10ca1000-0000-4000-8000-00000000001%d", i), UserPrincipalName: upn, DisplayName: upn,
+				Identities: []directory.ObjectIdentity{{SignInType: directory.SignInTypeFederated, Issuer: f.idp.issuer, IssuerAssignedID: "b0b00000-0000-4000-8000-000000000001"}}}
+			u.Normalize()
+			objs = append(objs, mustObject(t)(directory.Users.Object(u)))
+		}
+		rev := writeAll(t, f.st, objs...)
+		if _, err := f.live.WaitFor(context.Background(), rev); err != nil {
+			t.Fatal(err)
+		}
+		_, status, _ := f.signIn(f.browser())
+		if ev := f.lastEvent(t); status != http.StatusConflict || ev.Status.ErrorCode != signin.CodeFederatedUserUnknown || !strings.Contains(ev.Status.FailureReason, "Several users") {
+			t.Fatalf("%d, logged as %+v", status, ev.Status)
 		}
 	})
 	t.Run("name held by an unlinked user", func(t *testing.T) {

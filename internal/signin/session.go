@@ -230,3 +230,17 @@ func saveSession(ctx context.Context, st store.Store, s *Session) error {
 func RevokeSessions(ctx context.Context, st store.Store, userID string) (int, error) {
 	return st.DeleteRecords(ctx, kindSession, userID)
 }
+
+// ForgetUser removes what sign-in keeps about a deleted user: its
+// sessions, consents, authentication methods (passkeys, TOTP, recovery
+// codes) and links to external accounts, so that none of them outlives
+// the user or attaches to a user made later with the same id.
+func ForgetUser(ctx context.Context, st store.Store, userID string) error {
+	var errs []error
+	for _, kind := range []string{kindSession, kindConsent, kindMethods, kindFederatedLink} {
+		if _, err := st.DeleteRecords(ctx, kind, userID); err != nil {
+			errs = append(errs, fmt.Errorf("%s records: %w", kind, err))
+		}
+	}
+	return errors.Join(errs...)
+}
