@@ -97,6 +97,26 @@ func TestVerify(t *testing.T) {
 		})
 	}
 
+	// A header parameter the verifier must understand (RFC 7515 §4.1.11)
+	// is refused even under a good signature.
+	signer, err := k.Signer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jose.NewSigner(jose.SigningKey{Algorithm: ES256, Key: &jose.JSONWebKey{Key: signer.OpaqueSigner(), KeyID: kid}},
+		(&jose.SignerOptions{}).WithHeader("crit", []string{"exp"}).WithHeader("exp", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := js.Sign([]byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	critical, _ := jws.CompactSerialize()
+	if p, _, err := k.Verify(ctx, critical); !errors.Is(err, ErrInvalidToken) || p != nil {
+		t.Fatalf("a crit header was accepted: %q %v", p, err)
+	}
+
 	p, h, err := k.Verify(ctx, good)
 	if err != nil || string(p) != payload || h.KeyID != kid || h.Algorithm != string(ES256) {
 		t.Fatalf("a good token: %q %+v %v", p, h, err)
