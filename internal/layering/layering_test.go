@@ -62,6 +62,7 @@ var thirdParty = []string{
 	"github.com/go-jose/go-jose/v4",           // JWK, JWKS and JWS for token-signing keys
 	"github.com/go-webauthn/webauthn",         // passkeys: WebAuthn registration and assertion ceremonies
 	"github.com/zitadel/oidc/v3",              // the OpenID Connect provider's protocol handling (op package), not hand-rolled
+	"go.opentelemetry.io/otel/trace/noop",     // zitadel/oidc's spans switched off: Verity exports no traces
 	"github.com/coreos/go-oidc/v3",            // federation: discovery, JWKS and ID token verification of external identity providers
 	"golang.org/x/oauth2",                     // federation: the authorization code exchange with PKCE at external identity providers
 }

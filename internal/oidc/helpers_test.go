@@ -98,6 +98,12 @@ type env struct {
 // orphanApp (no service principal); and objs (policies).
 func newEnv(t testing.TB, objs ...store.Object) *env {
 	t.Helper()
+	return newEnvKeys(t, keyring.Options{}, objs...)
+}
+
+// newEnvKeys is newEnv with the keyring's options (its algorithm).
+func newEnvKeys(t testing.TB, keys keyring.Options, objs ...store.Object) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, clock: &clock{t: time.Now()}, logs: &syncBuffer{}}
 	e.log = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -156,7 +162,7 @@ func newEnv(t testing.TB, objs ...store.Object) *env {
 	}
 	master := make([]byte, 32)
 	_, _ = rand.Read(master)
-	if e.kr, err = keyring.Open(ctx, e.st, master, keyring.Options{}); err != nil {
+	if e.kr, err = keyring.Open(ctx, e.st, master, keys); err != nil {
 		t.Fatal(err)
 	}
 	e.svc = newSignIn(t, signin.Options{Store: e.st, Live: e.live, Sealer: e.kr, Logger: e.log, Now: e.clock.Now})

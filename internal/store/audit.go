@@ -151,34 +151,78 @@ func (s *sqlStore) writeAudit(ctx context.Context, batch []*auditReq) error {
 	if err != nil {
 		return s.wrap(ctx, err, "append audit events: begin")
 	}
-	for _, r := range batch {
-		e := r.event
-		var details any
-		if e.Details != nil {
-			details = string(e.Details)
-		}
-		var err error
+	for i := 0; i < len(batch); {
+		r := batch[i]
 		if r.async {
-			// Nobody reads the seq of a queued event: no RETURNING row.
-			_, err = tx.exec(ctx, `INSERT INTO audit_events
-				(event_time, request_id, actor, action, target, result, status, details)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details)
-		} else {
-			err = tx.queryRow(ctx, `INSERT INTO audit_events
-				(event_time, request_id, actor, action, target, result, status, details)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-				toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details).Scan(&r.seq)
+			// Nobody reads the seq of a queued event: a run of them goes
+			// in multi-row INSERTs, without RETURNING.
+			n := 1
+			for _, size := range auditRowsPerInsert {
+				if i+size <= len(batch) && allAsync(batch[i:i+size]) {
+					n = size
+					break
+				}
+			}
+			args := make([]any, 0, n*auditColumns)
+			for _, r := range batch[i : i+n] {
+				args = appendAuditArgs(args, &r.event)
+			}
+			if _, err := tx.exec(ctx, auditInsert(n), args...); err != nil {
+				_ = tx.rollback(ctx)
+				return s.wrap(ctx, err, "append audit events %s", r.event.Action)
+			}
+			i += n
+			continue
 		}
-		if err != nil {
+		if err := tx.queryRow(ctx, auditInsert(1)+" RETURNING seq", appendAuditArgs(nil, &r.event)...).Scan(&r.seq); err != nil {
 			_ = tx.rollback(ctx)
-			return s.wrap(ctx, err, "append audit event %s", e.Action)
+			return s.wrap(ctx, err, "append audit event %s", r.event.Action)
 		}
+		i++
 	}
 	if err := tx.commit(ctx); err != nil {
 		return s.wrap(ctx, err, "append audit events: commit")
 	}
 	return nil
+}
+
+// auditRowsPerInsert are the row counts of the multi-row INSERTs queued
+// events are written with, largest first: a few fixed statements, each
+// prepared once per connection.
+var auditRowsPerInsert = []int{64, 16, 4, 1}
+
+// auditColumns is the number of values one audit row binds.
+const auditColumns = 8
+
+// auditInserts holds the INSERT statement of each row count.
+var auditInserts = func() map[int]string {
+	m := map[int]string{}
+	for _, n := range auditRowsPerInsert {
+		row := "(?, ?, ?, ?, ?, ?, ?, ?)"
+		m[n] = "INSERT INTO audit_events (event_time, request_id, actor, action, target, result, status, details) VALUES " +
+			strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+	}
+	return m
+}()
+
+func auditInsert(rows int) string { return auditInserts[rows] }
+
+func allAsync(rs []*auditReq) bool {
+	for _, r := range rs {
+		if !r.async {
+			return false
+		}
+	}
+	return true
+}
+
+// appendAuditArgs appends the values of e's row, in auditInsert's order.
+func appendAuditArgs(args []any, e *AuditEvent) []any {
+	var details any
+	if e.Details != nil {
+		details = string(e.Details)
+	}
+	return append(args, toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details)
 }
 
 // ListAudit returns the events q selects, newest first.
