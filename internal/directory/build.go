@@ -41,6 +41,9 @@ func Build(ctx context.Context, r store.Reader, revision int64) (*Snapshot, erro
 	if s.assignments, err = load(ctx, r, RoleAssignments); err != nil {
 		return nil, err
 	}
+	if s.routes, err = load(ctx, r, AppRoutes); err != nil {
+		return nil, err
+	}
 	s.locations = make([]Location, len(locs))
 	for i := range locs {
 		s.locations[i] = compileLocation(locs[i])
@@ -155,6 +158,17 @@ func (s *Snapshot) index() error {
 			}
 			s.userByIdentity[k] = int32(i)
 		}
+	}
+	// Routes by host, longest prefix first.
+	s.routesByHost = map[string][]int32{}
+	for i := range s.routes {
+		r := &s.routes[i]
+		r.host, r.prefix = r.Host(), r.Prefix()
+		h := r.host
+		s.routesByHost[h] = append(s.routesByHost[h], int32(i))
+	}
+	for _, rs := range s.routesByHost {
+		slices.SortFunc(rs, func(a, b int32) int { return len(s.routes[b].Prefix()) - len(s.routes[a].Prefix()) })
 	}
 	s.groupByName = make(map[string]int32, len(s.groups))
 	for i := range s.groups {

@@ -110,11 +110,13 @@ var (
 	RoleAssignments = newKind[RoleAssignment]("directoryRoleAssignment", "roleAssignments", nil, nil)
 	// IdentityProviders describes KindIdentityProvider.
 	IdentityProviders = newKind[IdentityProvider]("identityProvider", "identityProviders", func(p *IdentityProvider) string { return p.Key() }, nil)
+	// AppRoutes describes KindAppRoute.
+	AppRoutes = newKind[AppRoute](KindAppRoute, "appRoutes", func(r *AppRoute) string { return r.Key() }, nil)
 )
 
 // Kinds lists every directory kind, referenced kinds first.
 func Kinds() []Descriptor {
-	return []Descriptor{Users, Applications, ServicePrincipals, Groups, NamedLocations, RoleAssignments, IdentityProviders}
+	return []Descriptor{Users, Applications, ServicePrincipals, Groups, NamedLocations, RoleAssignments, IdentityProviders, AppRoutes}
 }
 
 // Lookup finds a kind by store kind name.

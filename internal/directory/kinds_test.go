@@ -20,6 +20,7 @@ func TestKindRegistry(t *testing.T) {
 		{KindNamedLocation, "namedLocations"},
 		{KindRoleAssignment, "roleAssignments"},
 		{KindIdentityProvider, "identityProviders"},
+		{KindAppRoute, "appRoutes"},
 	}
 	kinds := Kinds()
 	if len(kinds) != len(want) {
@@ -239,6 +240,11 @@ func exampleOf(t *testing.T, kind string) Resource {
 			ClaimsMapping: &ClaimsMapping{UserID: "oid", UserPrincipalName: "upn", Email: "mail", DisplayName: "dn", GivenName: "gn", Surname: "sn", Groups: "roles"},
 			GroupMappings: []GroupMapping{{ClaimValue: "admins", GroupID: guidB}}, JITProvisioning: true, DomainHints: []string{"contoso.example"},
 			MFAClaim: &MFAClaim{AMRValues: []string{"mfa"}, ACRValues: []string{"urn:x"}}, CreatedDateTime: &now}
+	case KindAppRoute:
+		return &AppRoute{ID: guidA, DisplayName: "Payroll", AppID: guidB, From: "https://payroll.example.com/app/", To: []string{"http://10.0.0.5:8080"},
+			PreserveHost: true, PublicPaths: []string{"/app/healthz"}, AllowPreflight: true,
+			Rules:               []RouteRule{{Methods: []string{"POST"}, PathPrefix: "/app/admin", DataAction: "Verity.Apps/apps/admin/action"}},
+			PassIdentityHeaders: true, UpstreamTimeoutSeconds: 60, CreatedDateTime: &now}
 	}
 	t.Fatalf("no example of %s", kind)
 	return nil

@@ -42,6 +42,8 @@ type Snapshot struct {
 	locByID        map[string]int32 // id -> locations
 	locByName      map[string]int32 // lower-cased displayName -> locations
 	trustedRanges  []addrRange      // union of trusted IP locations
+	routes         []AppRoute
+	routesByHost   map[string][]int32 // Host() -> routes, longest prefix first
 
 	stats Stats
 }
@@ -140,6 +142,25 @@ func (s *Snapshot) UserByIdentity(issuer, issuerAssignedID string) (u *User, amb
 func identityKey(issuer, id string) string {
 	return strings.TrimSuffix(issuer, "/") + "\x00" + id
 }
+
+// Routes returns the proxy's routes, sorted by id.
+func (s *Snapshot) Routes() []AppRoute { return s.routes }
+
+// RouteFor finds the route of a request: host is the Host header (lower
+// case, without :443), path its normalised path. Of the host's routes,
+// the one with the longest prefix that covers path wins.
+func (s *Snapshot) RouteFor(host, path string) (*AppRoute, bool) {
+	for _, i := range s.routesByHost[host] {
+		r := &s.routes[i]
+		if p := r.Prefix(); strings.HasPrefix(path, p) || path+"/" == p {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// HasRouteHost reports whether some route is published on host.
+func (s *Snapshot) HasRouteHost(host string) bool { return len(s.routesByHost[host]) > 0 }
 
 // Group finds a group by id.
 func (s *Snapshot) Group(id string) (*Group, bool) {
