@@ -31,7 +31,10 @@ func (v Verdict) String() string { return verdictNames[v] }
 // already satisfied — conditional access) and what it wants to do (an
 // action or data action at a scope — RBAC).
 type Request struct {
-	Access     access.Request
+	Access access.Request
+	// Action is the action or data action the request needs at Scope;
+	// empty when conditional access alone decides (an application that
+	// does not require assignment admits every user it lets sign in).
 	Action     string
 	DataAction bool
 	Scope      string
@@ -46,6 +49,8 @@ type Decision struct {
 	Verdict Verdict
 	Access  access.Result
 	RBAC    rbac.Decision
+	// RBACChecked says RBAC was asked (the request named an action).
+	RBACChecked bool
 
 	rbacReq rbac.Request
 }
@@ -82,10 +87,13 @@ func (s *Snapshot) Decide(req *Request, d *Decision) error {
 	if principal == "" {
 		principal = req.Access.ServicePrincipalID
 	}
-	d.rbacReq = rbac.Request{PrincipalID: principal, Groups: rbacGroups, Action: req.Action, DataAction: req.DataAction, Scope: req.Scope}
-	s.rbac.Check(&d.rbacReq, &d.RBAC)
+	d.RBACChecked = req.Action != ""
+	if d.RBACChecked {
+		d.rbacReq = rbac.Request{PrincipalID: principal, Groups: rbacGroups, Action: req.Action, DataAction: req.DataAction, Scope: req.Scope}
+		s.rbac.Check(&d.rbacReq, &d.RBAC)
+	}
 	switch {
-	case !d.RBAC.Allowed || d.Access.Outcome == access.OutcomeBlock || !s.directory.PrincipalEnabled(principal):
+	case (d.RBACChecked && !d.RBAC.Allowed) || d.Access.Outcome == access.OutcomeBlock || !s.directory.PrincipalEnabled(principal):
 		d.Verdict = Deny
 	case d.Access.Outcome == access.OutcomeInterrupt:
 		d.Verdict = Challenge

@@ -76,7 +76,8 @@ type AppRoute struct {
 type RouteRule struct {
 	// Methods the rule applies to (upper case); empty: every method.
 	Methods []string `json:"methods,omitempty"`
-	// PathPrefix is matched against the request's normalised path.
+	// PathPrefix is matched against the request's normalised path,
+	// ignoring case.
 	PathPrefix string `json:"pathPrefix"`
 	// DataAction is the RBAC data action the request needs at
 	// /apps/{appId}, such as Verity.Apps/apps/access/action or a custom
@@ -140,8 +141,8 @@ func (r *AppRoute) IsPublic(path string) bool {
 	return false
 }
 
-// Rule returns the first rule for method and path (normalised), nil when
-// none matches.
+// Rule returns the first rule for method and path (normalised and
+// lower-cased), nil when none matches.
 func (r *AppRoute) Rule(method, path string) *RouteRule {
 	for i := range r.Rules {
 		ru := &r.Rules[i]
@@ -163,7 +164,8 @@ func underPrefix(path, prefix string) bool {
 
 // Normalize implements Resource: the id lower-cased, From's scheme and
 // host lower-cased with the default port dropped and its path ending in
-// "/", methods upper-cased.
+// "/", methods upper-cased, rules' path prefixes lower-cased (rules match
+// whatever the case of the request's path: many upstreams ignore it).
 func (r *AppRoute) Normalize() {
 	r.ID = lowerGUID(r.ID)
 	r.AppID = lowerGUID(r.AppID)
@@ -181,6 +183,7 @@ func (r *AppRoute) Normalize() {
 		r.From = u.String()
 	}
 	for i := range r.Rules {
+		r.Rules[i].PathPrefix = strings.ToLower(r.Rules[i].PathPrefix)
 		for j, m := range r.Rules[i].Methods {
 			r.Rules[i].Methods[j] = strings.ToUpper(m)
 		}

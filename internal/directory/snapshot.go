@@ -146,6 +146,16 @@ func identityKey(issuer, id string) string {
 // Routes returns the proxy's routes, sorted by id.
 func (s *Snapshot) Routes() []AppRoute { return s.routes }
 
+// Route finds a route by id.
+func (s *Snapshot) Route(id string) (*AppRoute, bool) {
+	id = lowerGUID(id)
+	i, ok := slices.BinarySearchFunc(s.routes, id, func(r AppRoute, id string) int { return strings.Compare(r.ID, id) })
+	if !ok {
+		return nil, false
+	}
+	return &s.routes[i], true
+}
+
 // RouteFor finds the route of a request: host is the Host header (lower
 // case, without :443), path its normalised path. Of the host's routes,
 // the one with the longest prefix that covers path wins.

@@ -37,6 +37,7 @@ var allowed = map[string][]string{
 	"internal/geo":                 {},
 	"internal/keyring":             {"internal/store"},
 	"internal/oidc":                {"internal/access", "internal/decision", "internal/directory", "internal/keyring", "internal/signin", "internal/store"},
+	"internal/proxy":               {"internal/access", "internal/decision", "internal/directory", "internal/keyring", "internal/signin", "internal/store"},
 	"internal/version":             {},
 	// Test-only packages.
 	"internal/store/storetest": {"internal/store"},

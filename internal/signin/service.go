@@ -140,6 +140,7 @@ func (s *Service) routes() {
 	s.mux.HandleFunc("POST /signin/continue", s.postContinue)
 	s.mux.HandleFunc("POST /signin/consent", s.postConsent)
 	s.mux.HandleFunc("GET /signin/session", s.getSession)
+	s.mux.HandleFunc("GET "+ProxyPath, s.getProxy)
 	s.mux.HandleFunc("POST /signin/logout", s.postLogout)
 	s.mux.HandleFunc("POST /signin/passkey/login/begin", s.postPasskeyLoginBegin)
 	s.mux.HandleFunc("POST /signin/passkey/login/finish", s.postPasskeyLoginFinish)

@@ -1,0 +1,271 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/verityhq/verity/internal/access"
+	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/keyring"
+	"github.com/verityhq/verity/internal/signin"
+	"github.com/verityhq/verity/internal/store"
+)
+
+// Sessions is what the proxy needs of sign-in (signin.Service).
+type Sessions interface {
+	RedeemHandoff(ctx context.Context, code, routeID string) (string, error)
+	SessionByID(ctx context.Context, id string) (*signin.Session, error)
+	Touch(ctx context.Context, sess *signin.Session) error
+	AccessRequest(sess *signin.Session, appID string, ip netip.Addr, userAgent string, now time.Time) access.Request
+}
+
+// Options configure a Proxy.
+type Options struct {
+	Store    store.Store
+	Live     *decision.Live
+	Sessions Sessions
+	// Keys seal the proxy's cookies and sign identity assertions.
+	Keys *keyring.Keyring
+	// SignInURL is the public base URL of Verity's sign-in pages
+	// (https://verity.example.com), where challenges send browsers; it is
+	// also the assertions' issuer.
+	SignInURL string
+	// AuditFailOpen serves requests whose decision the audit log cannot
+	// take (its backlog is full) instead of refusing them with 503.
+	AuditFailOpen bool
+	Logger        *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Proxy is an http.Handler serving every app route.
+type Proxy struct {
+	opts      Options
+	log       *slog.Logger
+	sessions  *sessionCache
+	upstreams *upstreams
+	asserts   *assertionCache
+	metrics   *Metrics
+	signIn    *url.URL
+	// auditDropped counts decisions served although the audit log could
+	// not take them (AuditFailOpen).
+	auditDropped atomic.Int64
+}
+
+// New returns a Proxy.
+func New(opts Options) (*Proxy, error) {
+	if opts.Store == nil || opts.Live == nil || opts.Sessions == nil || opts.Keys == nil {
+		return nil, errors.New("proxy: Store, Live, Sessions and Keys are required")
+	}
+	u, err := url.Parse(opts.SignInURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("proxy: SignInURL %q must be the base URL of the sign-in pages, such as https://verity.example.com", opts.SignInURL)
+	}
+	u.Path = ""
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &Proxy{opts: opts, log: opts.Logger, signIn: u, metrics: newMetrics()}
+	p.sessions = newSessionCache(opts.Sessions, opts.Now)
+	p.upstreams = newUpstreams()
+	p.asserts = newAssertionCache()
+	return p, nil
+}
+
+// Metrics returns the proxy's Prometheus collectors.
+func (p *Proxy) Metrics() *Metrics { return p.metrics }
+
+// Close releases idle upstream connections.
+func (p *Proxy) Close() { p.upstreams.close() }
+
+// The proxy's own paths on every route host.
+const (
+	callbackPath = signin.ProxyCallbackPath
+	jwksPath     = "/.verity/jwks.json"
+	signOutPath  = "/.verity/sign_out"
+	ownPrefix    = "/.verity/"
+)
+
+// AssertionHeader carries the signed identity assertion to upstreams.
+const AssertionHeader = "X-Verity-Assertion"
+
+// identityHeaderPrefix: every request header with it is the proxy's to
+// set, so a client's is dropped.
+const identityHeaderPrefix = "X-Verity-"
+
+// ServeHTTP implements http.Handler.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := p.opts.Now()
+	snap := p.opts.Live.Current()
+	dir := snap.Directory()
+	host, ok := requestHost(r)
+	if !ok || !dir.HasRouteHost(host) {
+		p.metrics.requests.WithLabelValues("unknown_host").Inc()
+		p.refuse(w, r, http.StatusMisdirectedRequest, "UnknownHost", "No application is published at this address.", "")
+		return
+	}
+	path, why := normalPath(r)
+	if why != "" {
+		p.metrics.requests.WithLabelValues("bad_path").Inc()
+		p.refuse(w, r, http.StatusBadRequest, "InvalidPath", why, "")
+		return
+	}
+	if strings.HasPrefix(path, ownPrefix) {
+		p.serveOwn(w, r, host, path)
+		return
+	}
+	route, ok := dir.RouteFor(host, path)
+	if !ok {
+		p.metrics.requests.WithLabelValues("no_route").Inc()
+		p.refuse(w, r, http.StatusNotFound, "NoRoute", "No application is published at this path.", "")
+		return
+	}
+	if route.IsPublic(path) || (route.AllowPreflight && isPreflight(r)) {
+		p.metrics.requests.WithLabelValues("public").Inc()
+		p.forward(w, r, route, path, nil, "")
+		return
+	}
+	p.decide(w, r, snap, route, path, start)
+}
+
+// decide answers one request that needs a decision.
+func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string, start time.Time) {
+	ctx := r.Context()
+	now := p.opts.Now()
+	c, ok := p.readCookie(r, route)
+	if !ok {
+		p.metrics.requests.WithLabelValues("sign_in").Inc()
+		p.challenge(w, r, route, "")
+		return
+	}
+	sess, err := p.sessions.get(ctx, c.SessionID)
+	if err != nil {
+		p.log.ErrorContext(ctx, "proxy: read session", "route", route.ID, "err", err)
+		p.refuse(w, r, http.StatusServiceUnavailable, "Unavailable", "Access cannot be checked right now. Try again in a moment.", "")
+		return
+	}
+	if sess == nil {
+		// Revoked, expired or signed out: sign in again.
+		p.metrics.requests.WithLabelValues("sign_in").Inc()
+		p.challenge(w, r, route, "")
+		return
+	}
+	ip := remoteAddr(r)
+	req := decision.Request{Access: p.opts.Sessions.AccessRequest(sess, route.AppID, ip, r.UserAgent(), now), Scope: "/apps/" + route.AppID, DataAction: true}
+	if rule := route.Rule(r.Method, caseFold(path)); rule != nil {
+		req.Action = rule.DataAction
+	} else if sp, ok := snap.Directory().ServicePrincipalByAppID(route.AppID); ok && sp.AppRoleAssignmentRequired {
+		req.Action = directory.DefaultRouteDataAction
+	}
+	d := decisionPool.Get()
+	defer decisionPool.Put(d)
+	err = snap.Decide(&req, d)
+	ev := decisionEvent{RouteID: route.ID, AppID: route.AppID, UserID: sess.UserID, SessionID: sess.ID, Method: r.Method, Host: route.Host(),
+		Path: path, Action: req.Action, IP: ip.String(), CorrelationID: newCorrelationID()}
+	verdict := d.Verdict
+	if err != nil {
+		p.log.ErrorContext(ctx, "proxy: decision engine", "route", route.ID, "err", err)
+		verdict = decision.Deny
+		ev.Code, ev.Reason = codeUnavailable, "The decision engine is unavailable."
+	}
+	// A sign-in frequency that has run out is a challenge whatever else.
+	if verdict == decision.Allow && d.Access.Session.SignInFrequency.Reauthenticate {
+		verdict = decision.Challenge
+	}
+	ev.Outcome = verdict.String()
+	ev.Policies = appliedPolicies(&d.Access)
+	if ev.Code == 0 {
+		ev.Code, ev.Reason = reasonOf(verdict, d, snap, sess.UserID)
+	}
+	ev.LatencyMicros = p.opts.Now().Sub(start).Microseconds()
+	p.metrics.decisions.WithLabelValues(ev.Outcome).Inc()
+	p.metrics.decisionSeconds.Observe(float64(ev.LatencyMicros) / 1e6)
+	if !p.audit(ctx, &ev) {
+		p.refuse(w, r, http.StatusServiceUnavailable, "AuditUnavailable", "Access cannot be recorded right now. Try again in a moment.", ev.CorrelationID)
+		return
+	}
+	switch verdict {
+	case decision.Allow:
+		p.touch(ctx, sess)
+		assertion, err := p.assertion(ctx, snap, route, sess)
+		if err != nil {
+			p.log.ErrorContext(ctx, "proxy: sign assertion", "route", route.ID, "err", err)
+			p.refuse(w, r, http.StatusServiceUnavailable, "Unavailable", "Access cannot be granted right now. Try again in a moment.", ev.CorrelationID)
+			return
+		}
+		p.metrics.requests.WithLabelValues("allowed").Inc()
+		p.forward(w, r, route, path, &identity{sess: sess, snap: snap.Directory()}, assertion)
+	case decision.Challenge:
+		p.metrics.requests.WithLabelValues("challenged").Inc()
+		if now.Sub(c.IssuedAt) < loopGuard {
+			// Sign-in has just vouched for this session and the decision
+			// still wants more: a step sign-in cannot give here.
+			p.refuse(w, r, http.StatusForbidden, fmt.Sprint(codeCannotStepUp), "Access needs a step this sign-in cannot complete. Contact your administrator.", ev.CorrelationID)
+			return
+		}
+		p.challenge(w, r, route, ev.CorrelationID)
+	default:
+		p.metrics.requests.WithLabelValues("denied").Inc()
+		p.refuse(w, r, http.StatusForbidden, fmt.Sprint(ev.Code), userMessage(ev.Code), ev.CorrelationID)
+	}
+}
+
+// loopGuard: a challenge this soon after sign-in handed the session over
+// would send the browser round in circles.
+const loopGuard = 10 * time.Second
+
+var decisionPool = newPool(func() *decision.Decision { return new(decision.Decision) })
+
+// requestHost is the request's Host, lower case, without the default
+// port; false when it is not a plain host name or address.
+func requestHost(r *http.Request) (string, bool) {
+	h := strings.ToLower(r.Host)
+	if h == "" || len(h) > 255 || strings.ContainsAny(h, "/\\@ \t") {
+		return "", false
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		if (port == "443" && r.TLS != nil) || (port == "80" && r.TLS == nil) {
+			h = host
+		}
+	}
+	return h, true
+}
+
+// remoteAddr is the client's address: the connection's peer.
+func remoteAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" && r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+func newCorrelationID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// caseFold lower-cases path for rule matching: a rule guards a path
+// whatever its case, since many upstreams (IIS, macOS) ignore case.
+func caseFold(path string) string { return strings.ToLower(path) }
