@@ -91,6 +91,8 @@ func baseEnv(extra ...string) []string {
 		}
 		env = append(env, kv)
 	}
+	// Tests run nodes side by side: the proxy listens on a free port.
+	env = append(env, "VERITY_PROXY_ADDR=127.0.0.1:0")
 	return append(env, extra...)
 }
 

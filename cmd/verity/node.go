@@ -29,6 +29,7 @@ import (
 	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/localca"
 	"github.com/verityhq/verity/internal/oidc"
+	"github.com/verityhq/verity/internal/proxy"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/version"
@@ -60,7 +61,9 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		tlsFiles = localca.Files{ServerCert: cfg.HTTP.TLS.CertFile, ServerKey: cfg.HTTP.TLS.KeyFile}
 	case opts.devTLS:
 		var err error
-		tlsFiles, err = localca.Ensure(filepath.Join(cfg.DataDir, "tls"), []string{"localhost", "127.0.0.1", "::1"})
+		// *.localhost: apps published through the proxy (browsers resolve
+		// every name under localhost to the loopback address).
+		tlsFiles, err = localca.Ensure(filepath.Join(cfg.DataDir, "tls"), []string{"localhost", "*.localhost", "127.0.0.1", "::1"})
 		if err != nil {
 			return fmt.Errorf("local CA: %w", err)
 		}
@@ -202,10 +205,66 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		TLSConfig:         tlsConfig,
 	}
 
-	served := make(chan error, 1)
+	// The identity-aware proxy, on its own listener: the published app
+	// routes' hosts point at it.
+	served := make(chan error, 2)
+	var pxSrv *http.Server
+	proxyURL := ""
+	if cfg.Proxy.Addr != "" {
+		px, err := proxy.New(proxy.Options{Store: st, Live: live, Sessions: pages, Keys: keys, SignInURL: url,
+			AuditFailOpen: cfg.Proxy.AuditFailOpen, Logger: log})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer px.Close()
+		reg.MustRegister(px.Metrics())
+		pxLn, err := net.Listen("tcp", cfg.Proxy.Addr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("proxy: listen on %s: %w", cfg.Proxy.Addr, err)
+		}
+		proxyURL = "http://" + pxLn.Addr().String()
+		// Behind a TLS-terminating proxy (http.tls.disable) without
+		// certificates of its own, the proxy is served in plain HTTP too.
+		if !cfg.Proxy.TLS.Disable && !(cfg.HTTP.TLS.Disable && cfg.Proxy.TLS.CertFile == "") {
+			files := tlsFiles
+			if cfg.Proxy.TLS.CertFile != "" {
+				files = localca.Files{ServerCert: cfg.Proxy.TLS.CertFile, ServerKey: cfg.Proxy.TLS.KeyFile}
+			}
+			if files.ServerCert == "" {
+				ln.Close()
+				pxLn.Close()
+				return errors.New("proxy.tls: set certFile and keyFile for the routes' hosts, or disable: true behind a TLS-terminating proxy")
+			}
+			cert, err := tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
+			if err != nil {
+				ln.Close()
+				pxLn.Close()
+				return fmt.Errorf("proxy: load TLS certificate: %w", err)
+			}
+			pxLn = tls.NewListener(pxLn, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+			proxyURL = "https://" + pxLn.Addr().String()
+		}
+		// No write timeout: proxied responses stream (downloads, server-sent
+		// events, WebSockets); the upstream's own timeouts bound them.
+		pxSrv = &http.Server{
+			Handler:           px,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() { served <- pxSrv.Serve(pxLn) }()
+		log.Info("the identity-aware proxy is serving", "addr", pxLn.Addr().String())
+	}
+
 	go func() { served <- httpSrv.Serve(ln) }()
 	log.Info("verity is serving", "url", url, "revision", live.Current().Revision())
 	printBanner(opts.out, url, tlsFiles.CACert, boot)
+	if proxyURL != "" {
+		fmt.Fprintf(opts.out, "  Proxy:       %s (publish an app with POST %s/api/v1/appRoutes; docs/proxy.md)\n\n", proxyURL, url)
+	}
 
 	select {
 	case err := <-served:
@@ -215,6 +274,15 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.HTTP.ShutdownTimeout.D().String())
 	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout.D())
 	defer cancel()
+	if pxSrv != nil {
+		pxCtx, cancelPx := context.WithTimeout(context.Background(), cfg.Proxy.ShutdownTimeout.D())
+		defer cancelPx()
+		go func() {
+			if err := pxSrv.Shutdown(pxCtx); err != nil {
+				_ = pxSrv.Close()
+			}
+		}()
+	}
 	if err := httpSrv.Shutdown(shutCtx); err != nil {
 		log.Warn("shutdown did not finish in time; closing connections", "err", err)
 		_ = httpSrv.Close()

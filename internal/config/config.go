@@ -41,6 +41,28 @@ type Config struct {
 	Secrets Secrets `json:"secrets,omitempty"`
 	// Signing configures the keys that sign tokens.
 	Signing Signing `json:"signing,omitempty"`
+	// Proxy configures the identity-aware proxy's listener.
+	Proxy Proxy `json:"proxy,omitempty"`
+}
+
+// Proxy configures the identity-aware proxy, which serves the published
+// app routes on a listener of its own.
+type Proxy struct {
+	// Addr is the listen address, host:port; empty turns the proxy off.
+	// Default "127.0.0.1:9443".
+	Addr string `json:"addr,omitempty"`
+	// TLS is the certificate for the routes' hosts. Default: http.tls's
+	// files (with the local CA of `verity up`, a certificate for
+	// localhost and *.localhost); plain HTTP when http.tls.disable is set
+	// and no files are given here.
+	TLS TLS `json:"tls,omitempty"`
+	// AuditFailOpen serves requests whose decision the audit log cannot
+	// record (its backlog is full) instead of refusing them with 503.
+	// Default false: fail closed.
+	AuditFailOpen bool `json:"auditFailOpen,omitempty"`
+	// ShutdownTimeout is how long proxied requests may run after SIGTERM.
+	// Default 20s.
+	ShutdownTimeout Duration `json:"shutdownTimeout,omitempty"`
 }
 
 // Secrets configures the encryption of secrets at rest (second-factor
@@ -207,6 +229,7 @@ func Default() Config {
 		Log:     Log{Level: "info", Format: "json"},
 		Auth:    Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
 		Signing: Signing{Algorithm: "ES256", RotateEvery: Duration(30 * 24 * time.Hour)},
+		Proxy:   Proxy{Addr: "127.0.0.1:9443", ShutdownTimeout: Duration(20 * time.Second)},
 	}
 }
 
@@ -311,6 +334,20 @@ func (c Config) Validate() error {
 	}
 	if c.Secrets.MasterKeyFile == "" {
 		return strictjson.Errorf("secrets.masterKeyFile", "must not be empty")
+	}
+	if c.Proxy.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Proxy.Addr); err != nil {
+			return strictjson.Errorf("proxy.addr", "must be host:port, or empty to turn the proxy off: %v", err)
+		}
+		if _, port, _ := net.SplitHostPort(c.Proxy.Addr); c.Proxy.Addr == c.HTTP.Addr && port != "0" {
+			return strictjson.Errorf("proxy.addr", "must differ from http.addr")
+		}
+	}
+	if (c.Proxy.TLS.CertFile == "") != (c.Proxy.TLS.KeyFile == "") {
+		return strictjson.Errorf("proxy.tls", "certFile and keyFile must be set together")
+	}
+	if c.Proxy.ShutdownTimeout <= 0 {
+		return strictjson.Errorf("proxy.shutdownTimeout", "must be positive")
 	}
 	switch c.Signing.Algorithm {
 	case "ES256", "EdDSA":

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -56,6 +57,9 @@ func Ensure(dir string, hosts []string) (Files, error) {
 
 func coversHosts(c *x509.Certificate, hosts []string) bool {
 	for _, h := range hosts {
+		if strings.HasPrefix(h, "*.") {
+			h = "any" + h[1:] // a wildcard covers one label
+		}
 		if c.VerifyHostname(h) != nil {
 			return false
 		}
