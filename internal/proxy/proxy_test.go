@@ -44,7 +44,7 @@ const (
 // (reached as payroll.example.com), an upstream that echoes what it got,
 // a real SQLite store, decision snapshot and keyring.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	st       store.Store
 	live     *decision.Live
 	kr       *keyring.Keyring
@@ -76,7 +76,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newEnv(t *testing.T, mutate func(r *directory.AppRoute), objs ...store.Object) *env {
+func newEnv(t testing.TB, mutate func(r *directory.AppRoute), objs ...store.Object) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, logs: &syncBuffer{}}
@@ -157,7 +157,7 @@ func newEnv(t *testing.T, mutate func(r *directory.AppRoute), objs ...store.Obje
 	return e
 }
 
-func must(t *testing.T) func(store.Object, error) store.Object {
+func must(t testing.TB) func(store.Object, error) store.Object {
 	return func(o store.Object, err error) store.Object {
 		t.Helper()
 		if err != nil {
@@ -535,7 +535,7 @@ func TestRuleNeedsDataAction(t *testing.T) {
 	}
 }
 
-func policyObject(t *testing.T, id, js string) store.Object {
+func policyObject(t testing.TB, id, js string) store.Object {
 	t.Helper()
 	p, _, err := access.ParsePolicy([]byte(js))
 	if err != nil {
