@@ -85,8 +85,10 @@ func Export(ctx context.Context, r store.Reader) (*Manifest, error) {
 	slices.SortFunc(m.ConditionalAccessPolicies, func(a, b access.Policy) int {
 		return cmp.Or(cmp.Compare(a.Key(), b.Key()), cmp.Compare(a.ID, b.ID))
 	})
+	customRoles := map[string]string{} // GUID → roleName, how a manifest names a custom role
 	for _, v := range res[rbac.DefinitionKind] {
 		d := v.(*roleDef).RoleDefinition
+		customRoles[d.Name] = d.RoleName
 		d.CreatedOn, d.UpdatedOn, d.CreatedBy, d.UpdatedBy, d.SystemData = "", "", "", "", nil
 		m.RoleDefinitions = append(m.RoleDefinitions, d)
 	}
@@ -126,6 +128,8 @@ func Export(ctx context.Context, r store.Reader) (*Manifest, error) {
 		role := a.RoleDefinitionID
 		if d, ok := rbac.LookupRole(role); ok {
 			role = d.RoleName
+		} else if name, ok := customRoles[a.RoleGUID()]; ok {
+			role = name
 		}
 		e := RoleAssignment{ID: a.ID, Role: role, Scope: a.Scope, Description: a.Description}
 		setPrincipal(pr, &e.User, &e.Group, &e.ServicePrincipal)

@@ -68,6 +68,14 @@ denyAssignments:
 	if len(exported.RoleDefinitions) != 1 || len(exported.DenyAssignments) != 1 {
 		t.Fatalf("export: %d roles, %d denies", len(exported.RoleDefinitions), len(exported.DenyAssignments))
 	}
+	// The assignment names its custom role as the manifest did, so the
+	// export applies unchanged.
+	if len(exported.RoleAssignments) != 1 || exported.RoleAssignments[0].Role != "Payroll operator" {
+		t.Fatalf("exported assignments %+v", exported.RoleAssignments)
+	}
+	if p, _ := apply(t, st, exported, Options{}); !p.Empty() {
+		t.Fatalf("applying the export:\n%s", p)
+	}
 	e, err := rbac.Compile(exported.RoleDefinitions, mustAssignments(t, st), exported.DenyAssignments, rbac.Options{})
 	if err != nil {
 		t.Fatal(err)
