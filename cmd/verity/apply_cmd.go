@@ -86,7 +86,7 @@ func newExportCmd() *cobra.Command {
 		Use:   "export",
 		Short: "Write the directory as a tenant manifest",
 		Long: `Export writes users, groups (with members), applications, service principals,
-named locations and role assignments in the manifest format that
+named locations, app routes and role assignments in the manifest format that
 'verity apply' reads, with object ids, so applying it to a fresh node
 recreates the same tenant.`,
 		Example: `  verity export -o tenant.yaml

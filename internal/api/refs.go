@@ -66,6 +66,8 @@ func checkReferences(ctx context.Context, tx store.Reader, res directory.Resourc
 		}
 	case *directory.IdentityProvider:
 		return checkIdentityProvider(ctx, tx, v)
+	case *directory.AppRoute:
+		return checkAppRoute(ctx, tx, v)
 	case *directory.RoleAssignment:
 		o, err := findPrincipal(ctx, tx, v.PrincipalID)
 		if errors.Is(err, store.ErrNotFound) {

@@ -54,6 +54,7 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodPost, v1+"/identity/conditionalAccess/evaluate", "conditionalAccess.evaluate", allow("Verity.Access/whatIf/action", "/access/policies"), s.evaluate)
 	replay := s.handle(http.MethodPost, v1+"/identity/conditionalAccess/replay", "conditionalAccess.replay", allow("Verity.Access/whatIf/action", "/access/policies"), s.replay)
 	replay.MaxBody = s.opts.HTTP.ApplyMaxBodyBytes
+	s.appRoutes(v1 + "/appRoutes") // written at /apps/{appId} of the route's application
 
 	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions", "directoryRoleDefinitions.list", allow("Microsoft.Authorization/directoryRoleDefinitions/read", "/directory"), s.listDirectoryRoles)
 	s.handle(http.MethodGet, v1+"/roleManagement/directory/roleDefinitions/{id}", "directoryRoleDefinitions.get", allow("Microsoft.Authorization/directoryRoleDefinitions/read", "/directory"), s.getDirectoryRole)

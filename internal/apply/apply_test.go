@@ -47,7 +47,8 @@ func equalCounts(a, b counts) bool {
 // exampleCounts is what examples/tenant holds.
 var exampleCounts = counts{
 	directory.KindUser: 9, directory.KindGroup: 7, directory.KindApplication: 3, directory.KindServicePrincipal: 5,
-	directory.KindNamedLocation: 3, access.Kind: 4, directory.KindRoleAssignment: 4, rbac.Kind: 4,
+	directory.KindNamedLocation: 3, access.Kind: 4, directory.KindRoleAssignment: 4, rbac.Kind: 5,
+	directory.KindAppRoute: 1, rbac.DefinitionKind: 1,
 }
 
 func parse(t testing.TB, paths ...string) *Manifest {
@@ -139,8 +140,8 @@ func TestApplyExampleTenant(t *testing.T) {
 		}
 
 		plan, rev := apply(t, st, m, Options{})
-		if c, u, d := plan.Counts(); c != 39 || u != 0 || d != 0 {
-			t.Fatalf("first apply: %d creates, %d updates, %d deletes; want 39, 0, 0\n%s", c, u, d, plan)
+		if c, u, d := plan.Counts(); c != 42 || u != 0 || d != 0 {
+			t.Fatalf("first apply: %d creates, %d updates, %d deletes; want 42, 0, 0\n%s", c, u, d, plan)
 		}
 		if plan.String() != dry.String() {
 			t.Errorf("dry run plan differs from the applied one:\n%s\n---\n%s", dry, plan)

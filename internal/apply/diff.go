@@ -198,7 +198,7 @@ func duplicates(m *Manifest) []error {
 				}
 				ids[v] = i
 			}
-			if v := refKey(key(i)); v != "" {
+			if v := manifestKey(kind, key(i)); v != "" {
 				if j, dup := keys[v]; dup {
 					errs = append(errs, m.errorf(section, i, keyField[kind], "duplicate %s %q, first at %s", noun[kind], key(i), m.describe(section, j)))
 					continue
@@ -225,12 +225,27 @@ func duplicates(m *Manifest) []error {
 		func(i int) string { return m.DenyAssignments[i].ID }, func(i int) string { return m.DenyAssignments[i].DenyAssignmentName })
 	check(secIdentityProviders, directory.KindIdentityProvider, len(m.IdentityProviders),
 		func(i int) string { return m.IdentityProviders[i].ID }, func(i int) string { return m.IdentityProviders[i].Issuer })
+	check(secAppRoutes, directory.KindAppRoute, len(m.AppRoutes),
+		func(i int) string { return m.AppRoutes[i].ID }, func(i int) string { return m.AppRoutes[i].From })
 	none := func(int) string { return "" }
 	check(secDirectoryRoles, directory.KindRoleAssignment, len(m.DirectoryRoleAssignments),
 		func(i int) string { return m.DirectoryRoleAssignments[i].ID }, none)
 	check(secRoleAssignments, rbac.Kind, len(m.RoleAssignments),
 		func(i int) string { return m.RoleAssignments[i].ID }, none)
 	return errs
+}
+
+// manifestKey is the comparable form of an entry's natural key, as its
+// kind stores it: a route's from URL in its normal form (host without
+// case or default port, path with a final "/" and its case kept), any
+// other key without case.
+func manifestKey(kind, key string) string {
+	if kind == directory.KindAppRoute {
+		r := directory.AppRoute{From: strings.TrimSpace(key)}
+		r.Normalize()
+		return r.From
+	}
+	return refKey(key)
 }
 
 // idKey is the comparable form of an id: GUIDs ignore case, the opaque ids

@@ -1,12 +1,12 @@
 // Package apply owns Verity's policy as code: the tenant manifest (users,
 // groups with their members, applications, service principals, named
-// locations, identity providers, Entra directory role assignments and
-// Verity's own role assignments, written in YAML or JSON with Graph-shaped
-// objects and members named rather than numbered), the plan that compares a manifest
-// with the store (create, update, delete, with the fields that change),
-// Apply, which writes a plan in one store transaction so that a failure
-// writes nothing, and Export, which writes the directory back as a
-// manifest that applies unchanged.
+// locations, identity providers, the proxy's app routes, Entra directory
+// role assignments and Verity's own role assignments, written in YAML or
+// JSON with Graph-shaped objects and members named rather than numbered),
+// the plan that compares a manifest with the store (create, update,
+// delete, with the fields that change), Apply, which writes a plan in one
+// store transaction so that a failure writes nothing, and Export, which
+// writes the directory back as a manifest that applies unchanged.
 //
 // Identity providers' client secrets never come from a manifest file:
 // ParseFiles reads the environment variable an entry's clientSecretFromEnv

@@ -120,6 +120,40 @@ groups:
     displayName: Everywhere
     ipRanges: [{cidrAddress: 0.0.0.0/0}]
 `}, "locations.yaml: namedLocations[0].ipRanges[0].cidrAddress: must be /8 or narrower, not /0"},
+		{"InvalidRoute", map[string]string{"routes.yaml": `appRoutes:
+  - displayName: Payroll
+    appId: 8c2058e9-7de6-4135-bf2f-ad63e6b7dd86
+    from: https://payroll.contoso.com/
+    to: [http://10.20.0.11:8080, "ftp://10.20.0.12"]
+`}, "routes.yaml: appRoutes[0].to[1]: must be an http or https URL without user, query or fragment"},
+		{"RouteRuleWithoutDataAction", map[string]string{"routes.yaml": `appRoutes:
+  - displayName: Payroll
+    appId: 8c2058e9-7de6-4135-bf2f-ad63e6b7dd86
+    from: https://payroll.contoso.com/
+    to: [http://10.20.0.11:8080]
+    rules:
+      - pathPrefix: /runs
+`}, "routes.yaml: appRoutes[0].rules[0].dataAction: must be a data action such as Verity.Apps/apps/access/action"},
+		{"RouteUnknownField", map[string]string{"routes.yaml": `appRoutes:
+  - displayName: Payroll
+    appId: 8c2058e9-7de6-4135-bf2f-ad63e6b7dd86
+    from: https://payroll.contoso.com/
+    upstream: http://10.20.0.11:8080
+`}, "routes.yaml: appRoutes[0].upstream: unknown field"},
+		{"DuplicateRoute", map[string]string{"routes.yaml": `appRoutes:
+  - displayName: Payroll
+    appId: 8c2058e9-7de6-4135-bf2f-ad63e6b7dd86
+    from: https://payroll.contoso.com/App/
+    to: [http://10.20.0.11:8080]
+  - displayName: Payroll, lower case
+    appId: 8c2058e9-7de6-4135-bf2f-ad63e6b7dd86
+    from: https://payroll.contoso.com/app/
+    to: [http://10.20.0.11:8080]
+  - displayName: Payroll again
+    appId: 8c2058e9-7de6-4135-bf2f-ad63e6b7dd86
+    from: HTTPS://Payroll.Contoso.com:443/App
+    to: [http://10.20.0.12:8080]
+`}, `routes.yaml: appRoutes[2].from: duplicate app route "HTTPS://Payroll.Contoso.com:443/App", first at routes.yaml: appRoutes[0]`},
 		{"SeveralProblems", map[string]string{"users.yaml": `users:
   - userPrincipalName: alice
     displayName: Alice

@@ -15,7 +15,7 @@ import (
 
 // Export writes everything the directory holds (users, groups, applications,
 // service principals, named locations, identity providers without their
-// client secrets, directory role assignments and Verity role assignments) as a manifest: ids kept, so that applying it to
+// client secrets, app routes, directory role assignments and Verity role assignments) as a manifest: ids kept, so that applying it to
 // a fresh store recreates the same objects; members and principals named;
 // server-set properties left out; every section sorted by natural key, so
 // the same directory always exports to the same bytes. Applying the
@@ -77,6 +77,12 @@ func Export(ctx context.Context, r store.Reader) (*Manifest, error) {
 		return cmp.Or(cmp.Compare(a.Key(), b.Key()), cmp.Compare(a.ID, b.ID))
 	})
 	exportIdentityProviders(m, res[directory.KindIdentityProvider])
+	for _, v := range res[directory.KindAppRoute] {
+		m.AppRoutes = append(m.AppRoutes, *v.(*directory.AppRoute))
+	}
+	slices.SortFunc(m.AppRoutes, func(a, b directory.AppRoute) int {
+		return cmp.Or(cmp.Compare(a.Key(), b.Key()), cmp.Compare(a.ID, b.ID))
+	})
 	for _, v := range res[access.Kind] {
 		p := v.(*caPolicy).Policy
 		p.CreatedDateTime, p.ModifiedDateTime, p.DeletedDateTime = nil, nil, nil

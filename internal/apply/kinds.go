@@ -19,7 +19,7 @@ import (
 // that others refer to first).
 var managedKinds = []string{
 	directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup,
-	directory.KindNamedLocation, directory.KindIdentityProvider, access.Kind, rbac.DefinitionKind, directory.KindRoleAssignment, rbac.Kind, rbac.DenyKind,
+	directory.KindNamedLocation, directory.KindIdentityProvider, directory.KindAppRoute, access.Kind, rbac.DefinitionKind, directory.KindRoleAssignment, rbac.Kind, rbac.DenyKind,
 }
 
 // codec is the part of directory.Descriptor that a plan needs, so that
@@ -57,6 +57,7 @@ var keyField = map[string]string{
 	directory.KindServicePrincipal: "appId",
 	directory.KindNamedLocation:    "displayName",
 	directory.KindIdentityProvider: "issuer",
+	directory.KindAppRoute:         "from",
 	access.Kind:                    "displayName",
 	rbac.DefinitionKind:            "roleName",
 	rbac.DenyKind:                  "denyAssignmentName",
@@ -70,6 +71,7 @@ var noun = map[string]string{
 	directory.KindServicePrincipal: "service principal",
 	directory.KindNamedLocation:    "named location",
 	directory.KindIdentityProvider: "identity provider",
+	directory.KindAppRoute:         "app route",
 	access.Kind:                    "conditional access policy",
 	rbac.DefinitionKind:            "role definition",
 	rbac.DenyKind:                  "deny assignment",
@@ -178,6 +180,8 @@ func stripReadOnly(r directory.Resource) {
 		v.CreatedDateTime, v.ModifiedDateTime, v.DeletedDateTime = nil, nil, nil
 	case *directory.IdentityProvider:
 		v.CreatedDateTime = nil
+	case *directory.AppRoute:
+		v.CreatedDateTime = nil
 	case *rbacAssignment:
 		v.CreatedOn = ""
 	case *caPolicy:
@@ -205,6 +209,8 @@ func keepReadOnly(r, cur directory.Resource, now time.Time) {
 		v.SetModifiedDateTime(now)
 	case *directory.IdentityProvider:
 		v.CreatedDateTime = cur.(*directory.IdentityProvider).CreatedDateTime
+	case *directory.AppRoute:
+		v.CreatedDateTime = cur.(*directory.AppRoute).CreatedDateTime
 	case *rbacAssignment:
 		v.CreatedOn = cur.(*rbacAssignment).CreatedOn
 	case *caPolicy:
@@ -218,7 +224,9 @@ func keepReadOnly(r, cur directory.Resource, now time.Time) {
 }
 
 // nameOf is how plans and messages name a resource: a user's
-// userPrincipalName, another object's displayName.
+// userPrincipalName, an app route's from URL (display names of routes
+// repeat: one application, several prefixes), another object's
+// displayName.
 func nameOf(r directory.Resource) string {
 	switch v := r.(type) {
 	case *directory.User:
@@ -233,6 +241,8 @@ func nameOf(r directory.Resource) string {
 		return v.DisplayName
 	case *directory.IdentityProvider:
 		return v.DisplayName
+	case *directory.AppRoute:
+		return v.From
 	case *caPolicy:
 		return v.DisplayName
 	case *roleDef:

@@ -58,6 +58,11 @@ type Manifest struct {
 	// Their client secrets never come from a manifest file: see
 	// IdentityProvider.
 	IdentityProviders []IdentityProvider `json:"identityProviders,omitempty"`
+	// AppRoutes publish applications through the identity-aware proxy,
+	// matched by id, else from (the external URL, normalised). appId names
+	// the application whose conditional access policies and /apps/{appId}
+	// role assignments decide each request.
+	AppRoutes []directory.AppRoute `json:"appRoutes,omitempty"`
 	// DirectoryRoleAssignments grant Entra's built-in directory roles.
 	DirectoryRoleAssignments []DirectoryRoleAssignment `json:"directoryRoleAssignments,omitempty"`
 	// RoleAssignments grant Verity's RBAC roles (Owner, Reader) at a scope.
@@ -154,6 +159,7 @@ const (
 	secDirectoryRoles    = "directoryRoleAssignments"
 	secRoleAssignments   = "roleAssignments"
 	secIdentityProviders = "identityProviders"
+	secAppRoutes         = "appRoutes"
 )
 
 // origin is where one manifest entry was read.
@@ -294,5 +300,5 @@ func (m *Manifest) YAML() ([]byte, error) {
 func (m *Manifest) Len() int {
 	return len(m.Users) + len(m.Groups) + len(m.Applications) + len(m.ServicePrincipals) +
 		len(m.NamedLocations) + len(m.ConditionalAccessPolicies) + len(m.RoleDefinitions) + len(m.DenyAssignments) + len(m.DirectoryRoleAssignments) + len(m.RoleAssignments) +
-		len(m.IdentityProviders)
+		len(m.IdentityProviders) + len(m.AppRoutes)
 }

@@ -127,6 +127,7 @@ func (p *planner) run() (*Plan, error) {
 	})
 	p.matchKeyed(directory.KindNamedLocation, secNamedLocations, len(m.NamedLocations), func(i int) any { return m.NamedLocations[i] })
 	p.matchKeyed(directory.KindIdentityProvider, secIdentityProviders, len(m.IdentityProviders), func(i int) any { return m.IdentityProviders[i].IdentityProvider })
+	p.matchKeyed(directory.KindAppRoute, secAppRoutes, len(m.AppRoutes), func(i int) any { return m.AppRoutes[i] })
 	p.matchKeyed(access.Kind, secCAPolicies, len(m.ConditionalAccessPolicies), func(i int) any { return m.ConditionalAccessPolicies[i] })
 	p.matchKeyed(rbac.DefinitionKind, secRoleDefinitions, len(m.RoleDefinitions), func(i int) any { return m.RoleDefinitions[i] })
 	p.matchKeyed(rbac.DenyKind, secDenyAssignments, len(m.DenyAssignments), func(i int) any { return m.DenyAssignments[i] })
@@ -211,7 +212,7 @@ func (p *planner) claim(it *item, o *store.Object) {
 
 // keyedKinds are the kinds with a natural key, which members and
 // assignments refer to.
-var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation, directory.KindIdentityProvider, access.Kind, rbac.DefinitionKind, rbac.DenyKind}
+var keyedKinds = []string{directory.KindUser, directory.KindApplication, directory.KindServicePrincipal, directory.KindGroup, directory.KindNamedLocation, directory.KindIdentityProvider, directory.KindAppRoute, access.Kind, rbac.DefinitionKind, rbac.DenyKind}
 
 // isPrincipal reports whether a kind can be a group member or hold a role.
 func isPrincipal(kind string) bool {

@@ -49,6 +49,7 @@ type rawManifest struct {
 	DirectoryRoleAssignments []json.RawMessage `json:"directoryRoleAssignments"`
 	RoleAssignments          []json.RawMessage `json:"roleAssignments"`
 	IdentityProviders        []json.RawMessage `json:"identityProviders"`
+	AppRoutes                []json.RawMessage `json:"appRoutes"`
 }
 
 // ParseFiles reads manifest files and merges them into one manifest. Each
@@ -296,7 +297,7 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 	m := b.m
 	total := m.Len() + len(raw.Users) + len(raw.Groups) + len(raw.Applications) + len(raw.ServicePrincipals) +
 		len(raw.NamedLocations) + len(raw.CAPolicies) + len(raw.RoleDefinitions) + len(raw.DenyAssignments) + len(raw.DirectoryRoleAssignments) + len(raw.RoleAssignments) +
-		len(raw.IdentityProviders)
+		len(raw.IdentityProviders) + len(raw.AppRoutes)
 	if total > MaxEntries {
 		b.errs.add(&Error{File: file, Document: doc, Message: fmt.Sprintf("the manifest has more than %d entries", MaxEntries)})
 		return
@@ -394,6 +395,13 @@ func (b *builder) addJSON(file string, doc int, data []byte) {
 		v, err := decodeIdentityProvider(e, b.lookupEnv)
 		if err == nil {
 			m.IdentityProviders = append(m.IdentityProviders, v)
+		}
+		return err
+	})
+	each(secAppRoutes, raw.AppRoutes, func(e json.RawMessage) error {
+		v, err := directory.AppRoutes.Decode(e)
+		if err == nil {
+			m.AppRoutes = append(m.AppRoutes, *v)
 		}
 		return err
 	})

@@ -33,7 +33,9 @@
 // applications,servicePrincipals,devices,namedLocations}/{read,write,
 // delete} (and users/revokeSessions/action, groups/members/write),
 // Verity.Access/{policies,whatIf}/... (policies read/write/delete,
-// whatIf/action), Verity.Identity/{riskyUsers,riskDetections}/...,
+// whatIf/action), Verity.Apps/routes/{read,write,delete} (the proxy's
+// routes, written at /apps/{appId} of their application),
+// Verity.Identity/{riskyUsers,riskDetections}/...,
 // Verity.Audit/{events/read,export/action}, Verity.Tenant/manifest/
 // {read,write} and Verity.System/status/read. Granting access uses Azure's
 // own Microsoft.Authorization/{roleAssignments,roleDefinitions,
