@@ -67,4 +67,3 @@ func BenchmarkProxyRequest(b *testing.B) {
 	b.Run("verity", func(b *testing.B) { run(b, e.px, true) })
 	b.Run("httputil.ReverseProxy", func(b *testing.B) { run(b, bare, false) })
 }
-
