@@ -124,16 +124,7 @@ func (s *Service) federatedUser(r *http.Request, idp *directory.IdentityProvider
 			}
 			link := federatedLink{Issuer: idp.Issuer, Claim: cm.UserID, Value: value, IdentityProviderID: idp.ID, UserID: u.ID,
 				CreatedDateTime: now, UpdatedDateTime: now}
-			body, err := json.Marshal(link)
-			if err != nil {
-				return nil, nil, err
-			}
-			lr := store.Record{Kind: kindFederatedLink, ID: id, Subject: u.ID, Body: body, Version: version}
-			if version == 0 {
-				_, err = s.opts.Store.CreateRecord(ctx, lr)
-			} else {
-				_, err = s.opts.Store.UpdateRecord(ctx, lr)
-			}
+			_, err := s.writeLink(ctx, id, version, &link)
 			if errors.Is(err, store.ErrConflict) {
 				continue
 			}
@@ -159,16 +150,7 @@ func (s *Service) federatedUser(r *http.Request, idp *directory.IdentityProvider
 		// Claim the account, so that one sign-in provisions it.
 		link := federatedLink{Issuer: idp.Issuer, Claim: cm.UserID, Value: value, IdentityProviderID: idp.ID, UserID: u.ID,
 			Pending: true, CreatedDateTime: now, UpdatedDateTime: now}
-		body, err := json.Marshal(link)
-		if err != nil {
-			return nil, nil, err
-		}
-		lr := store.Record{Kind: kindFederatedLink, ID: id, Subject: u.ID, Body: body, Version: version}
-		if version == 0 {
-			lr, err = s.opts.Store.CreateRecord(ctx, lr)
-		} else {
-			lr, err = s.opts.Store.UpdateRecord(ctx, lr)
-		}
+		lr, err := s.writeLink(ctx, id, version, &link)
 		if errors.Is(err, store.ErrConflict) {
 			continue // another sign-in got there first: look again
 		}
@@ -188,6 +170,20 @@ func (s *Service) federatedUser(r *http.Request, idp *directory.IdentityProvider
 		return u, nil, s.catchUp(ctx)
 	}
 	return nil, &refusal{CodeFederatedUserUnknown, "Other sign-ins of this account kept changing its link.", http.StatusConflict, "Try again in a moment."}, nil
+}
+
+// writeLink creates the link record id (version 0) or replaces the one
+// at version; ErrConflict when another sign-in wrote it first.
+func (s *Service) writeLink(ctx context.Context, id string, version int64, link *federatedLink) (store.Record, error) {
+	body, err := json.Marshal(link)
+	if err != nil {
+		return store.Record{}, err
+	}
+	r := store.Record{Kind: kindFederatedLink, ID: id, Subject: link.UserID, Body: body, Version: version}
+	if version == 0 {
+		return s.opts.Store.CreateRecord(ctx, r)
+	}
+	return s.opts.Store.UpdateRecord(ctx, r)
 }
 
 // saveLink writes link over rec when it changed (best effort: a link left

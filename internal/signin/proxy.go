@@ -129,29 +129,18 @@ func (s *Service) RedeemHandoff(ctx context.Context, code, routeID string) (stri
 }
 
 // SessionByID returns the live session with record id id — nil when there
-// is none, it expired or sat idle too long, or its user is disabled. It
-// does not record use: the caller does, with Touch, when it serves a
-// request.
+// is none, or it expired or sat idle too long. Whether its user may still
+// do anything is the decision's to say. It does not record use: the
+// caller does, with Touch, when it serves a request.
 func (s *Service) SessionByID(ctx context.Context, id string) (*Session, error) {
 	if len(id) != 64 {
 		return nil, nil
 	}
-	r, err := s.opts.Store.GetRecord(ctx, kindSession, id)
-	if errors.Is(err, store.ErrNotFound) {
+	sess, err := sessionByID(ctx, s.opts.Store, id, s.opts.Now())
+	if errors.Is(err, errNoSession) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	var sess Session
-	if err := json.Unmarshal(r.Body, &sess); err != nil {
-		return nil, fmt.Errorf("session record: %w", err)
-	}
-	sess.ID, sess.version = r.ID, r.Version
-	if !sess.Live(s.opts.Now()) {
-		return nil, nil
-	}
-	return &sess, nil
+	return sess, err
 }
 
 // Live reports whether the session has neither expired nor sat idle too

@@ -177,7 +177,13 @@ func lookupSession(ctx context.Context, st store.Store, secret string, now time.
 	if !validSecret(secret) {
 		return nil, errNoSession
 	}
-	r, err := st.GetRecord(ctx, kindSession, digest(secret))
+	return sessionByID(ctx, st, digest(secret), now)
+}
+
+// sessionByID returns the live session with record id id, or
+// errNoSession.
+func sessionByID(ctx context.Context, st store.Store, id string, now time.Time) (*Session, error) {
+	r, err := st.GetRecord(ctx, kindSession, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errNoSession
 	}
@@ -189,7 +195,7 @@ func lookupSession(ctx context.Context, st store.Store, secret string, now time.
 		return nil, fmt.Errorf("session record: %w", err)
 	}
 	s.ID, s.version = r.ID, r.Version
-	if !now.Before(s.ExpiresAt) || (s.IdleTimeout > 0 && now.Sub(s.LastSeen) >= s.IdleTimeout) {
+	if !s.Live(now) {
 		return nil, errNoSession
 	}
 	return &s, nil
