@@ -18,14 +18,15 @@ const AuditAction = "proxy.decision"
 // Reason codes of decisions that are not allowed. Where Entra has a code
 // for the same refusal it is used; Verity's own are 9xxxxx.
 const (
-	codeBlockedByCA  = signin.CodeBlockedByCA        // a conditional access policy blocks
-	codeNotAssigned  = signin.CodeNotAssigned        // the application requires assignment and the user has none
-	codeDisabled     = signin.CodeDisabled           // the user account is disabled
-	codeStepUp       = signin.CodeMFARequired        // a challenge: the session must step up
-	codeCannotStepUp = signin.CodeCannotMeetControls // a challenge sign-in has just failed to meet
-	codeNotGranted   = 900403                        // the route's rule needs a data action nothing grants
-	codeDeniedByRBAC = 900404                        // a deny assignment blocks the data action
-	codeUnavailable  = 900503                        // the decision engine could not decide
+	codeBlockedByCA      = signin.CodeBlockedByCA        // a conditional access policy blocks
+	codeNotAssigned      = signin.CodeNotAssigned        // the application requires assignment and the user has none
+	codeDisabled         = signin.CodeDisabled           // the user account is disabled
+	codeStepUp           = signin.CodeMFARequired        // a challenge: the session must step up
+	codeCannotStepUp     = signin.CodeCannotMeetControls // a challenge sign-in has just failed to meet
+	codeNotGranted       = 900403                        // the route's rule needs a data action nothing grants
+	codeDeniedByRBAC     = 900404                        // a deny assignment blocks the data action
+	codeUnavailable      = 900503                        // the decision engine could not decide
+	codeConnectionClosed = 900410                        // an open upgraded connection is no longer allowed
 )
 
 // decisionEvent is the audit record of one decision: who, which route,

@@ -59,6 +59,8 @@ type Proxy struct {
 	asserts   *assertionCache
 	metrics   *Metrics
 	signIn    *url.URL
+	upgrades  *upgradeSet
+	stop      context.CancelFunc
 	// auditDropped counts decisions served although the audit log could
 	// not take them (AuditFailOpen).
 	auditDropped atomic.Int64
@@ -84,14 +86,22 @@ func New(opts Options) (*Proxy, error) {
 	p.sessions = newSessionCache(opts.Sessions, opts.Now)
 	p.upstreams = newUpstreams()
 	p.asserts = newAssertionCache()
+	p.upgrades = newUpgradeSet()
+	wctx, stop := context.WithCancel(context.Background())
+	p.stop = stop
+	go p.watchUpgrades(wctx)
 	return p, nil
 }
 
 // Metrics returns the proxy's Prometheus collectors.
 func (p *Proxy) Metrics() *Metrics { return p.metrics }
 
-// Close releases idle upstream connections.
-func (p *Proxy) Close() { p.upstreams.close() }
+// Close stops watching open upgraded connections and releases idle
+// upstream connections.
+func (p *Proxy) Close() {
+	p.stop()
+	p.upstreams.close()
+}
 
 // The proxy's own paths on every route host.
 const (
@@ -166,12 +176,7 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 		return
 	}
 	ip := remoteAddr(r)
-	req := decision.Request{Access: p.opts.Sessions.AccessRequest(sess, route.AppID, ip, r.UserAgent(), now), Scope: "/apps/" + route.AppID, DataAction: true}
-	if rule := route.Rule(r.Method, caseFold(path)); rule != nil {
-		req.Action = rule.DataAction
-	} else if sp, ok := snap.Directory().ServicePrincipalByAppID(route.AppID); ok && sp.AppRoleAssignmentRequired {
-		req.Action = directory.DefaultRouteDataAction
-	}
+	req := p.decisionRequest(snap, route, sess, ip, r.UserAgent(), r.Method, path, now)
 	d := decisionPool.Get()
 	defer decisionPool.Put(d)
 	err = snap.Decide(&req, d)
@@ -209,6 +214,17 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 			return
 		}
 		p.metrics.requests.WithLabelValues("allowed").Inc()
+		if isUpgrade(r) {
+			// An upgraded connection outlives this decision: it is decided
+			// again while it is open, and closed when it is no longer allowed.
+			uctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			u := &openUpgrade{cancel: cancel, routeID: route.ID, sessionID: sess.ID, ip: ip, userAgent: r.UserAgent(), method: r.Method, path: path,
+				userID: sess.UserID, appID: route.AppID, host: route.Host()}
+			p.upgrades.add(u)
+			defer p.upgrades.remove(u)
+			r = r.WithContext(uctx)
+		}
 		p.forward(w, r, route, path, &identity{sess: sess, snap: snap.Directory()}, assertion)
 	case decision.Challenge:
 		p.metrics.requests.WithLabelValues("challenged").Inc()
@@ -223,6 +239,23 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 		p.metrics.requests.WithLabelValues("denied").Inc()
 		p.refuse(w, r, http.StatusForbidden, fmt.Sprint(ev.Code), userMessage(ev.Code), ev.CorrelationID)
 	}
+}
+
+// decisionRequest is the decision request of a session's request: the
+// signals sign-in uses, and the data action the route asks for the method
+// and path.
+func (p *Proxy) decisionRequest(snap *decision.Snapshot, route *directory.AppRoute, sess *signin.Session, ip netip.Addr, userAgent, method, path string, now time.Time) decision.Request {
+	req := decision.Request{Access: p.opts.Sessions.AccessRequest(sess, route.AppID, ip, userAgent, now), Scope: "/apps/" + route.AppID, DataAction: true}
+	if rule := route.Rule(method, caseFold(path)); rule != nil {
+		req.Action = rule.DataAction
+	} else if sp, ok := snap.Directory().ServicePrincipalByAppID(route.AppID); ok && sp.AppRoleAssignmentRequired {
+		req.Action = directory.DefaultRouteDataAction
+	}
+	return req
+}
+
+func isUpgrade(r *http.Request) bool {
+	return r.Header.Get("Upgrade") != "" && strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
 }
 
 // loopGuard: a challenge this soon after sign-in handed the session over

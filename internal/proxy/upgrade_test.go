@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net/http"
@@ -12,11 +13,13 @@ import (
 	"time"
 
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/signin"
 )
 
 // TestUpgradeIsProxied: a connection upgrade (WebSocket's handshake) of
 // a signed-in session reaches the upstream after its decision and then
-// carries bytes both ways.
+// carries bytes both ways — until the session is revoked: then it is
+// closed within a second.
 func TestUpgradeIsProxied(t *testing.T) {
 	t.Parallel()
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -31,9 +34,14 @@ func TestUpgradeIsProxied(t *testing.T) {
 		defer conn.Close()
 		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
 		rw.Flush()
-		line, _ := rw.ReadString('\n')
-		rw.WriteString("echo " + line)
-		rw.Flush()
+		for {
+			line, err := rw.ReadString('\n')
+			if err != nil {
+				return
+			}
+			rw.WriteString("echo " + line)
+			rw.Flush()
+		}
 	}))
 	defer echo.Close()
 	e := newEnv(t, func(r *directory.AppRoute) { r.To = []string{echo.URL} })
@@ -64,10 +72,31 @@ func TestUpgradeIsProxied(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("upgrade: %d %s", resp.StatusCode, b)
 	}
-	io.WriteString(conn, "ping\n")
-	line, err := br.ReadString('\n')
-	if err != nil || line != "echo ping\n" {
-		t.Fatalf("through the upgraded connection: %q %v", line, err)
+	for _, msg := range []string{"ping\n", "pong\n"} {
+		io.WriteString(conn, msg)
+		line, err := br.ReadString('\n')
+		if err != nil || line != "echo "+msg {
+			t.Fatalf("through the upgraded connection: %q %v", line, err)
+		}
+	}
+	if n, err := signin.RevokeSessions(context.Background(), e.st, aliceID); err != nil || n == 0 {
+		t.Fatalf("revoke: %d %v", n, err)
+	}
+	revoked := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := br.ReadString('\n'); err == nil {
+		t.Fatal("the connection of a revoked session carried data")
+	} else if took := time.Since(revoked); took > time.Second {
+		t.Fatalf("the connection of a revoked session was closed after %v (%v)", took, err)
+	}
+	closed := false
+	for _, ev := range e.decisions(3) {
+		if ev["code"] == float64(900410) {
+			closed = true
+		}
+	}
+	if !closed {
+		t.Error("closing the connection is not in the audit log")
 	}
 
 	// Without a session the upgrade gets no further than a challenge.
