@@ -78,6 +78,19 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t testing.TB, mutate func(r *directory.AppRoute), objs ...store.Object) *env {
 	t.Helper()
+	return newNode(t, nodeOptions{}, mutate, objs...)
+}
+
+// nodeOptions make a second node of a tenant: another proxy and sign-in
+// on the same database, with the same master key, serving the same route.
+type nodeOptions struct {
+	dsn    string // "" : a new SQLite database
+	master []byte // nil: a new master key
+	base   string // the route's external URL of the first node; "": this is the first node
+}
+
+func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), objs ...store.Object) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, logs: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -95,10 +108,17 @@ func newEnv(t testing.TB, mutate func(r *directory.AppRoute), objs ...store.Obje
 	}))
 	t.Cleanup(e.upstream.Close)
 
-	e.st = storetest.OpenSQLite(t)
+	if o.dsn == "" {
+		e.st = storetest.OpenSQLite(t)
+	} else {
+		e.st = storetest.OpenDSN(t, o.dsn)
+	}
 	var err error
-	master := make([]byte, 32)
-	_, _ = rand.Read(master)
+	master := o.master
+	if master == nil {
+		master = make([]byte, 32)
+		_, _ = rand.Read(master)
+	}
 	if e.kr, err = keyring.Open(ctx, e.st, master, keyring.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +133,9 @@ func newEnv(t testing.TB, mutate func(r *directory.AppRoute), objs ...store.Obje
 	t.Cleanup(e.proxy.Close)
 	_, port, _ := net.SplitHostPort(e.proxy.Listener.Addr().String())
 	e.base = "https://" + appHost + ":" + port
+	if o.base != "" {
+		e.base = o.base
+	}
 
 	alice := &directory.User{ID: aliceID, UserPrincipalName: aliceUPN, DisplayName: "Alice Smith", Mail: aliceUPN}
 	app := &directory.Application{ID: "a0000000-0000-4000-8000-00000000a001", AppID: appID, DisplayName: "Payroll"}
@@ -128,15 +151,17 @@ func newEnv(t testing.TB, mutate func(r *directory.AppRoute), objs ...store.Obje
 			t.Fatal(err)
 		}
 	}
-	objs = append(objs, must(t)(directory.Users.Object(alice)), must(t)(directory.Applications.Object(app)),
-		must(t)(directory.ServicePrincipals.Object(sp)), must(t)(directory.AppRoutes.Object(route)))
-	e.write(objs...)
-	h, err := authn.HashPassword(alicePW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.SetCredential(ctx, store.Credential{PrincipalID: aliceID, Type: "password", Hash: h}); err != nil {
-		t.Fatal(err)
+	if o.base == "" {
+		objs = append(objs, must(t)(directory.Users.Object(alice)), must(t)(directory.Applications.Object(app)),
+			must(t)(directory.ServicePrincipals.Object(sp)), must(t)(directory.AppRoutes.Object(route)))
+		e.write(objs...)
+		h, err := authn.HashPassword(alicePW)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.SetCredential(ctx, store.Credential{PrincipalID: aliceID, Type: "password", Hash: h}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if e.live, err = decision.NewLive(ctx, e.st, log, nil); err != nil {
 		t.Fatal(err)
@@ -192,11 +217,16 @@ func (e *env) write(objs ...store.Object) {
 // at the proxy.
 func (e *env) browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
+	return e.browserWith(jar)
+}
+
+// browserWith is a browser with jar's cookies that reaches
+// payroll.example.com, whatever the port, at this node's proxy.
+func (e *env) browserWith(jar http.CookieJar) *http.Client {
 	tr := e.proxy.Client().Transport.(*http.Transport).Clone()
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, port, _ := net.SplitHostPort(addr)
-		if host == appHost {
-			addr = net.JoinHostPort("127.0.0.1", port)
+		if host, _, _ := net.SplitHostPort(addr); host == appHost {
+			addr = e.proxy.Listener.Addr().String()
 		}
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
@@ -541,4 +571,52 @@ func policyObject(t testing.TB, id, js string) store.Object {
 	}
 	p.ID = id
 	return must(t)(access.Object(p))
+}
+
+// TestTwoNodesOnePostgres: a session signed in through one node's proxy
+// works through another's on the same PostgreSQL database, and revoking
+// it, or disabling its user, stops it on the other node within a second.
+func TestTwoNodesOnePostgres(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.PostgresDSN(t)
+	master := make([]byte, 32)
+	_, _ = rand.Read(master)
+	a := newNode(t, nodeOptions{dsn: dsn, master: master}, nil)
+	b := newNode(t, nodeOptions{dsn: dsn, master: master, base: a.base}, nil)
+	ca := a.browser()
+	if resp, body := a.signIn(ca, a.base+"/payroll/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("sign-in through node a: %d %s", resp.StatusCode, body)
+	}
+	cb := noRedirects(b.browserWith(ca.Jar))
+	if resp, body := b.get(cb, a.base+"/payroll/x"); resp.StatusCode != http.StatusOK || body != "upstream /internal/x" {
+		t.Fatalf("the session through node b: %d %s", resp.StatusCode, body)
+	}
+	within := func(what string, want int) {
+		t.Helper()
+		start := time.Now()
+		for {
+			resp, _ := b.get(cb, a.base+"/payroll/x", "Accept", "text/html")
+			if resp.StatusCode == want {
+				return
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("%s: node b still answers %d after %v", what, resp.StatusCode, time.Since(start))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// Disabling the user (a directory change on node a) denies on node b.
+	alice := &directory.User{ID: aliceID, UserPrincipalName: aliceUPN, DisplayName: "Alice Smith", Mail: aliceUPN, AccountEnabled: new(bool)}
+	alice.Normalize()
+	a.write(must(t)(directory.Users.Object(alice)))
+	within("disabled user", http.StatusForbidden)
+	enabled := true
+	alice.AccountEnabled = &enabled
+	a.write(must(t)(directory.Users.Object(alice)))
+	within("enabled again", http.StatusOK)
+	// Revoking the session on node a sends node b's browser to sign in.
+	if n, err := signin.RevokeSessions(context.Background(), a.st, aliceID); err != nil || n == 0 {
+		t.Fatalf("revoke: %d %v", n, err)
+	}
+	within("revoked session", http.StatusFound)
 }
