@@ -211,8 +211,17 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	var pxSrv *http.Server
 	proxyURL := ""
 	if cfg.Proxy.Addr != "" {
-		px, err := proxy.New(proxy.Options{Store: st, Live: live, Sessions: pages, Keys: keys, SignInURL: url,
-			AuditFailOpen: cfg.Proxy.AuditFailOpen, Logger: log})
+		pxOpts := proxy.Options{Store: st, Live: live, Sessions: pages, Keys: keys, SignInURL: url,
+			AuditFailOpen: cfg.Proxy.AuditFailOpen, Logger: log}
+		if provider != nil {
+			// The provider's access tokens are credentials at the proxy.
+			pxOpts.Bearer = func(ctx context.Context, token string) (proxy.BearerToken, error) {
+				i, err := provider.InspectAccessToken(ctx, token)
+				return proxy.BearerToken{Subject: i.Subject, App: i.App, Audience: i.Audience, Methods: i.Methods,
+					AuthTime: i.AuthTime, MFATime: i.MFATime, Expiry: i.Expiry}, err
+			}
+		}
+		px, err := proxy.New(pxOpts)
 		if err != nil {
 			ln.Close()
 			return err

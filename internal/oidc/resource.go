@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/verityhq/verity/internal/access"
 )
 
 // VerifyAccessToken is how a resource inside Verity (the admin API)
@@ -15,9 +17,38 @@ import (
 // audience), its grant not revoked and its subject still able to sign in.
 // It returns the subject (a user or service principal object id).
 func (p *Provider) VerifyAccessToken(ctx context.Context, token, clientID string) (string, error) {
+	info, err := p.InspectAccessToken(ctx, token)
+	if err != nil {
+		return "", err
+	}
+	if clientID != "" && !slices.Contains(info.Audience, clientID) {
+		return "", errors.New("access token: issued to another client")
+	}
+	return info.Subject, nil
+}
+
+// AccessTokenInfo is what a verified access token says, for a resource
+// that decides on it (the identity-aware proxy).
+type AccessTokenInfo struct {
+	// Subject is a user's object id, or a service principal's for an
+	// application's own token (App).
+	Subject string
+	App     bool
+	// Audience are the applications (appIds) the token was issued for.
+	Audience []string
+	// Methods, AuthTime and MFATime are the user's sign-in behind the
+	// token (zero for an application's token).
+	Methods           access.AuthMethod
+	AuthTime, MFATime time.Time
+	Expiry            time.Time
+}
+
+// InspectAccessToken verifies an access token this provider issued as
+// VerifyAccessToken does, whatever its audience, and says what it carries.
+func (p *Provider) InspectAccessToken(ctx context.Context, token string) (AccessTokenInfo, error) {
 	payload, _, err := p.opts.Keyring.Verify(ctx, token)
 	if err != nil {
-		return "", fmt.Errorf("access token: %w", err)
+		return AccessTokenInfo{}, fmt.Errorf("access token: %w", err)
 	}
 	var c struct {
 		Issuer   string   `json:"iss"`
@@ -28,25 +59,28 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token, clientID string
 		ID       string   `json:"jti"`
 	}
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return "", errors.New("access token: not a JWT claims set")
+		return AccessTokenInfo{}, errors.New("access token: not a JWT claims set")
 	}
 	now := time.Now().Unix()
 	switch {
 	case c.Issuer != p.opts.Issuer:
-		return "", errors.New("access token: issued by another issuer")
+		return AccessTokenInfo{}, errors.New("access token: issued by another issuer")
 	case c.Expiry == 0 || now >= c.Expiry:
-		return "", errors.New("access token: expired")
+		return AccessTokenInfo{}, errors.New("access token: expired")
 	case c.NotBe != 0 && now < c.NotBe:
-		return "", errors.New("access token: not valid yet")
-	case clientID != "" && !slices.Contains(c.Audience, clientID):
-		return "", errors.New("access token: issued to another client")
+		return AccessTokenInfo{}, errors.New("access token: not valid yet")
 	case c.Subject == "":
-		return "", errors.New("access token: no subject")
+		return AccessTokenInfo{}, errors.New("access token: no subject")
 	}
-	if _, err := p.accessTokenLive(ctx, c.ID, c.Subject); err != nil {
-		return "", fmt.Errorf("access token: %w", err)
+	g, err := p.accessTokenLive(ctx, c.ID, c.Subject)
+	if err != nil {
+		return AccessTokenInfo{}, fmt.Errorf("access token: %w", err)
 	}
-	return c.Subject, nil
+	info := AccessTokenInfo{Subject: c.Subject, App: g == nil, Audience: c.Audience, Expiry: time.Unix(c.Expiry, 0)}
+	if g != nil {
+		info.Methods, info.AuthTime, info.MFATime = g.Methods, g.AuthTime, g.MFATime
+	}
+	return info, nil
 }
 
 // audience is the aud claim: one string or a list.

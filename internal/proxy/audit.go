@@ -33,11 +33,14 @@ const (
 // what, the outcome with its reason, the conditional access policies that
 // applied, and how long the decision took.
 type decisionEvent struct {
-	CorrelationID string          `json:"correlationId"`
-	RouteID       string          `json:"routeId"`
-	AppID         string          `json:"appId"`
-	UserID        string          `json:"userId"`
-	SessionID     string          `json:"sessionId"`
+	CorrelationID string `json:"correlationId"`
+	RouteID       string `json:"routeId"`
+	AppID         string `json:"appId"`
+	UserID        string `json:"userId"`
+	SessionID     string `json:"sessionId"`
+	// Credential is "bearer" for an access token (SessionID then names the
+	// token by its hash), empty for a session cookie.
+	Credential    string          `json:"credential,omitempty"`
 	Method        string          `json:"method"`
 	Host          string          `json:"host"`
 	Path          string          `json:"path"`

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -42,6 +43,9 @@ type Options struct {
 	// (https://verity.example.com), where challenges send browsers; it is
 	// also the assertions' issuer.
 	SignInURL string
+	// Bearer verifies Verity access tokens (the OIDC provider's
+	// InspectAccessToken); nil refuses requests that carry one.
+	Bearer func(ctx context.Context, token string) (BearerToken, error)
 	// AuditFailOpen serves requests whose decision the audit log cannot
 	// take (its backlog is full) instead of refusing them with 503.
 	AuditFailOpen bool
@@ -60,6 +64,7 @@ type Proxy struct {
 	metrics   *Metrics
 	signIn    *url.URL
 	upgrades  *upgradeSet
+	tokens    *tokenCache
 	stop      context.CancelFunc
 	// auditDropped counts decisions served although the audit log could
 	// not take them (AuditFailOpen).
@@ -87,6 +92,9 @@ func New(opts Options) (*Proxy, error) {
 	p.upstreams = newUpstreams()
 	p.asserts = newAssertionCache()
 	p.upgrades = newUpgradeSet()
+	if opts.Bearer != nil {
+		p.tokens = &tokenCache{verify: opts.Bearer, now: opts.Now, entries: map[[32]byte]tokenEntry{}}
+	}
 	wctx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	go p.watchUpgrades(wctx)
@@ -155,6 +163,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // decide answers one request that needs a decision.
 func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string, start time.Time) {
+	if token := bearerToken(r); token != "" {
+		p.decideBearer(w, r, snap, route, path, token, start)
+		return
+	}
 	ctx := r.Context()
 	now := p.opts.Now()
 	c, ok := p.readCookie(r, route)
@@ -237,7 +249,7 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 		p.challenge(w, r, route, ev.CorrelationID)
 	default:
 		p.metrics.requests.WithLabelValues("denied").Inc()
-		p.refuse(w, r, http.StatusForbidden, fmt.Sprint(ev.Code), userMessage(ev.Code), ev.CorrelationID)
+		p.refuse(w, r, http.StatusForbidden, itoa(ev.Code), userMessage(ev.Code), ev.CorrelationID)
 	}
 }
 
@@ -245,14 +257,24 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 // signals sign-in uses, and the data action the route asks for the method
 // and path.
 func (p *Proxy) decisionRequest(snap *decision.Snapshot, route *directory.AppRoute, sess *signin.Session, ip netip.Addr, userAgent, method, path string, now time.Time) decision.Request {
-	req := decision.Request{Access: p.opts.Sessions.AccessRequest(sess, route.AppID, ip, userAgent, now), Scope: "/apps/" + route.AppID, DataAction: true}
-	if rule := route.Rule(method, caseFold(path)); rule != nil {
-		req.Action = rule.DataAction
-	} else if sp, ok := snap.Directory().ServicePrincipalByAppID(route.AppID); ok && sp.AppRoleAssignmentRequired {
-		req.Action = directory.DefaultRouteDataAction
-	}
-	return req
+	return decision.Request{Access: p.opts.Sessions.AccessRequest(sess, route.AppID, ip, userAgent, now), Scope: "/apps/" + route.AppID, DataAction: true,
+		Action: routeAction(snap, route, method, path)}
 }
+
+// routeAction is the data action a request needs: its rule's, else
+// Verity.Apps/apps/access/action when the application requires
+// assignment, else none (conditional access alone decides).
+func routeAction(snap *decision.Snapshot, route *directory.AppRoute, method, path string) string {
+	if rule := route.Rule(method, caseFold(path)); rule != nil {
+		return rule.DataAction
+	}
+	if sp, ok := snap.Directory().ServicePrincipalByAppID(route.AppID); ok && sp.AppRoleAssignmentRequired {
+		return directory.DefaultRouteDataAction
+	}
+	return ""
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
 
 func isUpgrade(r *http.Request) bool {
 	return r.Header.Get("Upgrade") != "" && strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")

@@ -22,6 +22,7 @@ import (
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/keyring"
+	"github.com/verityhq/verity/internal/oidc"
 	"github.com/verityhq/verity/internal/proxy"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
@@ -51,6 +52,7 @@ type env struct {
 	signin   *httptest.Server
 	proxy    *httptest.Server
 	px       *proxy.Proxy
+	op       *oidc.Provider
 	upstream *httptest.Server
 	base     string // https://payroll.example.com:port
 	logs     *syncBuffer
@@ -175,7 +177,18 @@ func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), ob
 	}
 	sigMux.Handle("/signin", svc.Handler())
 	sigMux.Handle("/signin/", svc.Handler())
-	if e.px, err = proxy.New(proxy.Options{Store: e.st, Live: e.live, Sessions: svc, Keys: e.kr, SignInURL: e.signin.URL, Logger: log}); err != nil {
+	// Verity's OIDC provider issues the access tokens the proxy accepts.
+	if e.op, err = oidc.New(oidc.Options{Issuer: e.signin.URL, Store: e.st, Live: e.live, Keyring: e.kr, SignIn: svc, Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	sigMux.Handle("/oauth2/", e.op.Handler())
+	sigMux.Handle("/.well-known/openid-configuration", e.op.Handler())
+	bearer := func(ctx context.Context, token string) (proxy.BearerToken, error) {
+		i, err := e.op.InspectAccessToken(ctx, token)
+		return proxy.BearerToken{Subject: i.Subject, App: i.App, Audience: i.Audience, Methods: i.Methods, AuthTime: i.AuthTime,
+			MFATime: i.MFATime, Expiry: i.Expiry}, err
+	}
+	if e.px, err = proxy.New(proxy.Options{Store: e.st, Live: e.live, Sessions: svc, Keys: e.kr, SignInURL: e.signin.URL, Bearer: bearer, Logger: log}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.px.Close)
