@@ -110,6 +110,8 @@ func userMessage(code int) string {
 		return "You do not have access to this application or page. Ask your administrator."
 	case codeDisabled:
 		return "Your account is disabled. Contact your administrator."
+	case codeCannotStepUp:
+		return "Access needs a step this sign-in cannot complete. Contact your administrator."
 	}
 	return "Access cannot be granted right now."
 }

@@ -27,10 +27,12 @@ const (
 )
 
 // sessionRef is the proxy cookie's content: which sign-in session, and
-// when sign-in handed it to this host.
+// when sign-in handed it to this host (the time and the snapshot).
 type sessionRef struct {
 	SessionID string    `json:"s"`
 	IssuedAt  time.Time `json:"t"`
+	// Revision is the snapshot's when sign-in handed the session over.
+	Revision int64 `json:"r"`
 }
 
 // pendingSignIn is the state cookie's content: the state sent to

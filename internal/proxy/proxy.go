@@ -46,6 +46,13 @@ type Options struct {
 	// Bearer verifies Verity access tokens (the OIDC provider's
 	// InspectAccessToken); nil refuses requests that carry one.
 	Bearer func(ctx context.Context, token string) (BearerToken, error)
+	// MaxBodyBytes bounds a request body (413 past it); 0 means
+	// DefaultMaxBodyBytes, a negative value no bound.
+	MaxBodyBytes int64
+	// PerIP and PerIdentity rate-limit requests by client address and by
+	// signed-in user or application (429 with Retry-After past them); zero
+	// PerSecond turns one off.
+	PerIP, PerIdentity RateLimit
 	// AuditFailOpen serves requests whose decision the audit log cannot
 	// take (its backlog is full) instead of refusing them with 503.
 	AuditFailOpen bool
@@ -65,6 +72,8 @@ type Proxy struct {
 	signIn    *url.URL
 	upgrades  *upgradeSet
 	tokens    *tokenCache
+	perIP     *keyedLimiter
+	perUser   *keyedLimiter
 	stop      context.CancelFunc
 	// auditDropped counts decisions served although the audit log could
 	// not take them (AuditFailOpen).
@@ -92,6 +101,10 @@ func New(opts Options) (*Proxy, error) {
 	p.upstreams = newUpstreams()
 	p.asserts = newAssertionCache()
 	p.upgrades = newUpgradeSet()
+	p.perIP, p.perUser = newKeyedLimiter(opts.PerIP, opts.Now), newKeyedLimiter(opts.PerIdentity, opts.Now)
+	if p.opts.MaxBodyBytes == 0 {
+		p.opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if opts.Bearer != nil {
 		p.tokens = &tokenCache{verify: opts.Bearer, now: opts.Now, entries: map[[32]byte]tokenEntry{}}
 	}
@@ -119,6 +132,9 @@ const (
 	ownPrefix    = "/.verity/"
 )
 
+// DefaultMaxBodyBytes bounds request bodies unless configured.
+const DefaultMaxBodyBytes = 64 << 20
+
 // AssertionHeader carries the signed identity assertion to upstreams.
 const AssertionHeader = "X-Verity-Assertion"
 
@@ -136,6 +152,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.metrics.requests.WithLabelValues("unknown_host").Inc()
 		p.refuse(w, r, http.StatusMisdirectedRequest, "UnknownHost", "No application is published at this address.", "")
 		return
+	}
+	if ok, wait := p.perIP.allow(remoteAddr(r).String()); !ok {
+		p.tooMany(w, r, wait, "from your address")
+		return
+	}
+	if max := p.opts.MaxBodyBytes; max > 0 {
+		if r.ContentLength > max {
+			p.metrics.requests.WithLabelValues("too_large").Inc()
+			p.refuse(w, r, http.StatusRequestEntityTooLarge, "TooLarge", "The request body is too large.", "")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
 	}
 	path, why := normalPath(r)
 	if why != "" {
@@ -187,6 +215,10 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 		p.challenge(w, r, route, "")
 		return
 	}
+	if ok, wait := p.perUser.allow(sess.UserID); !ok {
+		p.tooMany(w, r, wait, "for your account")
+		return
+	}
 	ip := remoteAddr(r)
 	req := p.decisionRequest(snap, route, sess, ip, r.UserAgent(), r.Method, path, now)
 	d := decisionPool.Get()
@@ -203,6 +235,13 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 	// A sign-in frequency that has run out is a challenge whatever else.
 	if verdict == decision.Allow && d.Access.Session.SignInFrequency.Reauthenticate {
 		verdict = decision.Challenge
+	}
+	if verdict == decision.Challenge && now.Sub(c.IssuedAt) < loopGuard && c.Revision == snap.Revision() {
+		// Sign-in has just vouched for this session, nothing has changed
+		// since, and the decision still wants more: a step sign-in cannot
+		// give here. Sending the browser round again would loop.
+		verdict = decision.Deny
+		ev.Code, ev.Reason = codeCannotStepUp, "Sign-in has just vouched for the session and the decision still asks for a step it cannot give."
 	}
 	ev.Outcome = verdict.String()
 	ev.Policies = appliedPolicies(&d.Access)
@@ -240,12 +279,6 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 		p.forward(w, r, route, path, &identity{sess: sess, snap: snap.Directory()}, assertion)
 	case decision.Challenge:
 		p.metrics.requests.WithLabelValues("challenged").Inc()
-		if now.Sub(c.IssuedAt) < loopGuard {
-			// Sign-in has just vouched for this session and the decision
-			// still wants more: a step sign-in cannot give here.
-			p.refuse(w, r, http.StatusForbidden, fmt.Sprint(codeCannotStepUp), "Access needs a step this sign-in cannot complete. Contact your administrator.", ev.CorrelationID)
-			return
-		}
 		p.challenge(w, r, route, ev.CorrelationID)
 	default:
 		p.metrics.requests.WithLabelValues("denied").Inc()
@@ -280,8 +313,8 @@ func isUpgrade(r *http.Request) bool {
 	return r.Header.Get("Upgrade") != "" && strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
 }
 
-// loopGuard: a challenge this soon after sign-in handed the session over
-// would send the browser round in circles.
+// loopGuard: a challenge this soon after sign-in handed the session over,
+// with the same snapshot, would send the browser round in circles.
 const loopGuard = 10 * time.Second
 
 var decisionPool = newPool(func() *decision.Decision { return new(decision.Decision) })

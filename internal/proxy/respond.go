@@ -157,7 +157,7 @@ func (p *Proxy) callback(w http.ResponseWriter, r *http.Request, host string) {
 		p.refuse(w, r, http.StatusServiceUnavailable, "Unavailable", "Sign-in is not available right now.", "")
 		return
 	}
-	v, err := p.seal(sealSession, route.Host(), sessionRef{SessionID: sid, IssuedAt: p.opts.Now()})
+	v, err := p.seal(sealSession, route.Host(), sessionRef{SessionID: sid, IssuedAt: p.opts.Now(), Revision: p.opts.Live.Current().Revision()})
 	if err != nil {
 		p.refuse(w, r, http.StatusServiceUnavailable, "Unavailable", "Sign-in is not available right now.", "")
 		return

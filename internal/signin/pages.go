@@ -128,8 +128,12 @@ func (s *Service) page(w http.ResponseWriter, r *http.Request, status int, data 
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	// Only our own passkey script; images only from data: URLs (the QR
-	// code); forms and fetches only to this origin; no framing.
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	// code); fetches only to this origin; no framing. No form-action:
+	// browsers apply it to every redirect that follows a form's POST, and
+	// a finished sign-in redirects to the application's own origin (an
+	// OIDC client's redirect URI, a proxied host's callback). The forms
+	// are the templates' own and post to fixed paths on this origin.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	_, _ = w.Write(body.Bytes())
 }
