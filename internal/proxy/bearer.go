@@ -114,6 +114,10 @@ func (p *Proxy) decideBearer(w http.ResponseWriter, r *http.Request, snap *decis
 		p.bearerRefusal(w, r, "invalid_token", "The access token was issued for another application.", "")
 		return
 	}
+	if ok, wait := p.perUser.allow(tok.Subject); !ok {
+		p.tooMany(w, r, wait, "for your account")
+		return
+	}
 	ip := remoteAddr(r)
 	sess := &signin.Session{ID: "t." + hex.EncodeToString(h[:16]), UserID: tok.Subject, Methods: tok.Methods, AuthTime: tok.AuthTime, MFATime: tok.MFATime}
 	var req decision.Request

@@ -18,7 +18,7 @@ type Metrics struct {
 func newMetrics() *Metrics {
 	return &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "verity_proxy_requests_total",
-			Help: "Requests the proxy answered, by how: allowed, challenged, denied, sign_in, bad_token, public, unknown_host, no_route, bad_path."}, []string{"result"}),
+			Help: "Requests the proxy answered, by how: allowed, challenged, denied, sign_in, bad_token, rate_limited, too_large, public, unknown_host, no_route, bad_path."}, []string{"result"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "verity_proxy_decisions_total",
 			Help: "Access decisions the proxy asked for, by outcome."}, []string{"outcome"}),
 		decisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "verity_proxy_decision_seconds",
