@@ -89,6 +89,7 @@ type nodeOptions struct {
 	dsn    string // "" : a new SQLite database
 	master []byte // nil: a new master key
 	base   string // the route's external URL of the first node; "": this is the first node
+	tune   func(o *proxy.Options)
 }
 
 func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), objs ...store.Object) *env {
@@ -188,7 +189,11 @@ func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), ob
 		return proxy.BearerToken{Subject: i.Subject, App: i.App, Audience: i.Audience, Methods: i.Methods, AuthTime: i.AuthTime,
 			MFATime: i.MFATime, Expiry: i.Expiry}, err
 	}
-	if e.px, err = proxy.New(proxy.Options{Store: e.st, Live: e.live, Sessions: svc, Keys: e.kr, SignInURL: e.signin.URL, Bearer: bearer, Logger: log}); err != nil {
+	po := proxy.Options{Store: e.st, Live: e.live, Sessions: svc, Keys: e.kr, SignInURL: e.signin.URL, Bearer: bearer, Logger: log}
+	if o.tune != nil {
+		o.tune(&po)
+	}
+	if e.px, err = proxy.New(po); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.px.Close)

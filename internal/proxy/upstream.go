@@ -178,6 +178,11 @@ func upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, context.Canceled) {
 		return // the client went away
 	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, "TooLarge", "The request body is too large.", "")
+		return
+	}
 	writeProblem(w, r, status, "UpstreamUnavailable", "The application did not answer.", "")
 }
 
