@@ -211,8 +211,11 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	var pxSrv *http.Server
 	proxyURL := ""
 	if cfg.Proxy.Addr != "" {
+		pc := cfg.Proxy
 		pxOpts := proxy.Options{Store: st, Live: live, Sessions: pages, Keys: keys, SignInURL: url,
-			AuditFailOpen: cfg.Proxy.AuditFailOpen, Logger: log}
+			AuditFailOpen: pc.AuditFailOpen, MaxBodyBytes: pc.MaxBodyBytes, Logger: log,
+			PerIP:       proxy.RateLimit{PerSecond: pc.RateLimit.PerIP.RequestsPerSecond, Burst: pc.RateLimit.PerIP.Burst},
+			PerIdentity: proxy.RateLimit{PerSecond: pc.RateLimit.PerIdentity.RequestsPerSecond, Burst: pc.RateLimit.PerIdentity.Burst}}
 		if provider != nil {
 			// The provider's access tokens are credentials at the proxy.
 			pxOpts.Bearer = func(ctx context.Context, token string) (proxy.BearerToken, error) {
@@ -255,25 +258,14 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 			pxLn = tls.NewListener(pxLn, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
 			proxyURL = "https://" + pxLn.Addr().String()
 		}
-		// No write timeout: proxied responses stream (downloads, server-sent
-		// events, WebSockets); the upstream's own timeouts bound them.
-		pxSrv = &http.Server{
-			Handler:           px,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			MaxHeaderBytes:    64 << 10,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
+		pxSrv = px.Server(proxy.ServerOptions{ReadHeaderTimeout: pc.ReadHeaderTimeout.D(), MaxHeaderBytes: pc.MaxHeaderBytes, Logger: log})
 		go func() { served <- pxSrv.Serve(pxLn) }()
 		log.Info("the identity-aware proxy is serving", "addr", pxLn.Addr().String())
 	}
 
 	go func() { served <- httpSrv.Serve(ln) }()
 	log.Info("verity is serving", "url", url, "revision", live.Current().Revision())
-	printBanner(opts.out, url, tlsFiles.CACert, boot)
-	if proxyURL != "" {
-		fmt.Fprintf(opts.out, "  Proxy:       %s (publish an app with POST %s/api/v1/appRoutes; docs/proxy.md)\n\n", proxyURL, url)
-	}
+	printBanner(opts.out, url, proxyURL, tlsFiles.CACert, boot)
 
 	select {
 	case err := <-served:
@@ -338,8 +330,11 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // printBanner tells a person where Verity is and how to sign in. The
 // bootstrap password appears here once and nowhere else: not in the log,
 // not in the database.
-func printBanner(w io.Writer, url, caFile string, boot *bootstrap.Result) {
+func printBanner(w io.Writer, url, proxyURL, caFile string, boot *bootstrap.Result) {
 	fmt.Fprintf(w, "\nVerity %s is ready.\n\n  Sign-in:     %s/signin\n  Admin API:   %s/api/v1/\n", version.String(), url, url)
+	if proxyURL != "" {
+		fmt.Fprintf(w, "  Proxy:       %s (publish an app with POST %s/api/v1/appRoutes; docs/proxy.md)\n", proxyURL, url)
+	}
 	if u, err := neturl.Parse(url); err == nil {
 		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && ip.IsLoopback() {
 			// A passkey belongs to a domain, never an address.

@@ -63,6 +63,31 @@ type Proxy struct {
 	// ShutdownTimeout is how long proxied requests may run after SIGTERM.
 	// Default 20s.
 	ShutdownTimeout Duration `json:"shutdownTimeout,omitempty"`
+	// ReadHeaderTimeout bounds reading a request's headers (slow
+	// clients). Default 10s.
+	ReadHeaderTimeout Duration `json:"readHeaderTimeout,omitempty"`
+	// MaxHeaderBytes bounds a request's headers (431 past it). Default
+	// 65536.
+	MaxHeaderBytes int `json:"maxHeaderBytes,omitempty"`
+	// MaxBodyBytes bounds a request body (413 past it); -1: no bound.
+	// Default 67108864 (64 MiB).
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// RateLimit limits requests per client address and per signed-in
+	// identity. Off by default.
+	RateLimit ProxyRateLimits `json:"rateLimit,omitempty"`
+}
+
+// ProxyRateLimits are the proxy's token buckets.
+type ProxyRateLimits struct {
+	PerIP       RateLimit `json:"perIP,omitempty"`
+	PerIdentity RateLimit `json:"perIdentity,omitempty"`
+}
+
+// RateLimit is a token bucket: RequestsPerSecond on average (0: off),
+// Burst at once (default: one second's worth).
+type RateLimit struct {
+	RequestsPerSecond float64 `json:"requestsPerSecond,omitempty"`
+	Burst             int     `json:"burst,omitempty"`
 }
 
 // Secrets configures the encryption of secrets at rest (second-factor
@@ -229,7 +254,8 @@ func Default() Config {
 		Log:     Log{Level: "info", Format: "json"},
 		Auth:    Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
 		Signing: Signing{Algorithm: "ES256", RotateEvery: Duration(30 * 24 * time.Hour)},
-		Proxy:   Proxy{Addr: "127.0.0.1:9443", ShutdownTimeout: Duration(20 * time.Second)},
+		Proxy: Proxy{Addr: "127.0.0.1:9443", ShutdownTimeout: Duration(20 * time.Second), ReadHeaderTimeout: Duration(10 * time.Second),
+			MaxHeaderBytes: 64 << 10, MaxBodyBytes: 64 << 20},
 	}
 }
 
@@ -348,6 +374,23 @@ func (c Config) Validate() error {
 	}
 	if c.Proxy.ShutdownTimeout <= 0 {
 		return strictjson.Errorf("proxy.shutdownTimeout", "must be positive")
+	}
+	if c.Proxy.ReadHeaderTimeout <= 0 {
+		return strictjson.Errorf("proxy.readHeaderTimeout", "must be positive")
+	}
+	if c.Proxy.MaxHeaderBytes < 4096 || c.Proxy.MaxHeaderBytes > 1<<20 {
+		return strictjson.Errorf("proxy.maxHeaderBytes", "must be between 4096 and 1048576")
+	}
+	if c.Proxy.MaxBodyBytes == 0 || c.Proxy.MaxBodyBytes < -1 {
+		return strictjson.Errorf("proxy.maxBodyBytes", "must be positive, or -1 for no bound")
+	}
+	for path, l := range map[string]RateLimit{"proxy.rateLimit.perIP": c.Proxy.RateLimit.PerIP, "proxy.rateLimit.perIdentity": c.Proxy.RateLimit.PerIdentity} {
+		if l.RequestsPerSecond < 0 || l.RequestsPerSecond > 1e6 {
+			return strictjson.Errorf(path+".requestsPerSecond", "must be between 0 (off) and 1000000")
+		}
+		if l.Burst < 0 || l.Burst > 1e6 {
+			return strictjson.Errorf(path+".burst", "must be between 0 (one second's worth) and 1000000")
+		}
 	}
 	switch c.Signing.Algorithm {
 	case "ES256", "EdDSA":
