@@ -63,7 +63,10 @@ type Application struct {
 	// client secrets, which live in store records (ClientSecrets), never
 	// in the stored object. Normalize clears it; the API fills it on read.
 	PasswordCredentials []PasswordCredential `json:"passwordCredentials,omitempty"`
-	CreatedDateTime     *time.Time           `json:"createdDateTime,omitempty"` // read-only, set by the server
+	// KeyCredentials are the application's certificates (see
+	// KeyCredential).
+	KeyCredentials  []KeyCredential `json:"keyCredentials,omitempty"`
+	CreatedDateTime *time.Time      `json:"createdDateTime,omitempty"` // read-only, set by the server
 }
 
 // WebApplication is Graph's webApplication: the redirect and sign-out
@@ -105,7 +108,7 @@ var applicationGraphOnly = []string{
 	"addIns", "api", "appRoles", "applicationTemplateId", "authenticationBehaviors",
 	"certification", "defaultRedirectUri", "deletedDateTime", "disabledByMicrosoftStatus",
 	"groupMembershipClaims", "info", "isDeviceOnlyAuthSupported",
-	"keyCredentials", "logo", "nativeAuthenticationApisEnabled", "notes",
+	"logo", "nativeAuthenticationApisEnabled", "notes",
 	"oauth2RequirePostResponse", "optionalClaims", "parentalControlSettings",
 	"publisherDomain", "requestSignatureVerification",
 	"requiredResourceAccess", "samlMetadataUrl", "serviceManagementReference",
@@ -199,6 +202,7 @@ func (a *Application) Normalize() {
 		a.PublicClient = nil
 	}
 	a.PasswordCredentials = nil
+	a.KeyCredentials = normalizeKeyCredentials(a.KeyCredentials)
 }
 
 // Validate implements Resource.
@@ -227,6 +231,7 @@ func (a *Application) Validate() error {
 		optional("web.homePageUrl", home, checkHomePageURL),
 		checkRedirectURIs("spa.redirectUris", spa, false),
 		checkRedirectURIs("publicClient.redirectUris", public, true),
+		checkKeyCredentials("keyCredentials", a.KeyCredentials),
 		checkOnePlatform(web, spa, public),
 	)
 }

@@ -182,6 +182,23 @@ func (s *Snapshot) index() error {
 			s.appByAppID[s.apps[i].AppID] = int32(i)
 		}
 	}
+	// Certificates of applications' key credentials: one application each;
+	// a certificate two applications list belongs to neither.
+	s.appByCert = map[[32]byte]certRef{}
+	for i := range s.apps {
+		for j := range s.apps[i].KeyCredentials {
+			c, err := s.apps[i].KeyCredentials[j].Certificate()
+			if err != nil {
+				continue
+			}
+			k := CertificateKey(c.Raw)
+			if prev, dup := s.appByCert[k]; dup && prev.app != int32(i) {
+				s.appByCert[k] = certRef{app: -1}
+				continue
+			}
+			s.appByCert[k] = certRef{app: int32(i), cred: int32(j)}
+		}
+	}
 	s.spByAppID = make(map[string]int32, len(s.sps))
 	for i := range s.sps {
 		s.spByAppID[s.sps[i].AppID] = int32(i)

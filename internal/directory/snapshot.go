@@ -35,13 +35,14 @@ type Snapshot struct {
 	// userByIdentity maps a federated identity (identityKey) to the user
 	// that lists it, -1 when several do.
 	userByIdentity map[string]int32
-	groupByName    map[string]int32 // lower-cased displayName -> groups
-	appByAppID     map[string]int32 // appId -> apps
-	spByAppID      map[string]int32 // appId -> sps
-	appByID        map[string]int32 // id -> apps
-	locByID        map[string]int32 // id -> locations
-	locByName      map[string]int32 // lower-cased displayName -> locations
-	trustedRanges  []addrRange      // union of trusted IP locations
+	groupByName    map[string]int32     // lower-cased displayName -> groups
+	appByAppID     map[string]int32     // appId -> apps
+	spByAppID      map[string]int32     // appId -> sps
+	appByID        map[string]int32     // id -> apps
+	locByID        map[string]int32     // id -> locations
+	locByName      map[string]int32     // lower-cased displayName -> locations
+	trustedRanges  []addrRange          // union of trusted IP locations
+	appByCert      map[[32]byte]certRef // CertificateKey -> the application listing it
 	routes         []AppRoute
 	routesByHost   map[string][]int32 // Host() -> routes, longest prefix first
 
@@ -141,6 +142,20 @@ func (s *Snapshot) UserByIdentity(issuer, issuerAssignedID string) (u *User, amb
 
 func identityKey(issuer, id string) string {
 	return strings.TrimSuffix(issuer, "/") + "\x00" + id
+}
+
+type certRef struct{ app, cred int32 }
+
+// ApplicationByCertificate finds the application whose key credentials
+// list the certificate der (exactly), and that credential. A certificate
+// several applications list finds none.
+func (s *Snapshot) ApplicationByCertificate(der []byte) (*Application, *KeyCredential, bool) {
+	ref, ok := s.appByCert[CertificateKey(der)]
+	if !ok || ref.app < 0 {
+		return nil, nil, false
+	}
+	a := &s.apps[ref.app]
+	return a, &a.KeyCredentials[ref.cred], true
 }
 
 // Routes returns the proxy's routes, sorted by id.
