@@ -255,7 +255,13 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 				pxLn.Close()
 				return fmt.Errorf("proxy: load TLS certificate: %w", err)
 			}
-			pxLn = tls.NewListener(pxLn, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}})
+			pxTLS := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+			if pc.ClientCertificates == "request" {
+				// Any certificate: it is matched exactly against the
+				// applications' keyCredentials, as Entra matches them.
+				pxTLS.ClientAuth = tls.RequestClientCert
+			}
+			pxLn = tls.NewListener(pxLn, pxTLS)
 			proxyURL = "https://" + pxLn.Addr().String()
 		}
 		pxSrv = px.Server(proxy.ServerOptions{ReadHeaderTimeout: pc.ReadHeaderTimeout.D(), MaxHeaderBytes: pc.MaxHeaderBytes, Logger: log})

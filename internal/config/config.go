@@ -56,6 +56,11 @@ type Proxy struct {
 	// localhost and *.localhost); plain HTTP when http.tls.disable is set
 	// and no files are given here.
 	TLS TLS `json:"tls,omitempty"`
+	// ClientCertificates: "request" asks TLS clients for a certificate,
+	// which identifies an application through its keyCredentials; "off"
+	// (the default) does not ask (browsers may show a certificate picker
+	// when asked).
+	ClientCertificates string `json:"clientCertificates,omitempty"`
 	// AuditFailOpen serves requests whose decision the audit log cannot
 	// record (its backlog is full) instead of refusing them with 503.
 	// Default false: fail closed.
@@ -374,6 +379,11 @@ func (c Config) Validate() error {
 	}
 	if c.Proxy.ShutdownTimeout <= 0 {
 		return strictjson.Errorf("proxy.shutdownTimeout", "must be positive")
+	}
+	switch c.Proxy.ClientCertificates {
+	case "", "off", "request":
+	default:
+		return strictjson.Errorf("proxy.clientCertificates", "must be off or request, not %q", c.Proxy.ClientCertificates)
 	}
 	if c.Proxy.ReadHeaderTimeout <= 0 {
 		return strictjson.Errorf("proxy.readHeaderTimeout", "must be positive")

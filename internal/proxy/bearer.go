@@ -90,20 +90,29 @@ func bearerToken(r *http.Request) string {
 	return ""
 }
 
+// caller is who a request without a session proves to be: by a bearer
+// token or a client certificate.
+type caller struct {
+	// Subject is a user's object id, or a service principal's when App.
+	Subject string
+	App     bool
+	// AppID is the calling application's appId (App only).
+	AppID             string
+	Methods           access.AuthMethod
+	AuthTime, MFATime time.Time
+	// Credential names the kind ("bearer", "certificate"); ID names the
+	// credential itself, safely (a token's hash, a key credential's id).
+	Credential, ID string
+}
+
 // decideBearer decides a request that carries a Verity access token
-// instead of a session: a user's (conditional access as a mobile or
-// desktop client, on the methods of the sign-in behind the token) or an
-// application's own (conditional access for workload identities). A
-// challenge is a 401 that asks for a new token (RFC 9470), never a
-// redirect.
+// instead of a session.
 func (p *Proxy) decideBearer(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path, token string, start time.Time) {
-	ctx := r.Context()
-	now := p.opts.Now()
 	if p.tokens == nil {
 		p.bearerRefusal(w, r, "invalid_token", "This application does not accept access tokens here.", "")
 		return
 	}
-	tok, h, err := p.tokens.get(ctx, token)
+	tok, h, err := p.tokens.get(r.Context(), token)
 	if err != nil {
 		p.metrics.requests.WithLabelValues("bad_token").Inc()
 		p.bearerRefusal(w, r, "invalid_token", "The access token is not valid: "+tokenReason(err), "")
@@ -114,19 +123,40 @@ func (p *Proxy) decideBearer(w http.ResponseWriter, r *http.Request, snap *decis
 		p.bearerRefusal(w, r, "invalid_token", "The access token was issued for another application.", "")
 		return
 	}
-	if ok, wait := p.perUser.allow(tok.Subject); !ok {
+	c := caller{Subject: tok.Subject, App: tok.App, Methods: tok.Methods, AuthTime: tok.AuthTime, MFATime: tok.MFATime,
+		Credential: "bearer", ID: "t." + hex.EncodeToString(h[:16])}
+	if tok.App {
+		c.AppID = route.AppID // an application's own token is for itself
+	}
+	p.decideCaller(w, r, snap, route, path, c, start)
+}
+
+// decideCaller decides a request of a token's or a certificate's caller:
+// a user as a mobile or desktop client, on the methods of the sign-in
+// behind the token; an application as a workload identity. An application
+// calling another application's route needs the route's data action
+// (Verity.Apps/apps/access/action when no rule names one): conditional
+// access alone never lets one application into another. A challenge is a
+// 401 that asks for a new token (RFC 9470), never a redirect.
+func (p *Proxy) decideCaller(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string, c caller, start time.Time) {
+	ctx := r.Context()
+	now := p.opts.Now()
+	if ok, wait := p.perUser.allow(c.Subject); !ok {
 		p.tooMany(w, r, wait, "for your account")
 		return
 	}
 	ip := remoteAddr(r)
-	sess := &signin.Session{ID: "t." + hex.EncodeToString(h[:16]), UserID: tok.Subject, Methods: tok.Methods, AuthTime: tok.AuthTime, MFATime: tok.MFATime}
+	sess := &signin.Session{ID: c.ID, UserID: c.Subject, Methods: c.Methods, AuthTime: c.AuthTime, MFATime: c.MFATime}
 	var req decision.Request
-	if tok.App {
-		req = decision.Request{Access: access.Request{Identity: access.IdentityServicePrincipal, ServicePrincipalID: tok.Subject,
+	if c.App {
+		req = decision.Request{Access: access.Request{Identity: access.IdentityServicePrincipal, ServicePrincipalID: c.Subject,
 			Applications: []string{route.AppID}, IP: ip, Now: now}, Scope: "/apps/" + route.AppID, DataAction: true}
 		req.Action = routeAction(snap, route, r.Method, path)
+		if req.Action == "" && c.AppID != route.AppID {
+			req.Action = directory.DefaultRouteDataAction
+		}
 	} else {
-		if u, ok := snap.Directory().User(tok.Subject); ok {
+		if u, ok := snap.Directory().User(c.Subject); ok {
 			sess.UPN = u.UserPrincipalName
 		}
 		req = p.decisionRequest(snap, route, sess, ip, r.UserAgent(), r.Method, path, now)
@@ -134,8 +164,8 @@ func (p *Proxy) decideBearer(w http.ResponseWriter, r *http.Request, snap *decis
 	}
 	d := decisionPool.Get()
 	defer decisionPool.Put(d)
-	err = snap.Decide(&req, d)
-	ev := decisionEvent{RouteID: route.ID, AppID: route.AppID, UserID: tok.Subject, SessionID: sess.ID, Credential: "bearer", Method: r.Method,
+	err := snap.Decide(&req, d)
+	ev := decisionEvent{RouteID: route.ID, AppID: route.AppID, UserID: c.Subject, SessionID: c.ID, Credential: c.Credential, Method: r.Method,
 		Host: route.Host(), Path: path, Action: req.Action, IP: ip.String(), CorrelationID: newCorrelationID()}
 	verdict := d.Verdict
 	if err != nil {
@@ -146,10 +176,15 @@ func (p *Proxy) decideBearer(w http.ResponseWriter, r *http.Request, snap *decis
 	if verdict == decision.Allow && d.Access.Session.SignInFrequency.Reauthenticate {
 		verdict = decision.Challenge
 	}
+	if verdict == decision.Challenge && c.Credential != "bearer" {
+		// A certificate cannot step up.
+		verdict = decision.Deny
+		ev.Code, ev.Reason = codeCannotStepUp, "Conditional access asks for a step a client certificate cannot give."
+	}
 	ev.Outcome = verdict.String()
 	ev.Policies = appliedPolicies(&d.Access)
 	if ev.Code == 0 {
-		ev.Code, ev.Reason = reasonOf(verdict, d, snap, tok.Subject)
+		ev.Code, ev.Reason = reasonOf(verdict, d, snap, c.Subject)
 	}
 	ev.LatencyMicros = p.opts.Now().Sub(start).Microseconds()
 	p.metrics.decisions.WithLabelValues(ev.Outcome).Inc()
@@ -175,6 +210,25 @@ func (p *Proxy) decideBearer(w http.ResponseWriter, r *http.Request, snap *decis
 		p.metrics.requests.WithLabelValues("denied").Inc()
 		p.refuse(w, r, http.StatusForbidden, itoa(ev.Code), userMessage(ev.Code), ev.CorrelationID)
 	}
+}
+
+// certificateCaller is the application a request's TLS client certificate
+// names through its key credentials (matched exactly, valid now), as its
+// service principal; false when there is no such certificate.
+func certificateCaller(r *http.Request, dir *directory.Snapshot, now time.Time) (caller, bool) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return caller{}, false
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	app, cred, ok := dir.ApplicationByCertificate(leaf.Raw)
+	if !ok || !cred.ValidAt(now) || now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return caller{}, false
+	}
+	sp, ok := dir.ServicePrincipalByAppID(app.AppID)
+	if !ok {
+		return caller{}, false
+	}
+	return caller{Subject: sp.ID, App: true, AppID: app.AppID, Credential: "certificate", ID: "c." + cred.KeyID}, true
 }
 
 // bearerRefusal answers 401 with the RFC 6750 / RFC 9470 challenge.

@@ -195,6 +195,10 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 		p.decideBearer(w, r, snap, route, path, token, start)
 		return
 	}
+	if c, ok := certificateCaller(r, snap.Directory(), p.opts.Now()); ok {
+		p.decideCaller(w, r, snap, route, path, c, start)
+		return
+	}
 	ctx := r.Context()
 	now := p.opts.Now()
 	c, ok := p.readCookie(r, route)

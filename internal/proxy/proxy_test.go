@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -90,6 +91,8 @@ type nodeOptions struct {
 	master []byte // nil: a new master key
 	base   string // the route's external URL of the first node; "": this is the first node
 	tune   func(o *proxy.Options)
+	// clientCerts has the proxy's TLS ask for client certificates.
+	clientCerts bool
 }
 
 func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), objs ...store.Object) *env {
@@ -132,6 +135,9 @@ func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), ob
 	// The proxy is the server's handler itself: a ServeMux in front would
 	// clean paths with redirects before the proxy sees them.
 	e.proxy = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.px.ServeHTTP(w, r) }))
+	if o.clientCerts {
+		e.proxy.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	}
 	e.proxy.StartTLS()
 	t.Cleanup(e.proxy.Close)
 	_, port, _ := net.SplitHostPort(e.proxy.Listener.Addr().String())
