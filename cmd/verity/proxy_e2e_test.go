@@ -108,4 +108,8 @@ func TestUpProxy(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || string(page) != "hello /docs/a assertion=true" || resp.Request.URL.String() != appURL+"/docs/a?x=1" {
 		t.Fatalf("after sign-in: %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
+	// The decision is in the node's metrics.
+	if status, body := n.do("", "GET", "/metrics", ""); status != http.StatusOK || !strings.Contains(string(body), `verity_proxy_decisions_total{outcome="allow"} 1`) {
+		t.Fatalf("metrics: %d\n%s", status, body)
+	}
 }
