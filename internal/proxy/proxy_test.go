@@ -93,6 +93,8 @@ type nodeOptions struct {
 	tune   func(o *proxy.Options)
 	// clientCerts has the proxy's TLS ask for client certificates.
 	clientCerts bool
+	// http2 serves the proxy over HTTP/2 too.
+	http2 bool
 }
 
 func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), objs ...store.Object) *env {
@@ -138,6 +140,7 @@ func newNode(t testing.TB, o nodeOptions, mutate func(r *directory.AppRoute), ob
 	if o.clientCerts {
 		e.proxy.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	}
+	e.proxy.EnableHTTP2 = o.http2
 	e.proxy.StartTLS()
 	t.Cleanup(e.proxy.Close)
 	_, port, _ := net.SplitHostPort(e.proxy.Listener.Addr().String())
