@@ -66,6 +66,7 @@ var thirdParty = []string{
 	"go.opentelemetry.io/otel/trace/noop",     // zitadel/oidc's spans switched off: Verity exports no traces
 	"github.com/coreos/go-oidc/v3",            // federation: discovery, JWKS and ID token verification of external identity providers
 	"golang.org/x/oauth2",                     // federation: the authorization code exchange with PKCE at external identity providers
+	"golang.org/x/time/rate",                  // the proxy's rate limits: token buckets
 }
 
 type pkg struct {
