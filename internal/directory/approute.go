@@ -25,6 +25,18 @@ const (
 	maxRoutePath        = 1024
 	// MaxRouteTimeoutSeconds bounds upstreamTimeoutSeconds.
 	MaxRouteTimeoutSeconds = 3600
+	// Bounds of a route's health check.
+	MaxHealthCheckIntervalSeconds = 300
+	MaxHealthCheckTimeoutSeconds  = 60
+	MaxHealthCheckThreshold       = 10
+)
+
+// Defaults of a route's health check.
+const (
+	DefaultHealthCheckIntervalSeconds    = 10
+	DefaultHealthCheckTimeoutSeconds     = 2
+	DefaultHealthCheckHealthyThreshold   = 2
+	DefaultHealthCheckUnhealthyThreshold = 3
 )
 
 // AppRoute publishes an application through the identity-aware proxy, as
@@ -66,8 +78,12 @@ type AppRoute struct {
 	PassIdentityHeaders bool `json:"passIdentityHeaders,omitempty"`
 	// UpstreamTimeoutSeconds bounds waiting for an upstream's response
 	// headers (default 30).
-	UpstreamTimeoutSeconds int        `json:"upstreamTimeoutSeconds,omitempty"`
-	CreatedDateTime        *time.Time `json:"createdDateTime,omitempty"`
+	UpstreamTimeoutSeconds int `json:"upstreamTimeoutSeconds,omitempty"`
+	// HealthCheck, when set, has the proxy probe every upstream in the
+	// background; without it an upstream is judged by its connections
+	// alone.
+	HealthCheck     *RouteHealthCheck `json:"healthCheck,omitempty"`
+	CreatedDateTime *time.Time        `json:"createdDateTime,omitempty"`
 
 	host, prefix string // From's, parsed once by the snapshot
 }
@@ -83,6 +99,54 @@ type RouteRule struct {
 	// /apps/{appId}, such as Verity.Apps/apps/access/action or a custom
 	// role's Verity.Apps/apps/payroll/write/action.
 	DataAction string `json:"dataAction"`
+}
+
+// RouteHealthCheck is the active health check of a route's upstreams: an
+// upstream that fails UnhealthyThreshold probes in a row takes no requests
+// until it passes HealthyThreshold in a row. Zero fields take the defaults.
+type RouteHealthCheck struct {
+	// Path is requested with GET on every upstream, below the upstream's
+	// own path: /healthz on http://10.0.0.5:8080/app/ probes
+	// http://10.0.0.5:8080/app/healthz. A status from 200 to 399 passes.
+	Path string `json:"path"`
+	// IntervalSeconds is the time between probes (default 10, at most 300).
+	IntervalSeconds int `json:"intervalSeconds,omitempty"`
+	// TimeoutSeconds bounds one probe, connection included (default 2, at
+	// most 60 and at most IntervalSeconds).
+	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
+	// HealthyThreshold is how many passes in a row bring an upstream back
+	// (default 2, at most 10).
+	HealthyThreshold int `json:"healthyThreshold,omitempty"`
+	// UnhealthyThreshold is how many failures in a row take it out
+	// (default 3, at most 10).
+	UnhealthyThreshold int `json:"unhealthyThreshold,omitempty"`
+}
+
+// Interval is the time between probes.
+func (h *RouteHealthCheck) Interval() time.Duration {
+	return time.Duration(orDefault(h.IntervalSeconds, DefaultHealthCheckIntervalSeconds)) * time.Second
+}
+
+// Timeout bounds one probe.
+func (h *RouteHealthCheck) Timeout() time.Duration {
+	return time.Duration(orDefault(h.TimeoutSeconds, DefaultHealthCheckTimeoutSeconds)) * time.Second
+}
+
+// Healthy is how many passes in a row bring an upstream back.
+func (h *RouteHealthCheck) Healthy() int {
+	return orDefault(h.HealthyThreshold, DefaultHealthCheckHealthyThreshold)
+}
+
+// Unhealthy is how many failures in a row take an upstream out.
+func (h *RouteHealthCheck) Unhealthy() int {
+	return orDefault(h.UnhealthyThreshold, DefaultHealthCheckUnhealthyThreshold)
+}
+
+func orDefault(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
 }
 
 // ObjectID implements Resource.
@@ -201,6 +265,7 @@ func (r *AppRoute) Validate() error {
 		checkPaths("publicPaths", r.PublicPaths, maxRoutePublicPaths),
 		checkRules("rules", r.Rules),
 		checkTimeout("upstreamTimeoutSeconds", r.UpstreamTimeoutSeconds),
+		checkHealthCheck("healthCheck", r.HealthCheck),
 	)
 }
 
@@ -285,6 +350,37 @@ func checkRules(path string, rules []RouteRule) error {
 func checkTimeout(path string, n int) error {
 	if n < 0 || n > MaxRouteTimeoutSeconds {
 		return strictjson.Errorf(path, "must be between 1 and %d (0: the default of 30)", MaxRouteTimeoutSeconds)
+	}
+	return nil
+}
+
+func checkHealthCheck(path string, h *RouteHealthCheck) error {
+	if h == nil {
+		return nil
+	}
+	if h.Path == "" {
+		return strictjson.Errorf(path+".path", "is required: the path probed on every upstream, such as /healthz")
+	}
+	if err := checkRoutePath(path+".path", h.Path); err != nil {
+		return err
+	}
+	bounds := []struct {
+		field    string
+		n, max   int
+		fallback int
+	}{
+		{"intervalSeconds", h.IntervalSeconds, MaxHealthCheckIntervalSeconds, DefaultHealthCheckIntervalSeconds},
+		{"timeoutSeconds", h.TimeoutSeconds, MaxHealthCheckTimeoutSeconds, DefaultHealthCheckTimeoutSeconds},
+		{"healthyThreshold", h.HealthyThreshold, MaxHealthCheckThreshold, DefaultHealthCheckHealthyThreshold},
+		{"unhealthyThreshold", h.UnhealthyThreshold, MaxHealthCheckThreshold, DefaultHealthCheckUnhealthyThreshold},
+	}
+	for _, b := range bounds {
+		if b.n < 0 || b.n > b.max {
+			return strictjson.Errorf(path+"."+b.field, "must be between 1 and %d (0: the default of %d)", b.max, b.fallback)
+		}
+	}
+	if h.Timeout() > h.Interval() {
+		return strictjson.Errorf(path+".timeoutSeconds", "must not exceed intervalSeconds (%d): a probe ends before the next one starts", int(h.Interval()/time.Second))
 	}
 	return nil
 }

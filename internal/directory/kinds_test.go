@@ -244,7 +244,9 @@ func exampleOf(t *testing.T, kind string) Resource {
 		return &AppRoute{ID: guidA, DisplayName: "Payroll", AppID: guidB, From: "https://payroll.example.com/app/", To: []string{"http://10.0.0.5:8080"},
 			PreserveHost: true, PublicPaths: []string{"/app/healthz"}, AllowPreflight: true,
 			Rules:               []RouteRule{{Methods: []string{"POST"}, PathPrefix: "/app/admin", DataAction: "Verity.Apps/apps/admin/action"}},
-			PassIdentityHeaders: true, UpstreamTimeoutSeconds: 60, CreatedDateTime: &now}
+			PassIdentityHeaders: true, UpstreamTimeoutSeconds: 60,
+			HealthCheck:     &RouteHealthCheck{Path: "/healthz", IntervalSeconds: 15, TimeoutSeconds: 3, HealthyThreshold: 2, UnhealthyThreshold: 4},
+			CreatedDateTime: &now}
 	}
 	t.Fatalf("no example of %s", kind)
 	return nil

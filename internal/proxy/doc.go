@@ -15,4 +15,7 @@
 // sessionFreshness, so that a revoked session stops working on every node
 // within a second. Every decision is queued to the audit log; when the
 // log cannot keep up, the proxy fails closed unless configured otherwise.
+// Requests go round robin to the route's upstreams that are up: one whose
+// connections fail is left out for a back-off, and a route's health check
+// takes out those failing its probes (upstream.go, health.go).
 package proxy

@@ -13,6 +13,12 @@ type Metrics struct {
 	decisionSeconds prometheus.Histogram
 	upstreamSeconds prometheus.Histogram
 	auditFailures   prometheus.Counter
+	// upstreamFailures counts connections to upstreams that failed and
+	// failed health probes, by route, upstream and why.
+	upstreamFailures *prometheus.CounterVec
+	upstreamHealthy  *prometheus.Desc
+	// upstreams report their health when collected (newUpstreams sets it).
+	upstreams *upstreams
 }
 
 func newMetrics() *Metrics {
@@ -27,6 +33,11 @@ func newMetrics() *Metrics {
 			Help: "Time spent proxying to the upstream, body included.", Buckets: prometheus.DefBuckets}),
 		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "verity_proxy_audit_failures_total",
 			Help: "Decisions the audit log could not take (refused with 503 unless auditFailOpen)."}),
+		upstreamFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "verity_proxy_upstream_failures_total",
+			Help: "Failures of upstreams by route, upstream and why: connect, tls, reset (before a response) or check (a failed health probe)."},
+			[]string{"route", "upstream", "reason"}),
+		upstreamHealthy: prometheus.NewDesc("verity_proxy_upstream_healthy",
+			"Whether the route's upstream takes requests (1) or is left out (0) after failed connections or health checks.", []string{"route", "upstream"}, nil),
 	}
 }
 
@@ -37,6 +48,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.decisionSeconds.Describe(ch)
 	m.upstreamSeconds.Describe(ch)
 	m.auditFailures.Describe(ch)
+	m.upstreamFailures.Describe(ch)
+	ch <- m.upstreamHealthy
 }
 
 // Collect implements prometheus.Collector.
@@ -46,6 +59,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.decisionSeconds.Collect(ch)
 	m.upstreamSeconds.Collect(ch)
 	m.auditFailures.Collect(ch)
+	m.upstreamFailures.Collect(ch)
+	if m.upstreams != nil {
+		m.upstreams.collect(ch, m.upstreamHealthy)
+	}
 }
 
 // pool is a typed sync.Pool.

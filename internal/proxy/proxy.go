@@ -98,7 +98,7 @@ func New(opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{opts: opts, log: opts.Logger, signIn: u, metrics: newMetrics()}
 	p.sessions = newSessionCache(opts.Sessions, opts.Now)
-	p.upstreams = newUpstreams()
+	p.upstreams = newUpstreams(p.metrics, p.log, opts.Now)
 	p.asserts = newAssertionCache()
 	p.upgrades = newUpgradeSet()
 	p.perIP, p.perUser = newKeyedLimiter(opts.PerIP, opts.Now), newKeyedLimiter(opts.PerIdentity, opts.Now)
@@ -111,14 +111,15 @@ func New(opts Options) (*Proxy, error) {
 	wctx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	go p.watchUpgrades(wctx)
+	p.startHealthChecks(wctx)
 	return p, nil
 }
 
 // Metrics returns the proxy's Prometheus collectors.
 func (p *Proxy) Metrics() *Metrics { return p.metrics }
 
-// Close stops watching open upgraded connections and releases idle
-// upstream connections.
+// Close stops watching open upgraded connections and checking upstreams'
+// health, and releases idle upstream connections.
 func (p *Proxy) Close() {
 	p.stop()
 	p.upstreams.close()
