@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -216,6 +217,10 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 			AuditFailOpen: pc.AuditFailOpen, MaxBodyBytes: pc.MaxBodyBytes, Logger: log,
 			PerIP:       proxy.RateLimit{PerSecond: pc.RateLimit.PerIP.RequestsPerSecond, Burst: pc.RateLimit.PerIP.Burst},
 			PerIdentity: proxy.RateLimit{PerSecond: pc.RateLimit.PerIdentity.RequestsPerSecond, Burst: pc.RateLimit.PerIdentity.Burst}}
+		if pxOpts.UpstreamTLS, err = upstreamTLS(pc.UpstreamTLS); err != nil {
+			ln.Close()
+			return err
+		}
 		if provider != nil {
 			// The provider's access tokens are credentials at the proxy.
 			pxOpts.Bearer = func(ctx context.Context, token string) (proxy.BearerToken, error) {
@@ -297,6 +302,38 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	stopFeed()
 	log.Info("verity stopped")
 	return nil
+}
+
+// upstreamTLS is the proxy's TLS configuration towards upstreams: the
+// system's roots plus caFile's, and the client certificate for mutual
+// TLS; nil when nothing is configured.
+func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
+	if c.CAFile == "" && c.CertFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("proxy.upstreamTLS.caFile: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("proxy.upstreamTLS.caFile: %s holds no PEM certificate", c.CAFile)
+		}
+		cfg.RootCAs = roots
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("proxy.upstreamTLS: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // listenURL is the configured external URL, or the real listen address

@@ -80,6 +80,19 @@ type Proxy struct {
 	// RateLimit limits requests per client address and per signed-in
 	// identity. Off by default.
 	RateLimit ProxyRateLimits `json:"rateLimit,omitempty"`
+	// UpstreamTLS configures TLS towards https upstreams.
+	UpstreamTLS UpstreamTLS `json:"upstreamTLS,omitempty"`
+}
+
+// UpstreamTLS is how the proxy connects to https upstreams.
+type UpstreamTLS struct {
+	// CAFile holds PEM certificates of roots to trust besides the
+	// system's (an internal CA).
+	CAFile string `json:"caFile,omitempty"`
+	// CertFile and KeyFile are the proxy's client certificate for
+	// upstreams that require mutual TLS.
+	CertFile string `json:"certFile,omitempty"`
+	KeyFile  string `json:"keyFile,omitempty"`
 }
 
 // ProxyRateLimits are the proxy's token buckets.
@@ -379,6 +392,9 @@ func (c Config) Validate() error {
 	}
 	if c.Proxy.ShutdownTimeout <= 0 {
 		return strictjson.Errorf("proxy.shutdownTimeout", "must be positive")
+	}
+	if (c.Proxy.UpstreamTLS.CertFile == "") != (c.Proxy.UpstreamTLS.KeyFile == "") {
+		return strictjson.Errorf("proxy.upstreamTLS", "certFile and keyFile must be set together")
 	}
 	switch c.Proxy.ClientCertificates {
 	case "", "off", "request":

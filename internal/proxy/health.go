@@ -66,7 +66,7 @@ type probeConfig struct {
 func (u *upstreams) watch(ctx context.Context, live *decision.Live) {
 	probers := map[string]*prober{}
 	sem := make(chan struct{}, maxProbes)
-	d := newDialer()
+	d := newDialer(u.tls)
 	probe := &http.Transport{
 		Proxy:             nil,
 		DialContext:       d.dial,

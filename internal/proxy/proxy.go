@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,6 +47,11 @@ type Options struct {
 	// Bearer verifies Verity access tokens (the OIDC provider's
 	// InspectAccessToken); nil refuses requests that carry one.
 	Bearer func(ctx context.Context, token string) (BearerToken, error)
+	// UpstreamTLS is the base TLS configuration towards https upstreams:
+	// the roots to trust (RootCAs; the system's when nil) and the proxy's
+	// client certificate (Certificates) for upstreams that require mTLS.
+	// nil: the system's roots, no client certificate.
+	UpstreamTLS *tls.Config
 	// MaxBodyBytes bounds a request body (413 past it); 0 means
 	// DefaultMaxBodyBytes, a negative value no bound.
 	MaxBodyBytes int64
@@ -99,6 +105,7 @@ func New(opts Options) (*Proxy, error) {
 	p := &Proxy{opts: opts, log: opts.Logger, signIn: u, metrics: newMetrics()}
 	p.sessions = newSessionCache(opts.Sessions, opts.Now)
 	p.upstreams = newUpstreams(p.metrics, p.log, opts.Now)
+	p.upstreams.tls = opts.UpstreamTLS
 	p.asserts = newAssertionCache()
 	p.upgrades = newUpgradeSet()
 	p.perIP, p.perUser = newKeyedLimiter(opts.PerIP, opts.Now), newKeyedLimiter(opts.PerIdentity, opts.Now)

@@ -82,4 +82,3 @@ func newBackendFunc(t *testing.T, h http.HandlerFunc) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
-

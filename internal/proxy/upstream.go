@@ -38,11 +38,13 @@ const (
 type upstreams struct {
 	mu         sync.Mutex
 	transports map[time.Duration]*http.Transport
-	pools      sync.Map // route id -> *routePool
-	proxy      *httputil.ReverseProxy
-	metrics    *Metrics
-	log        *slog.Logger
-	now        func() time.Time
+	// tls is the base TLS configuration towards upstreams (Options.UpstreamTLS).
+	tls     *tls.Config
+	pools   sync.Map // route id -> *routePool
+	proxy   *httputil.ReverseProxy
+	metrics *Metrics
+	log     *slog.Logger
+	now     func() time.Time
 	// checks is the health watcher and its probers (health.go).
 	checks sync.WaitGroup
 }
@@ -328,10 +330,16 @@ func (e *connectError) Error() string { return e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
 
 // dialer opens connections to upstreams; its errors are connectErrors.
-type dialer struct{ net.Dialer }
+// dialer opens connections to upstreams; tls is the base configuration
+// of TLS upstreams (roots to trust, the proxy's client certificate for
+// mTLS), nil for the system's roots and no client certificate.
+type dialer struct {
+	net.Dialer
+	tls *tls.Config
+}
 
-func newDialer() *dialer {
-	return &dialer{net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}}
+func newDialer(base *tls.Config) *dialer {
+	return &dialer{Dialer: net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}, tls: base}
 }
 
 func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -343,7 +351,8 @@ func (d *dialer) dial(ctx context.Context, network, addr string) (net.Conn, erro
 }
 
 // dialTLS opens a TLS connection, offering HTTP/2, verified against the
-// system's roots as the transport's own would be.
+// configured roots (the system's by default) for the upstream's host name,
+// with the proxy's client certificate when one is configured.
 func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := d.dial(ctx, network, addr)
 	if err != nil {
@@ -353,7 +362,12 @@ func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 	if err != nil {
 		host = addr
 	}
-	tc := tls.Client(c, &tls.Config{ServerName: host, NextProtos: []string{"h2", "http/1.1"}, MinVersion: tls.VersionTLS12})
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.tls != nil {
+		cfg = d.tls.Clone()
+	}
+	cfg.ServerName, cfg.NextProtos = host, []string{"h2", "http/1.1"}
+	tc := tls.Client(c, cfg)
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -369,7 +383,7 @@ func (u *upstreams) transport(timeout time.Duration) *http.Transport {
 	if t, ok := u.transports[timeout]; ok {
 		return t
 	}
-	d := newDialer()
+	d := newDialer(u.tls)
 	t := &http.Transport{
 		Proxy:                 nil, // upstreams are reached directly
 		DialContext:           d.dial,
