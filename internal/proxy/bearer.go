@@ -181,34 +181,17 @@ func (p *Proxy) decideCaller(w http.ResponseWriter, r *http.Request, snap *decis
 		verdict = decision.Deny
 		ev.Code, ev.Reason = codeCannotStepUp, "Conditional access asks for a step a client certificate cannot give."
 	}
-	ev.Outcome = verdict.String()
-	ev.Policies = appliedPolicies(&d.Access)
-	if ev.Code == 0 {
-		ev.Code, ev.Reason = reasonOf(verdict, d, snap, c.Subject)
-	}
-	ev.LatencyMicros = p.opts.Now().Sub(start).Microseconds()
-	p.metrics.decisions.WithLabelValues(ev.Outcome).Inc()
-	p.metrics.decisionSeconds.Observe(float64(ev.LatencyMicros) / 1e6)
-	if !p.audit(ctx, &ev) {
-		p.refuse(w, r, http.StatusServiceUnavailable, "AuditUnavailable", "Access cannot be recorded right now. Try again in a moment.", ev.CorrelationID)
+	if !p.record(w, r, &ev, verdict, d, snap, start) {
 		return
 	}
 	switch verdict {
 	case decision.Allow:
-		assertion, err := p.assertion(ctx, snap, route, sess)
-		if err != nil {
-			p.log.ErrorContext(ctx, "proxy: sign assertion", "route", route.ID, "err", err)
-			p.refuse(w, r, http.StatusServiceUnavailable, "Unavailable", "Access cannot be granted right now. Try again in a moment.", ev.CorrelationID)
-			return
-		}
-		p.metrics.requests.WithLabelValues("allowed").Inc()
-		p.forward(w, r, route, path, &identity{sess: sess, snap: snap.Directory()}, assertion)
+		p.allow(w, r, snap, route, path, sess, ev.CorrelationID)
 	case decision.Challenge:
 		p.metrics.requests.WithLabelValues("challenged").Inc()
 		p.bearerRefusal(w, r, "insufficient_user_authentication", "Conditional access requires a stronger or more recent sign-in: get a new token.", ev.CorrelationID)
 	default:
-		p.metrics.requests.WithLabelValues("denied").Inc()
-		p.refuse(w, r, http.StatusForbidden, itoa(ev.Code), userMessage(ev.Code), ev.CorrelationID)
+		p.deny(w, r, &ev)
 	}
 }
 

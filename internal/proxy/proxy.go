@@ -255,28 +255,12 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 		verdict = decision.Deny
 		ev.Code, ev.Reason = codeCannotStepUp, "Sign-in has just vouched for the session and the decision still asks for a step it cannot give."
 	}
-	ev.Outcome = verdict.String()
-	ev.Policies = appliedPolicies(&d.Access)
-	if ev.Code == 0 {
-		ev.Code, ev.Reason = reasonOf(verdict, d, snap, sess.UserID)
-	}
-	ev.LatencyMicros = p.opts.Now().Sub(start).Microseconds()
-	p.metrics.decisions.WithLabelValues(ev.Outcome).Inc()
-	p.metrics.decisionSeconds.Observe(float64(ev.LatencyMicros) / 1e6)
-	if !p.audit(ctx, &ev) {
-		p.refuse(w, r, http.StatusServiceUnavailable, "AuditUnavailable", "Access cannot be recorded right now. Try again in a moment.", ev.CorrelationID)
+	if !p.record(w, r, &ev, verdict, d, snap, start) {
 		return
 	}
 	switch verdict {
 	case decision.Allow:
 		p.touch(ctx, sess)
-		assertion, err := p.assertion(ctx, snap, route, sess)
-		if err != nil {
-			p.log.ErrorContext(ctx, "proxy: sign assertion", "route", route.ID, "err", err)
-			p.refuse(w, r, http.StatusServiceUnavailable, "Unavailable", "Access cannot be granted right now. Try again in a moment.", ev.CorrelationID)
-			return
-		}
-		p.metrics.requests.WithLabelValues("allowed").Inc()
 		if isUpgrade(r) {
 			// An upgraded connection outlives this decision: it is decided
 			// again while it is open, and closed when it is no longer allowed.
@@ -288,14 +272,50 @@ func (p *Proxy) decide(w http.ResponseWriter, r *http.Request, snap *decision.Sn
 			defer p.upgrades.remove(u)
 			r = r.WithContext(uctx)
 		}
-		p.forward(w, r, route, path, &identity{sess: sess, snap: snap.Directory()}, assertion)
+		p.allow(w, r, snap, route, path, sess, ev.CorrelationID)
 	case decision.Challenge:
 		p.metrics.requests.WithLabelValues("challenged").Inc()
 		p.challenge(w, r, route, ev.CorrelationID)
 	default:
-		p.metrics.requests.WithLabelValues("denied").Inc()
-		p.refuse(w, r, http.StatusForbidden, itoa(ev.Code), userMessage(ev.Code), ev.CorrelationID)
+		p.deny(w, r, &ev)
 	}
+}
+
+// record completes a decision's audit event — outcome, the policies that
+// applied, the reason, the latency — counts it and queues it; false when
+// the request was refused because the audit log cannot take it.
+func (p *Proxy) record(w http.ResponseWriter, r *http.Request, ev *decisionEvent, verdict decision.Verdict, d *decision.Decision, snap *decision.Snapshot, start time.Time) bool {
+	ev.Outcome = verdict.String()
+	ev.Policies = appliedPolicies(&d.Access)
+	if ev.Code == 0 {
+		ev.Code, ev.Reason = reasonOf(verdict, d, snap, ev.UserID)
+	}
+	ev.LatencyMicros = p.opts.Now().Sub(start).Microseconds()
+	p.metrics.decisions.WithLabelValues(ev.Outcome).Inc()
+	p.metrics.decisionSeconds.Observe(float64(ev.LatencyMicros) / 1e6)
+	if !p.audit(r.Context(), ev) {
+		p.refuse(w, r, http.StatusServiceUnavailable, "AuditUnavailable", "Access cannot be recorded right now. Try again in a moment.", ev.CorrelationID)
+		return false
+	}
+	return true
+}
+
+// allow forwards an allowed request with the caller's assertion.
+func (p *Proxy) allow(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string, sess *signin.Session, correlation string) {
+	assertion, err := p.assertion(r.Context(), snap, route, sess)
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "proxy: sign assertion", "route", route.ID, "err", err)
+		p.refuse(w, r, http.StatusServiceUnavailable, "Unavailable", "Access cannot be granted right now. Try again in a moment.", correlation)
+		return
+	}
+	p.metrics.requests.WithLabelValues("allowed").Inc()
+	p.forward(w, r, route, path, &identity{sess: sess, snap: snap.Directory()}, assertion)
+}
+
+// deny answers a denied request: its reason code, never the policy.
+func (p *Proxy) deny(w http.ResponseWriter, r *http.Request, ev *decisionEvent) {
+	p.metrics.requests.WithLabelValues("denied").Inc()
+	p.refuse(w, r, http.StatusForbidden, itoa(ev.Code), userMessage(ev.Code), ev.CorrelationID)
 }
 
 // decisionRequest is the decision request of a session's request: the
