@@ -38,6 +38,8 @@ const (
 type upstreams struct {
 	mu         sync.Mutex
 	transports map[time.Duration]*http.Transport
+	// h1 carries the requests h1Eligible admits to plain-HTTP upstreams.
+	h1 *h1Pool
 	// tls is the base TLS configuration towards upstreams (Options.UpstreamTLS).
 	tls     *tls.Config
 	pools   sync.Map // route id -> *routePool
@@ -50,7 +52,8 @@ type upstreams struct {
 }
 
 func newUpstreams(m *Metrics, log *slog.Logger, now func() time.Time) *upstreams {
-	u := &upstreams{transports: map[time.Duration]*http.Transport{}, metrics: m, log: log, now: now}
+	u := &upstreams{transports: map[time.Duration]*http.Transport{}, metrics: m, log: log, now: now,
+		h1: newH1Pool(newDialer(nil).dial)}
 	u.proxy = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
 		Transport:    u,
@@ -252,6 +255,15 @@ func (u *upstreams) collect(ch chan<- prometheus.Metric, desc *prometheus.Desc) 
 	})
 }
 
+// send sends the request on the h1 pool when it is eligible, else with
+// the transport of the route's timeout.
+func (u *upstreams) send(r *http.Request, timeout time.Duration) (*http.Response, error) {
+	if h1Eligible(r) {
+		return u.h1.roundTrip(r, timeout)
+	}
+	return u.transport(timeout).RoundTrip(r)
+}
+
 // RoundTrip sends the request with the transport of its route's timeout.
 // A connection failure leaves the upstream out for a while; an idempotent
 // request without a body is then sent once more, to another upstream.
@@ -260,8 +272,8 @@ func (u *upstreams) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t == nil {
 		return u.transport(30 * time.Second).RoundTrip(r)
 	}
-	tr := u.transport(t.route.Timeout())
-	resp, err := tr.RoundTrip(r)
+	timeout := t.route.Timeout()
+	resp, err := u.send(r, timeout)
 	if err == nil {
 		u.reached(t.route.ID, t.upstream)
 		return resp, nil
@@ -284,7 +296,7 @@ func (u *upstreams) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	pointAt(r.URL, next, t.rest)
 	t.upstream = next
-	resp, err = tr.RoundTrip(r)
+	resp, err = u.send(r, timeout)
 	if err == nil {
 		u.reached(t.route.ID, next)
 		return resp, nil
@@ -408,6 +420,7 @@ func (u *upstreams) close() {
 	for _, t := range u.transports {
 		t.CloseIdleConnections()
 	}
+	u.h1.close()
 }
 
 // target is what rewrite and RoundTrip need to know about one request.
