@@ -39,7 +39,13 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEvent) (int64, error)
 	b.flushing = true
 	b.mu.Unlock()
 	if lead {
-		s.flushAudit(ctx)
+		s.flushAudit(ctx, false)
+	} else {
+		// A flush of queued events may be lingering: this one is waited for.
+		select {
+		case b.wake <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case <-req.done:
@@ -82,7 +88,7 @@ func (s *sqlStore) AppendAuditAsync(ctx context.Context, e AuditEvent) error {
 	b.flushing = true
 	b.mu.Unlock()
 	if lead {
-		go s.flushAudit(context.WithoutCancel(ctx))
+		go s.flushAudit(context.WithoutCancel(ctx), true)
 	}
 	return nil
 }
@@ -92,6 +98,8 @@ type auditBatcher struct {
 	mu       sync.Mutex
 	pending  []*auditReq
 	flushing bool // a leader is writing; new events wait for its next batch
+	// wake ends a lingering flush when an event somebody waits for joins.
+	wake chan struct{}
 }
 
 type auditReq struct {
@@ -105,13 +113,41 @@ type auditReq struct {
 // maxAuditBatch bounds one group commit.
 const maxAuditBatch = 512
 
+// auditLinger is how long a flush of queued events only (nobody waits for
+// them) waits for more before it writes: a commit costs an fsync and the
+// rewrite of the pages it touches, so a busy proxy writes its decisions in
+// a few commits of many events rather than many of a few. It bounds what a
+// crash can lose beyond what is being written.
+const auditLinger = 5 * time.Millisecond
+
 // flushAudit writes batches until no event is waiting. The batch does not
 // inherit the leader's cancellation: other callers' events ride on it.
-func (s *sqlStore) flushAudit(ctx context.Context) {
+// A flush started by a queued event (linger) waits up to auditLinger
+// before a batch of queued events smaller than maxAuditBatch, unless an
+// event somebody waits for joins.
+func (s *sqlStore) flushAudit(ctx context.Context, linger bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	b := &s.audit
+	var timer *time.Timer
 	for {
+		if linger {
+			b.mu.Lock()
+			wait := len(b.pending) < maxAuditBatch && allAsync(b.pending)
+			b.mu.Unlock()
+			if wait {
+				if timer == nil {
+					timer = time.NewTimer(auditLinger)
+					defer timer.Stop()
+				} else {
+					timer.Reset(auditLinger)
+				}
+				select {
+				case <-timer.C:
+				case <-b.wake:
+				}
+			}
+		}
 		b.mu.Lock()
 		n := min(len(b.pending), maxAuditBatch)
 		batch := b.pending[:n:n]

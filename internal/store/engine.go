@@ -100,6 +100,7 @@ func newSQLStore(eng engine, cfg Config, log *slog.Logger) *sqlStore {
 	every := int64(cfg.ChangeRetention / 10)
 	every = max(1, min(every, 1000))
 	s := &sqlStore{eng: eng, log: log, retention: cfg.ChangeRetention, compactEvery: every, writer: make(chan struct{}, 1)}
+	s.audit.wake = make(chan struct{}, 1)
 	s.feed = newFeed(s, cfg.PollInterval, log)
 	return s
 }
