@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/verityhq/verity/internal/directory"
@@ -73,12 +75,55 @@ func (p *Proxy) unseal(purpose, host, value string, v any) bool {
 // readCookie returns the session reference of the request's cookie for
 // the route's host.
 func (p *Proxy) readCookie(r *http.Request, route *directory.AppRoute) (sessionRef, bool) {
-	var ref sessionRef
 	c, err := r.Cookie(sessionCookie)
-	if err != nil || !p.unseal(sealSession, route.Host(), c.Value, &ref) || ref.SessionID == "" {
+	if err != nil {
 		return sessionRef{}, false
 	}
+	key := cookieKey{host: route.Host(), value: c.Value}
+	if ref, ok := p.cookies.get(key); ok {
+		return ref, true
+	}
+	var ref sessionRef
+	if !p.unseal(sealSession, key.host, key.value, &ref) || ref.SessionID == "" {
+		return sessionRef{}, false
+	}
+	p.cookies.put(key, ref)
 	return ref, true
+}
+
+// maxCookieCache bounds the opened-cookie cache; past it the cache starts
+// over.
+const maxCookieCache = 100_000
+
+// cookieCache remembers what the session cookies a browser keeps sending
+// say, so that a request does not open (AES-GCM) and decode the same
+// cookie again. What a cookie says never changes — the session it names
+// is read and decided on for every request all the same — and only
+// cookies that opened are kept: nobody can fill the cache but with
+// cookies the proxy issued.
+type cookieCache struct {
+	mu      sync.Mutex
+	entries map[cookieKey]sessionRef
+}
+
+type cookieKey struct{ host, value string }
+
+func (c *cookieCache) get(k cookieKey) (sessionRef, bool) {
+	c.mu.Lock()
+	ref, ok := c.entries[k]
+	c.mu.Unlock()
+	return ref, ok
+}
+
+func (c *cookieCache) put(k cookieKey, ref sessionRef) {
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= maxCookieCache {
+		c.entries = map[cookieKey]sessionRef{}
+	}
+	// The value is a slice of the request's Cookie header: a copy keeps
+	// the rest of the header from being held.
+	c.entries[cookieKey{host: k.host, value: strings.Clone(k.value)}] = ref
+	c.mu.Unlock()
 }
 
 func setCookie(w http.ResponseWriter, name, value string, maxAge int) {

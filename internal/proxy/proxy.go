@@ -72,6 +72,7 @@ type Proxy struct {
 	opts      Options
 	log       *slog.Logger
 	sessions  *sessionCache
+	cookies   cookieCache
 	upstreams *upstreams
 	asserts   *assertionCache
 	metrics   *Metrics
