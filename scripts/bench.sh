@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every benchmark behind docs/benchmarks.md: the Go micro-benchmarks
 # (store, audit, snapshot, decisions, apply), the snapshot build of a large
-# directory in a fresh process (time and peak RSS), and the whole-system
-# load on a SQLite and a PostgreSQL node. Needs PostgreSQL 15 like the tests.
+# directory in a fresh process (time and peak RSS), the whole-system load on
+# a SQLite and a PostgreSQL node, and the identity-aware proxy against peers
+# (bench/proxy, with wrk and nginx). Needs PostgreSQL 15 like the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=$(mktemp -d)
@@ -40,3 +41,10 @@ PGBIG="${VERITY_TEST_POSTGRES/\/postgres\?/\/bench_snapshot?}"
 
 echo "== whole-system load (bench/run.sh)"
 ./bench/run.sh "${LOAD_DURATION:-10s}" "${LOAD_CONCURRENCY:-16}"
+
+echo "== identity-aware proxy against nginx, httputil.ReverseProxy and oauth2-proxy (bench/proxy/run.sh)"
+if command -v wrk >/dev/null && command -v nginx >/dev/null; then
+	./bench/proxy/run.sh
+else
+	echo "skipped: needs wrk and nginx (Debian: apt-get install -y nginx wrk)"
+fi

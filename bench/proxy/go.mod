@@ -1,0 +1,3 @@
+module github.com/verityhq/verity/bench/proxy
+
+go 1.26.8
