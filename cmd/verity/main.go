@@ -44,14 +44,16 @@ role-based access control over one directory of users, groups, applications
 and named locations, and records every decision and change.
 
 Start a local instance with 'verity up'; run a production node with
-'verity server --config FILE'; manage a tenant as code with 'verity apply'.`,
+'verity server --config FILE', or one that serves only the identity-aware
+proxy with 'verity proxy --config FILE'; manage a tenant as code with
+'verity apply'.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		newUpCmd(), newServerCmd(), newConfigCmd(), newVersionCmd(),
+		newUpCmd(), newServerCmd(), newProxyCmd(), newConfigCmd(), newVersionCmd(),
 		newLoginCmd(), newLogoutCmd(), newApplyCmd(), newExportCmd(), newAdminCmd(), newAccessCmd(), newRBACCmd(),
 	)
 	return root

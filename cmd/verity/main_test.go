@@ -142,7 +142,7 @@ func start(t *testing.T, env []string, args ...string) *node {
 			if m := bannerPass.FindStringSubmatch(line); m != nil {
 				n.password = m[1]
 			}
-			if strings.Contains(line, "Sign in:") && !closed {
+			if (strings.Contains(line, "Sign in:") || strings.Contains(line, "Operations:")) && !closed {
 				close(ready)
 				closed = true
 			}

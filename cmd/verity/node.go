@@ -36,11 +36,16 @@ import (
 	"github.com/verityhq/verity/internal/version"
 )
 
-// nodeOptions are the differences between `verity up` and `verity server`.
+// nodeOptions are the differences between `verity up`, `verity server`
+// and `verity proxy`.
 type nodeOptions struct {
 	// devTLS generates a local CA when no certificate files are configured.
 	devTLS bool
-	out    io.Writer // where the start banner and bootstrap credential go
+	// proxyOnly serves the identity-aware proxy and, on http.addr, only
+	// /healthz, /readyz and /metrics: no API, sign-in or OpenID Connect
+	// provider, no bootstrap administrator.
+	proxyOnly bool
+	out       io.Writer // where the start banner and bootstrap credential go
 }
 
 // runNode wires one Verity node together and serves until ctx ends, then
@@ -50,7 +55,15 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	// Libraries that log through the default logger (the OIDC protocol
 	// library does) write where the node does.
 	slog.SetDefault(log)
-	log.Info("starting verity", "version", version.String(), "store", storeConfig(cfg))
+	log.Info("starting verity", "version", version.String(), "store", storeConfig(cfg), "proxyOnly", opts.proxyOnly)
+	if opts.proxyOnly {
+		switch {
+		case cfg.Proxy.Addr == "":
+			return errors.New("proxy.addr: verity proxy needs the proxy's listen address")
+		case cfg.Proxy.SignInURL == "":
+			return errors.New("proxy.signInURL: verity proxy serves no sign-in; set the external URL of the Verity nodes that do")
+		}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -78,12 +91,14 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	}
 	defer st.Close()
 
-	boot, err := bootstrap.Admin(ctx, st)
-	if err != nil {
-		return err
-	}
-	if err := bootstrap.CLIClient(ctx, st); err != nil {
-		return err
+	var boot *bootstrap.Result
+	if !opts.proxyOnly {
+		if boot, err = bootstrap.Admin(ctx, st); err != nil {
+			return err
+		}
+		if err := bootstrap.CLIClient(ctx, st); err != nil {
+			return err
+		}
 	}
 
 	masterKey, oldKeys, err := keyring.LoadOrCreateMasterKey(cfg.Secrets.MasterKeyFile)
@@ -130,6 +145,16 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	url := listenURL(cfg, ln.Addr())
+	// Where browsers sign in: this node, unless proxy.signInURL names the
+	// nodes that serve sign-in (always so for a proxy-only node).
+	signInURL := url
+	if cfg.Proxy.SignInURL != "" {
+		signInURL = strings.TrimSuffix(cfg.Proxy.SignInURL, "/")
+	}
+	opsURL := url
+	if opts.proxyOnly {
+		url = signInURL
+	}
 	var tlsConfig *tls.Config
 	if tlsFiles.ServerCert != "" {
 		cert, err := tls.LoadX509KeyPair(tlsFiles.ServerCert, tlsFiles.ServerKey)
@@ -188,15 +213,19 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		apiOpts.AccessTokens, apiOpts.AccessTokenClient = provider, bootstrap.CLIAppID
 	}
 	srv := api.New(apiOpts)
-	srv.Mount("/signin", pages.Handler())
-	srv.Mount("/signin/", pages.Handler())
-	if provider != nil {
-		srv.Mount("/.well-known/openid-configuration", provider.Handler())
-		srv.Mount("/oauth2/", provider.Handler())
+	handler := srv.OpsHandler()
+	if !opts.proxyOnly {
+		srv.Mount("/signin", pages.Handler())
+		srv.Mount("/signin/", pages.Handler())
+		if provider != nil {
+			srv.Mount("/.well-known/openid-configuration", provider.Handler())
+			srv.Mount("/oauth2/", provider.Handler())
+		}
+		handler = srv.Handler()
 	}
 
 	httpSrv := &http.Server{
-		Handler:           srv.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.HTTP.ReadTimeout.D(),
 		WriteTimeout:      cfg.HTTP.WriteTimeout.D(),
@@ -213,7 +242,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	proxyURL := ""
 	if cfg.Proxy.Addr != "" {
 		pc := cfg.Proxy
-		pxOpts := proxy.Options{Store: st, Live: live, Sessions: pages, Keys: keys, SignInURL: url,
+		pxOpts := proxy.Options{Store: st, Live: live, Sessions: pages, Keys: keys, SignInURL: signInURL,
 			AuditFailOpen: pc.AuditFailOpen, MaxBodyBytes: pc.MaxBodyBytes, Logger: log,
 			PerIP:       proxy.RateLimit{PerSecond: pc.RateLimit.PerIP.RequestsPerSecond, Burst: pc.RateLimit.PerIP.Burst},
 			PerIdentity: proxy.RateLimit{PerSecond: pc.RateLimit.PerIdentity.RequestsPerSecond, Burst: pc.RateLimit.PerIdentity.Burst}}
@@ -275,8 +304,13 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	}
 
 	go func() { served <- httpSrv.Serve(ln) }()
-	log.Info("verity is serving", "url", url, "revision", live.Current().Revision())
-	printBanner(opts.out, url, proxyURL, tlsFiles.CACert, boot)
+	log.Info("verity is serving", "url", opsURL, "revision", live.Current().Revision())
+	if opts.proxyOnly {
+		fmt.Fprintf(opts.out, "\nVerity %s proxy is ready.\n\n  Proxy:       %s\n  Sign-in at:  %s/signin\n  Operations:  %s/healthz, /readyz, /metrics\n\n",
+			version.String(), proxyURL, signInURL, opsURL)
+	} else {
+		printBanner(opts.out, url, proxyURL, tlsFiles.CACert, boot)
+	}
 
 	select {
 	case err := <-served:

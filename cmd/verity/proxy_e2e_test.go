@@ -29,19 +29,87 @@ var (
 // a session gets 401.
 func TestUpProxy(t *testing.T) {
 	t.Parallel()
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello %s assertion=%t", r.URL.Path, r.Header.Get("X-Verity-Assertion") != "")
-	}))
-	defer upstream.Close()
+	upstream := helloUpstream(t)
 	n := start(t, baseEnv(), "up", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "verity-data"))
 	m := bannerProxy.FindStringSubmatch(n.stdout.String())
 	if m == nil {
 		t.Fatalf("no proxy line in the banner:\n%s", n.stdout)
 	}
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(m[1], "https://"))
-	appURL := "https://hello.localhost:" + port
+	publishAndOpen(t, n, n.login(n.user, n.password), m[1], upstream.URL)
+	// The decision is in the node's metrics.
+	if status, body := n.do("", "GET", "/metrics", ""); status != http.StatusOK || !strings.Contains(string(body), `verity_proxy_decisions_total{outcome="allow"} 1`) {
+		t.Fatalf("metrics: %d\n%s", status, body)
+	}
+}
 
-	tok := n.login(n.user, n.password)
+// TestProxyNode runs `verity proxy` beside `verity up` on the same
+// database and master key: the proxy-only node sends the browser to the
+// other node to sign in, takes the session it hands back and decides; on
+// its http.addr it serves only /healthz, /readyz and /metrics; it creates
+// no administrator. Without proxy.signInURL it refuses to start.
+func TestProxyNode(t *testing.T) {
+	t.Parallel()
+	upstream := helloUpstream(t)
+	data := filepath.Join(t.TempDir(), "verity-data")
+	n := start(t, baseEnv("VERITY_PROXY_ADDR="), "up", "--addr", "127.0.0.1:0", "--data", data)
+
+	_, stderr, err := run(t, baseEnv("VERITY_DATA_DIR="+data, "VERITY_HTTP_ADDR=127.0.0.1:0", "VERITY_HTTP_TLS_DISABLE=true"), "", "proxy")
+	if err == nil || !strings.Contains(stderr, "proxy.signInURL") {
+		t.Fatalf("verity proxy without proxy.signInURL: %v\n%s", err, stderr)
+	}
+
+	px := start(t, baseEnv("VERITY_DATA_DIR="+data, "VERITY_HTTP_ADDR=127.0.0.1:0", "VERITY_HTTP_TLS_DISABLE=true",
+		"VERITY_PROXY_SIGN_IN_URL="+n.url, "VERITY_PROXY_TLS_CERT_FILE="+filepath.Join(data, "tls", "server.pem"),
+		"VERITY_PROXY_TLS_KEY_FILE="+filepath.Join(data, "tls", "server-key.pem")), "proxy")
+	out := px.stdout.String()
+	m := bannerProxy.FindStringSubmatch(out)
+	ops := bannerOps.FindStringSubmatch(out)
+	if m == nil || ops == nil || strings.Contains(out, "password:") {
+		t.Fatalf("proxy banner:\n%s", out)
+	}
+	publishAndOpen(t, n, n.login(n.user, n.password), m[1], upstream.URL)
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get(ops[1] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, body := get("/metrics"); status != http.StatusOK || !strings.Contains(body, `verity_proxy_decisions_total{outcome="allow"} 1`) {
+		t.Fatalf("proxy node metrics: %d\n%s", status, body)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/api/v1/status": 404, "/signin": 404, "/oauth2/authorize": 404} {
+		if status, body := get(path); status != want {
+			t.Errorf("proxy node %s: %d, want %d\n%s", path, status, want, body)
+		}
+	}
+	// The node that serves the API made no decision.
+	if _, body := n.do("", "GET", "/metrics", ""); strings.Contains(string(body), `verity_proxy_decisions_total{outcome="allow"}`) {
+		t.Fatal("the decision was counted on the node without the proxy")
+	}
+}
+
+var bannerOps = regexp.MustCompile(`Operations:\s+(\S+)/healthz`)
+
+func helloUpstream(t *testing.T) *httptest.Server {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s assertion=%t", r.URL.Path, r.Header.Get("X-Verity-Assertion") != "")
+	}))
+	t.Cleanup(upstream.Close)
+	return upstream
+}
+
+// publishAndOpen publishes upstream at hello.localhost on the proxy at
+// proxyURL through n's API, then opens it as a browser would: an API
+// client without a session gets 401, a browser is sent to sign in at n and
+// comes back to the page it asked for, with an assertion.
+func publishAndOpen(t *testing.T, n *node, tok, proxyURL, upstream string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(proxyURL, "https://"))
+	appURL := "https://hello.localhost:" + port
 	status, body := n.do(tok, "POST", "/api/v1/applications", `{"displayName": "Hello"}`)
 	if status != http.StatusCreated {
 		t.Fatalf("create application: %d %s", status, body)
@@ -51,7 +119,7 @@ func TestUpProxy(t *testing.T) {
 	}
 	_ = json.Unmarshal(body, &app)
 	status, body = n.do(tok, "POST", "/api/v1/appRoutes", fmt.Sprintf(`{"displayName": "Hello", "appId": %q, "from": %q, "to": [%q]}`,
-		app.AppID, appURL+"/", upstream.URL))
+		app.AppID, appURL+"/", upstream))
 	if status != http.StatusCreated {
 		t.Fatalf("create route: %d %s", status, body)
 	}
@@ -67,10 +135,8 @@ func TestUpProxy(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Transport: tr, Jar: jar, Timeout: 20 * time.Second}
 
-	// The route reaches the node's snapshot within moments.
-	var resp *http.Response
-	var page []byte
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	// The route reaches the proxy's snapshot within moments.
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		req, _ := http.NewRequest(http.MethodGet, appURL+"/docs/a", nil)
 		req.Header.Set("Accept", "application/json")
 		r, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
@@ -91,7 +157,7 @@ func TestUpProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ = io.ReadAll(resp.Body)
+	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	csrf, ret, appID := csrfField.FindSubmatch(page), returnField.FindSubmatch(page), appField.FindSubmatch(page)
 	if !strings.HasPrefix(resp.Request.URL.String(), n.url+"/signin") || csrf == nil || ret == nil || appID == nil {
@@ -107,9 +173,5 @@ func TestUpProxy(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(page) != "hello /docs/a assertion=true" || resp.Request.URL.String() != appURL+"/docs/a?x=1" {
 		t.Fatalf("after sign-in: %d at %s\n%s", resp.StatusCode, resp.Request.URL, page)
-	}
-	// The decision is in the node's metrics.
-	if status, body := n.do("", "GET", "/metrics", ""); status != http.StatusOK || !strings.Contains(string(body), `verity_proxy_decisions_total{outcome="allow"} 1`) {
-		t.Fatalf("metrics: %d\n%s", status, body)
 	}
 }

@@ -79,3 +79,32 @@ one-time password on standard output. SIGTERM shuts down gracefully.`,
 	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration file (or $VERITY_CONFIG); without one, defaults and VERITY_ variables apply")
 	return cmd
 }
+
+func newProxyCmd() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Run a Verity node that serves only the identity-aware proxy",
+		Long: `Proxy runs a node that serves only the identity-aware proxy (proxy.addr),
+for an enforcement point at the edge apart from the nodes that serve the API
+and sign-in. It takes the same configuration file as 'verity server' and
+needs the same store (store.dsn: PostgreSQL shared with the other nodes) and
+master key (secrets.masterKeyFile), and proxy.signInURL: the external URL of
+the nodes that serve sign-in. On http.addr it serves only /healthz, /readyz
+and /metrics. It creates no bootstrap administrator. SIGTERM shuts down
+gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				file = os.Getenv("VERITY_CONFIG")
+			}
+			cfg, err := config.Load(file, os.Environ())
+			if err != nil {
+				return err
+			}
+			return runNode(cmd.Context(), cfg, nodeOptions{proxyOnly: true, out: cmd.OutOrStdout()}, cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration file (or $VERITY_CONFIG); without one, defaults and VERITY_ variables apply")
+	return cmd
+}

@@ -38,6 +38,22 @@ func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})
 }
 
+// OpsHandler serves only the operational endpoints — /healthz, /readyz
+// and /metrics — for a node that serves no API (`verity proxy`); any
+// other path is 404.
+func (s *Server) OpsHandler() http.Handler {
+	full := s.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz", "/readyz", "/metrics":
+			full.ServeHTTP(w, r)
+		default:
+			s.writeProblem(w, r, requestIDOf(r), problemf(http.StatusNotFound, CodeNotFound,
+				"this node serves only /healthz, /readyz and /metrics, not %s", r.URL.Path))
+		}
+	})
+}
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request, c *call) error {
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,12 @@ type Proxy struct {
 	RateLimit ProxyRateLimits `json:"rateLimit,omitempty"`
 	// UpstreamTLS configures TLS towards https upstreams.
 	UpstreamTLS UpstreamTLS `json:"upstreamTLS,omitempty"`
+	// SignInURL is where the proxy sends browsers to sign in: the
+	// external URL of the Verity nodes that serve sign-in (their
+	// http.externalURL), also the issuer of the access tokens it takes.
+	// Default: this node's http.externalURL. Required by `verity proxy`,
+	// which serves no sign-in of its own.
+	SignInURL string `json:"signInURL,omitempty"`
 }
 
 // UpstreamTLS is how the proxy connects to https upstreams.
@@ -385,6 +392,13 @@ func (c Config) Validate() error {
 		}
 		if _, port, _ := net.SplitHostPort(c.Proxy.Addr); c.Proxy.Addr == c.HTTP.Addr && port != "0" {
 			return strictjson.Errorf("proxy.addr", "must differ from http.addr")
+		}
+	}
+	if c.Proxy.SignInURL != "" {
+		u, err := url.Parse(c.Proxy.SignInURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+			(u.Path != "" && u.Path != "/") {
+			return strictjson.Errorf("proxy.signInURL", "must be an http(s) URL with a host and nothing after it, like https://verity.example.com")
 		}
 	}
 	if (c.Proxy.TLS.CertFile == "") != (c.Proxy.TLS.KeyFile == "") {

@@ -67,6 +67,9 @@ func TestLoadErrorsNameThePath(t *testing.T) {
 		{"signing rotation too often", "signing:\n  rotateEvery: 24h\n", "signing.rotateEvery: must be between 48h and 8760h"},
 		{"signing rotation too rare", "signing:\n  rotateEvery: 9000h\n", "signing.rotateEvery: must be between 48h and 8760h"},
 		{"not yaml", "store: [unclosed\n", "not valid YAML"},
+		{"sign-in URL without scheme", "proxy:\n  signInURL: verity.example.com\n", "proxy.signInURL: must be an http(s) URL"},
+		{"sign-in URL with a path", "proxy:\n  signInURL: https://verity.example.com/signin\n", "proxy.signInURL: must be an http(s) URL"},
+		{"sign-in URL with credentials", "proxy:\n  signInURL: https://a:b@verity.example.com\n", "proxy.signInURL: must be an http(s) URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
