@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"internal/signin":              {"internal/access", "internal/authn", "internal/decision", "internal/directory", "internal/rbac", "internal/store"},
 	"internal/config":              {"internal/strictjson"},
 	"internal/store":               {},
+	"internal/audit":               {"internal/store"},
 	"internal/strictjson":          {},
 	"internal/localca":             {},
 	"internal/geo":                 {},
@@ -67,6 +68,9 @@ var thirdParty = []string{
 	"github.com/coreos/go-oidc/v3",            // federation: discovery, JWKS and ID token verification of external identity providers
 	"golang.org/x/oauth2",                     // federation: the authorization code exchange with PKCE at external identity providers
 	"golang.org/x/time/rate",                  // the proxy's rate limits: token buckets
+	"github.com/transparency-dev/merkle",      // the audit log's RFC 6962 Merkle tree: hashing, compact ranges, proofs
+	"github.com/transparency-dev/formats",     // the audit log's checkpoints in the C2SP tlog-checkpoint format
+	"golang.org/x/mod/sumdb/note",             // signed notes (Ed25519) that carry the checkpoints
 }
 
 type pkg struct {

@@ -187,6 +187,19 @@ func (s *sqlStore) writeAudit(ctx context.Context, batch []*auditReq) error {
 	if err != nil {
 		return s.wrap(ctx, err, "append audit events: begin")
 	}
+	// The tree's lock numbers the batch: leaf indices follow on from the
+	// tree's size, in batch order, and the leaves are hashed into the tree
+	// in the same transaction.
+	tree, err := lockAuditTree(ctx, tx)
+	if err != nil {
+		_ = tx.rollback(ctx)
+		return s.wrap(ctx, err, "append audit events: lock the audit tree")
+	}
+	hashes := make([][]byte, len(batch))
+	for i, r := range batch {
+		r.event.Index = int64(tree.size) + int64(i)
+		hashes[i] = AuditLeafHash(&r.event)
+	}
 	for i := 0; i < len(batch); {
 		r := batch[i]
 		if r.async {
@@ -216,6 +229,10 @@ func (s *sqlStore) writeAudit(ctx context.Context, batch []*auditReq) error {
 		}
 		i++
 	}
+	if err := appendAuditLeaves(ctx, tx, &tree, hashes); err != nil {
+		_ = tx.rollback(ctx)
+		return s.wrap(ctx, err, "append audit events: hash into the audit tree")
+	}
 	if err := tx.commit(ctx); err != nil {
 		return s.wrap(ctx, err, "append audit events: commit")
 	}
@@ -228,14 +245,14 @@ func (s *sqlStore) writeAudit(ctx context.Context, batch []*auditReq) error {
 var auditRowsPerInsert = []int{64, 16, 4, 1}
 
 // auditColumns is the number of values one audit row binds.
-const auditColumns = 8
+const auditColumns = 9
 
 // auditInserts holds the INSERT statement of each row count.
 var auditInserts = func() map[int]string {
 	m := map[int]string{}
 	for _, n := range auditRowsPerInsert {
-		row := "(?, ?, ?, ?, ?, ?, ?, ?)"
-		m[n] = "INSERT INTO audit_events (event_time, request_id, actor, action, target, result, status, details) VALUES " +
+		row := "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		m[n] = "INSERT INTO audit_events (leaf_index, event_time, request_id, actor, action, target, result, status, details) VALUES " +
 			strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 	}
 	return m
@@ -258,7 +275,7 @@ func appendAuditArgs(args []any, e *AuditEvent) []any {
 	if e.Details != nil {
 		details = string(e.Details)
 	}
-	return append(args, toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details)
+	return append(args, e.Index, toMicros(e.Time), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, details)
 }
 
 // ListAudit returns the events q selects, newest first.
@@ -302,7 +319,7 @@ func (s *sqlStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, e
 		limit = DefaultAuditLimit
 	}
 	limit = min(limit, MaxAuditLimit)
-	sql := `SELECT seq, event_time, request_id, actor, action, target, result, status, details FROM audit_events`
+	sql := `SELECT ` + auditColumnsSelect + ` FROM audit_events`
 	if len(where) > 0 {
 		sql += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -316,15 +333,9 @@ func (s *sqlStore) ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, e
 	defer rs.Close()
 	var out []AuditEvent
 	for rs.Next() {
-		var e AuditEvent
-		var at int64
-		var details *string
-		if err := rs.Scan(&e.Seq, &at, &e.RequestID, &e.Actor, &e.Action, &e.Target, &e.Result, &e.Status, &details); err != nil {
+		e, err := scanAuditEvent(rs)
+		if err != nil {
 			return nil, s.wrap(ctx, err, "list audit events")
-		}
-		e.Time = fromMicros(at)
-		if details != nil {
-			e.Details = []byte(*details)
 		}
 		out = append(out, e)
 	}

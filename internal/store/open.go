@@ -42,7 +42,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (Store, error) {
 		eng.close()
 		return nil, err
 	}
-	return newSQLStore(eng, cfg, log), nil
+	s := newSQLStore(eng, cfg, log)
+	if err := s.integrateAuditBacklog(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // String names the engine and database, without the password.

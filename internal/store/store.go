@@ -98,7 +98,11 @@ type Record struct {
 
 // AuditEvent is one entry of the append-only audit table.
 type AuditEvent struct {
-	Seq       int64 // assigned by the store on append
+	Seq int64 // assigned by the store on append
+	// Index is the event's leaf index in the audit log's Merkle tree,
+	// assigned on append without gaps in the order events are written; -1
+	// when unknown (an event read back that has none).
+	Index     int64
 	Time      time.Time
 	RequestID string
 	Actor     string // principal id, or "" when unauthenticated
@@ -228,6 +232,16 @@ type Store interface {
 	AppendAudit(ctx context.Context, e AuditEvent) (int64, error)
 	// ListAudit returns the events q selects, newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
+	// The audit log's Merkle tree (auditlog.go): the stored head, tiles
+	// and events in leaf order, and signed checkpoints.
+	AuditHead(ctx context.Context) (AuditHead, error)
+	AuditTile(ctx context.Context, level, idx uint64) ([]byte, error)
+	AuditLeaves(ctx context.Context, from uint64, limit int) ([]AuditEvent, error)
+	SaveAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error
+	GetAuditCheckpoint(ctx context.Context, size uint64) (AuditCheckpoint, error)
+	LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error)
+	ListAuditCheckpoints(ctx context.Context, from, to uint64, limit int) ([]AuditCheckpoint, error)
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
