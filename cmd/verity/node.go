@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/verityhq/verity/internal/api"
+	"github.com/verityhq/verity/internal/audit"
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
@@ -111,6 +112,11 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		return err
 	}
 
+	auditLog, err := audit.Open(ctx, st, keys, audit.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+
 	var geoDB *geo.DB
 	if cfg.Geo.MMDBFile != "" {
 		if geoDB, err = geo.Open(cfg.Geo.MMDBFile); err != nil {
@@ -137,6 +143,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	go live.Run(feedCtx, cfg.Store.PollInterval.D())
 
 	go keys.Run(feedCtx, 0)
+	go auditLog.Run(feedCtx, cfg.Audit.CheckpointInterval.D())
 
 	// The listener first: the sign-in pages and the OIDC provider need the
 	// URL browsers use (the passkey relying party, the issuer).
@@ -206,7 +213,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	apiOpts := api.Options{
 		Store: st, Live: live, Logger: log, Registry: reg,
 		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB, SignIn: pages, Sealer: keys,
-		PasswordPolicy: policy,
+		PasswordPolicy: policy, AuditLog: auditLog,
 	}
 	if provider != nil {
 		// verity login --web: the CLI's access tokens work on the API.

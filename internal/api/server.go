@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verityhq/verity/internal/audit"
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
@@ -54,6 +55,9 @@ type Options struct {
 	// --web`) instead of an API token.
 	AccessTokens      AccessTokenVerifier
 	AccessTokenClient string
+	// AuditLog signs checkpoints and serves proofs of the audit log; nil
+	// on a node without it (those routes answer 404).
+	AuditLog *audit.Log
 }
 
 // AccessTokenVerifier checks an access token for a client and returns its

@@ -121,6 +121,21 @@ func loadOrCreateKey(ctx context.Context, st store.Store, sealer Sealer) (keyRec
 	return kr, nil
 }
 
+// StoredVerifierKey returns the checkpoint verifier key the database names
+// (without the master key: it is kept in the clear). Someone who can write
+// the database can replace it; a verifier that kept the key does not ask.
+func StoredVerifierKey(ctx context.Context, st store.Store) (string, error) {
+	rec, err := st.GetRecord(ctx, keyRecordKind, keyRecordID)
+	if err != nil {
+		return "", err
+	}
+	var kr keyRecord
+	if err := json.Unmarshal(rec.Body, &kr); err != nil {
+		return "", fmt.Errorf("audit: read the checkpoint key record: %w", err)
+	}
+	return kr.VerifierKey, nil
+}
+
 // Origin is the log's name, the first line of its checkpoints.
 func (l *Log) Origin() string { return l.origin }
 

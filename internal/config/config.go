@@ -44,6 +44,15 @@ type Config struct {
 	Signing Signing `json:"signing,omitempty"`
 	// Proxy configures the identity-aware proxy's listener.
 	Proxy Proxy `json:"proxy,omitempty"`
+	// Audit configures the tamper-evident audit log.
+	Audit Audit `json:"audit,omitempty"`
+}
+
+// Audit configures the tamper-evident audit log (docs/audit.md).
+type Audit struct {
+	// CheckpointInterval is how often a node signs a checkpoint of the
+	// audit log while it grows (1s–24h). Default 1m.
+	CheckpointInterval Duration `json:"checkpointInterval,omitempty"`
 }
 
 // Proxy configures the identity-aware proxy, which serves the published
@@ -279,6 +288,7 @@ func Default() Config {
 		Log:     Log{Level: "info", Format: "json"},
 		Auth:    Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
 		Signing: Signing{Algorithm: "ES256", RotateEvery: Duration(30 * 24 * time.Hour)},
+		Audit:   Audit{CheckpointInterval: Duration(time.Minute)},
 		Proxy: Proxy{Addr: "127.0.0.1:9443", ShutdownTimeout: Duration(20 * time.Second), ReadHeaderTimeout: Duration(10 * time.Second),
 			MaxHeaderBytes: 64 << 10, MaxBodyBytes: 64 << 20},
 	}
@@ -439,6 +449,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.Signing.RotateEvery.D(); d < 48*time.Hour || d > 8760*time.Hour {
 		return strictjson.Errorf("signing.rotateEvery", "must be between 48h and 8760h")
+	}
+	if d := c.Audit.CheckpointInterval.D(); d < time.Second || d > 24*time.Hour {
+		return strictjson.Errorf("audit.checkpointInterval", "must be between 1s and 24h")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/verityhq/verity/internal/audit"
+	"github.com/verityhq/verity/internal/config"
+	"github.com/verityhq/verity/internal/store"
+)
+
+func newAuditCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "The tamper-evident audit log: checkpoints, proofs, verification",
+		Long: `The audit log is a Merkle tree (RFC 6962) of every sign-in, decision and
+change, with signed checkpoints. Save a checkpoint and the log's verifier key
+somewhere the database's administrators cannot write; later, 'verity audit
+verify --checkpoint FILE --key KEY' proves that nothing it covered was
+altered or removed, and says where if something was. See docs/audit.md.`,
+	}
+	cmd.AddCommand(newAuditCheckpointCmd(), newAuditKeyCmd(), newAuditProveCmd(), newAuditVerifyCmd())
+	return cmd
+}
+
+func newAuditCheckpointCmd() *cobra.Command {
+	var f clientFlags
+	var create bool
+	var out string
+	cmd := &cobra.Command{
+		Use:   "checkpoint [--new] [-o FILE]",
+		Short: "Print the latest signed checkpoint of the audit log",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			method := "GET"
+			if create {
+				method = "POST"
+			}
+			var note []byte
+			if err := c.do(cmd.Context(), method, "/api/v1/auditLogs/checkpoint", nil, &note); err != nil {
+				return err
+			}
+			return writeOut(cmd.OutOrStdout(), out, note)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&create, "new", false, "sign a checkpoint of the log as it is now first")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of standard output")
+	return cmd
+}
+
+func newAuditKeyCmd() *cobra.Command {
+	var f clientFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "key [-o FILE]",
+		Short: "Print the verifier key of the audit log's checkpoints",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			var info struct {
+				VerifierKey string `json:"verifierKey"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/auditLogs/log", nil, &info); err != nil {
+				return err
+			}
+			return writeOut(cmd.OutOrStdout(), out, []byte(info.VerifierKey+"\n"))
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of standard output")
+	return cmd
+}
+
+func newAuditProveCmd() *cobra.Command {
+	var f clientFlags
+	var index uint64
+	var checkpointFile, key string
+	cmd := &cobra.Command{
+		Use:   "prove --index N --checkpoint FILE --key KEY",
+		Short: "Prove that an event is in the log covered by a saved checkpoint",
+		Long: `Prove fetches the event at leaf index N with its inclusion proof for the
+tree of the saved checkpoint, and checks both here: the checkpoint's
+signature with the key, and that the event is the leaf at N of that tree. It
+prints the event as logged.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cp, err := readCheckpoint(checkpointFile, key)
+			if err != nil {
+				return err
+			}
+			if index >= cp.Size {
+				return fmt.Errorf("--index %d: the checkpoint covers leaves 0 to %d", index, cp.Size-1)
+			}
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			var p struct {
+				LeafHash []byte   `json:"leafHash"`
+				Hashes   [][]byte `json:"hashes"`
+				Leaf     []byte   `json:"leaf"`
+			}
+			if err := c.do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/auditLogs/proofs/inclusion?index=%d&treeSize=%d", index, cp.Size), nil, &p); err != nil {
+				return err
+			}
+			if err := audit.VerifyInclusion(index, cp.Size, audit.LeafHash(p.Leaf), p.Hashes, cp.Root); err != nil {
+				return fmt.Errorf("the proof does not hold: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\nleaf %d is in the log of %d leaves signed by %s (root %s)\n",
+				p.Leaf, index, cp.Size, cp.Origin, base64.StdEncoding.EncodeToString(cp.Root))
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().Uint64Var(&index, "index", 0, "leaf index of the event")
+	cmd.Flags().StringVar(&checkpointFile, "checkpoint", "", "a saved checkpoint (verity audit checkpoint -o FILE)")
+	cmd.Flags().StringVar(&key, "key", "", "the log's verifier key, or @FILE (verity audit key -o FILE)")
+	_ = cmd.MarkFlagRequired("checkpoint")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func newAuditVerifyCmd() *cobra.Command {
+	var file, data, checkpointFile, key string
+	cmd := &cobra.Command{
+		Use:   "verify [--checkpoint FILE] [--key KEY]",
+		Short: "Recompute the audit log from the database and check it",
+		Long: `Verify reads the database named by the configuration (or the data directory
+of 'verity up') directly, hashes every audit event again and rebuilds the
+Merkle tree, and checks it against every signed checkpoint — those in the
+database and, with --checkpoint, one you saved — and against the stored tree.
+It prints the first leaf index where the log differs from what was logged:
+an event modified, deleted, inserted or moved, or a span rewritten with its
+hashes. Exit status 1 when it does not verify.
+
+Without --key, checkpoints are checked with the key the database names,
+which someone who can write the database could have replaced: keep the key
+(verity audit key) with your checkpoints.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadOfflineConfig(file, data)
+			if err != nil {
+				return err
+			}
+			log := newLogger(config.Log{Level: "warn", Format: "text"}, cmd.ErrOrStderr())
+			ctx, cancel := context.WithTimeout(cmd.Context(), cfg.Store.ConnectTimeout.D()+time.Hour)
+			defer cancel()
+			st, err := store.Open(ctx, storeConfig(cfg), log)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opts := audit.VerifyOptions{}
+			if key != "" {
+				if opts.VerifierKey, err = readKey(key); err != nil {
+					return err
+				}
+			}
+			stored, err := audit.StoredVerifierKey(ctx, st)
+			if err != nil && opts.VerifierKey == "" {
+				return fmt.Errorf("the database names no checkpoint key (%w); pass --key", err)
+			}
+			if opts.VerifierKey == "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: checking checkpoints with the key the database names; pass --key with the key you kept")
+			} else if stored != "" && stored != opts.VerifierKey {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: the database names a different checkpoint key than --key")
+			}
+			if checkpointFile != "" {
+				if opts.Trusted, err = os.ReadFile(checkpointFile); err != nil {
+					return err
+				}
+			}
+			rep, err := audit.Verify(ctx, st, stored, opts)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "leaves read: %d (tree: %d), checkpoints checked: %d\n", rep.Leaves, rep.TreeSize, rep.Checkpoints)
+			if rep.OK() {
+				fmt.Fprintf(out, "root: %s\nthe audit log verifies\n", base64.StdEncoding.EncodeToString(rep.Root))
+				return nil
+			}
+			fmt.Fprintf(out, "NOT VERIFIED: leaf %d: %s: %s\n", rep.First.Index, rep.First.Kind, rep.First.Detail)
+			return fmt.Errorf("the audit log does not verify: leaf %d %s", rep.First.Index, rep.First.Kind)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "", "configuration file (or $VERITY_CONFIG)")
+	cmd.Flags().StringVar(&data, "data", "", "data directory of verity up (or $VERITY_DATA)")
+	cmd.Flags().StringVar(&checkpointFile, "checkpoint", "", "a checkpoint you saved (verity audit checkpoint -o FILE)")
+	cmd.Flags().StringVar(&key, "key", "", "the log's verifier key you kept, or @FILE")
+	return cmd
+}
+
+// loadOfflineConfig is the configuration of a command that opens the
+// database itself: the file, VERITY_ variables and the data directory.
+func loadOfflineConfig(file, data string) (config.Config, error) {
+	env := os.Environ()
+	if data == "" {
+		data = os.Getenv("VERITY_DATA")
+	}
+	if data != "" {
+		env = append(env, "VERITY_DATA_DIR="+data)
+	}
+	if file == "" {
+		file = os.Getenv("VERITY_CONFIG")
+	}
+	return config.Load(file, env)
+}
+
+func readKey(v string) (string, error) {
+	if name, ok := strings.CutPrefix(v, "@"); ok {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return "", err
+		}
+		v = string(b)
+	}
+	return strings.TrimSpace(v), nil
+}
+
+func readCheckpoint(file, key string) (audit.Checkpoint, error) {
+	if file == "" || key == "" {
+		return audit.Checkpoint{}, errors.New("--checkpoint and --key are required")
+	}
+	text, err := os.ReadFile(file)
+	if err != nil {
+		return audit.Checkpoint{}, err
+	}
+	k, err := readKey(key)
+	if err != nil {
+		return audit.Checkpoint{}, err
+	}
+	return audit.ParseCheckpoint(text, k)
+}
+
+func writeOut(stdout io.Writer, file string, b []byte) error {
+	if file == "" {
+		_, err := stdout.Write(b)
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
