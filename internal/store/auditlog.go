@@ -34,37 +34,36 @@ var (
 	auditFactory = &compact.RangeFactory{Hash: auditHasher.HashChildren}
 )
 
-// AuditLeaf returns the canonical bytes of e as a leaf: a JSON object with
-// the fields in a fixed order, the time in UTC at the microseconds the
-// store keeps, and the details as stored (as a JSON string when they are
-// not valid JSON). The same event always gives the same bytes; its place
-// in the log is its place in the tree.
+// AuditLeaf returns the canonical bytes of e as a leaf: a JSON object
+// with the fields in a fixed order — time (UTC, at the microseconds the
+// store keeps), requestId, actor, action, target, result, status — and
+// last "details", the details exactly as stored (JSON, as Verity writes
+// them; null when absent). The fields before it are JSON-encoded, so the
+// bytes name one event only. The same event always gives the same bytes;
+// its place in the log is its place in the tree.
 func AuditLeaf(e *AuditEvent) []byte {
-	leaf := struct {
-		Time      string          `json:"time"`
-		RequestID string          `json:"requestId"`
-		Actor     string          `json:"actor"`
-		Action    string          `json:"action"`
-		Target    string          `json:"target"`
-		Result    string          `json:"result"`
-		Status    int             `json:"status"`
-		Details   json.RawMessage `json:"details"`
-	}{fromMicros(toMicros(e.Time)).UTC().Format(time.RFC3339Nano), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status, nil}
-	switch {
-	case e.Details == nil:
-		leaf.Details = json.RawMessage("null")
-	case json.Valid(e.Details):
-		leaf.Details = e.Details
-	default:
-		s, _ := json.Marshal(string(e.Details))
-		leaf.Details = s
-	}
-	b, err := json.Marshal(leaf)
+	head := struct {
+		Time      string `json:"time"`
+		RequestID string `json:"requestId"`
+		Actor     string `json:"actor"`
+		Action    string `json:"action"`
+		Target    string `json:"target"`
+		Result    string `json:"result"`
+		Status    int    `json:"status"`
+	}{fromMicros(toMicros(e.Time)).UTC().Format(time.RFC3339Nano), e.RequestID, e.Actor, e.Action, e.Target, e.Result, e.Status}
+	b, err := json.Marshal(head)
 	if err != nil {
-		// Only invalid raw JSON fails, and it was checked above.
-		panic("store: audit leaf: " + err.Error())
+		panic("store: audit leaf: " + err.Error()) // strings and an int always encode
 	}
-	return b
+	details := e.Details
+	if details == nil {
+		details = []byte("null")
+	}
+	out := make([]byte, 0, len(b)+len(`,"details":`)+len(details))
+	out = append(out, b[:len(b)-1]...)
+	out = append(out, `,"details":`...)
+	out = append(out, details...)
+	return append(out, '}')
 }
 
 // AuditLeafHash is the RFC 6962 leaf hash of e.
