@@ -26,6 +26,7 @@ type Sealer interface {
 // Log signs checkpoints of the audit tree and serves proofs.
 type Log struct {
 	st       store.Store
+	prover   *Prover
 	signer   note.Signer
 	verifier note.Verifier
 	origin   string
@@ -57,7 +58,7 @@ type keyRecord struct {
 
 // Open loads the log's signing key, creating it on first use.
 func Open(ctx context.Context, st store.Store, sealer Sealer, opts Options) (*Log, error) {
-	l := &Log{st: st, log: opts.Logger, now: opts.Now}
+	l := &Log{st: st, prover: NewProver(st), log: opts.Logger, now: opts.Now}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -260,7 +261,7 @@ func (l *Log) Inclusion(ctx context.Context, index, size uint64) (InclusionProof
 	if len(evs) == 0 || evs[0].Index != int64(index) {
 		return InclusionProof{}, fmt.Errorf("audit: leaf %d: %w", index, store.ErrNotFound)
 	}
-	hashes, err := ProveInclusion(ctx, l.st, index, size)
+	hashes, err := l.prover.Inclusion(ctx, index, size)
 	if err != nil {
 		return InclusionProof{}, err
 	}
@@ -281,7 +282,7 @@ func (l *Log) Consistency(ctx context.Context, size1, size2 uint64) (uint64, [][
 	if size1 == 0 || size1 > size2 || size2 > head.Size {
 		return 0, nil, fmt.Errorf("audit: consistency from %d to %d: %w (sizes from 1, in order, up to %d)", size1, size2, ErrOutOfRange, head.Size)
 	}
-	hashes, err := ProveConsistency(ctx, l.st, size1, size2)
+	hashes, err := l.prover.Consistency(ctx, size1, size2)
 	return size2, hashes, err
 }
 

@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
@@ -13,9 +15,11 @@ import (
 
 var hasher = rfc6962.DefaultHasher
 
-// TileReader reads the audit tree's stored tiles (store.Store does).
+// TileReader reads the audit tree's stored tiles (store.Store does), one
+// or several in one query.
 type TileReader interface {
 	AuditTile(ctx context.Context, level, idx uint64) ([]byte, error)
+	AuditTiles(ctx context.Context, keys [][2]uint64) (map[[2]uint64][]byte, error)
 }
 
 // nodes fetches the hashes of complete nodes of the tree from its tiles:
@@ -26,10 +30,45 @@ type nodes struct {
 	ctx   context.Context
 	r     TileReader
 	tiles map[[2]uint64][]byte
+	cache *nodeCache // may be nil
 }
 
 func newNodes(ctx context.Context, r TileReader) *nodes {
 	return &nodes{ctx: ctx, r: r, tiles: map[[2]uint64][]byte{}}
+}
+
+// nodeCache keeps hashes of complete nodes at tree level TileHeight and
+// above. A complete node never changes in an append-only tree, the upper
+// levels are few and every proof passes through them, so after a while a
+// proof reads and hashes only in its leaf's tile. Bounded: past
+// maxCachedNodes it starts over.
+type nodeCache struct {
+	mu sync.Mutex
+	m  map[compact.NodeID][]byte
+}
+
+const maxCachedNodes = 1 << 18 // 256k hashes, 8 MiB of them
+
+func (c *nodeCache) get(id compact.NodeID) ([]byte, bool) {
+	if c == nil || id.Level < store.TileHeight {
+		return nil, false
+	}
+	c.mu.Lock()
+	h, ok := c.m[id]
+	c.mu.Unlock()
+	return h, ok
+}
+
+func (c *nodeCache) put(id compact.NodeID, h []byte) {
+	if c == nil || id.Level < store.TileHeight {
+		return
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedNodes {
+		c.m = make(map[compact.NodeID][]byte)
+	}
+	c.m[id] = h
+	c.mu.Unlock()
 }
 
 func (n *nodes) tile(level, idx uint64) ([]byte, error) {
@@ -45,8 +84,51 @@ func (n *nodes) tile(level, idx uint64) ([]byte, error) {
 	return t, nil
 }
 
+// tileOf is the tile that holds the complete node id or the entries it is
+// hashed from.
+func tileOf(id compact.NodeID) [2]uint64 {
+	up := id.Level % store.TileHeight
+	return [2]uint64{uint64(id.Level) / store.TileHeight, (id.Index << up) / store.TileWidth}
+}
+
+// prefetch reads the tiles of ids not read yet, in one query.
+func (n *nodes) prefetch(ids []compact.NodeID) error {
+	var keys [][2]uint64
+	for _, id := range ids {
+		if _, ok := n.cache.get(id); ok {
+			continue
+		}
+		k := tileOf(id)
+		if _, ok := n.tiles[k]; !ok && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	got, err := n.r.AuditTiles(n.ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		n.tiles[k] = got[k] // nil when absent: hash reports it
+	}
+	return nil
+}
+
 // hash returns the hash of the complete node id.
 func (n *nodes) hash(id compact.NodeID) ([]byte, error) {
+	if h, ok := n.cache.get(id); ok {
+		return h, nil
+	}
+	h, err := n.compute(id)
+	if err == nil {
+		n.cache.put(id, h)
+	}
+	return h, err
+}
+
+func (n *nodes) compute(id compact.NodeID) ([]byte, error) {
 	level := uint64(id.Level) / store.TileHeight
 	up := id.Level % store.TileHeight
 	first := id.Index << up // the node's leftmost descendant at the tile level
@@ -74,6 +156,9 @@ func (n *nodes) hash(id compact.NodeID) ([]byte, error) {
 }
 
 func (n *nodes) proof(p proof.Nodes) ([][]byte, error) {
+	if err := n.prefetch(p.IDs); err != nil {
+		return nil, err
+	}
 	hs := make([][]byte, len(p.IDs))
 	for i, id := range p.IDs {
 		h, err := n.hash(id)
@@ -91,6 +176,9 @@ func (n *nodes) root(size uint64) ([]byte, error) {
 		return hasher.EmptyRoot(), nil
 	}
 	ids := compact.RangeNodes(0, size, nil)
+	if err := n.prefetch(ids); err != nil {
+		return nil, err
+	}
 	hs := make([][]byte, len(ids))
 	for i, id := range ids {
 		h, err := n.hash(id)
@@ -106,32 +194,62 @@ func (n *nodes) root(size uint64) ([]byte, error) {
 	return r.GetRootHash(nil)
 }
 
-// ProveInclusion returns the RFC 6962 audit path of leaf index in the
-// tree of size (index < size ≤ the stored tree's size), from the tiles.
-func ProveInclusion(ctx context.Context, r TileReader, index, size uint64) ([][]byte, error) {
-	p, err := proof.Inclusion(index, size)
+// Prover makes proofs from the stored tiles, keeping the upper levels'
+// node hashes (nodeCache) from one proof to the next.
+type Prover struct {
+	r     TileReader
+	cache nodeCache
+}
+
+// NewProver returns a prover over r's tiles.
+func NewProver(r TileReader) *Prover { return &Prover{r: r} }
+
+func (p *Prover) nodes(ctx context.Context) *nodes {
+	n := newNodes(ctx, p.r)
+	n.cache = &p.cache
+	return n
+}
+
+// Inclusion returns the RFC 6962 audit path of leaf index in the tree of
+// size (index < size ≤ the stored tree's size).
+func (p *Prover) Inclusion(ctx context.Context, index, size uint64) ([][]byte, error) {
+	ids, err := proof.Inclusion(index, size)
 	if err != nil {
 		return nil, err
 	}
-	return newNodes(ctx, r).proof(p)
+	return p.nodes(ctx).proof(ids)
 }
 
-// ProveConsistency returns the RFC 6962 proof that the tree of size1 is a
+// Consistency returns the RFC 6962 proof that the tree of size1 is a
 // prefix of the tree of size2 (0 < size1 ≤ size2 ≤ the stored tree's size).
-func ProveConsistency(ctx context.Context, r TileReader, size1, size2 uint64) ([][]byte, error) {
+func (p *Prover) Consistency(ctx context.Context, size1, size2 uint64) ([][]byte, error) {
 	if size1 == 0 {
 		return nil, fmt.Errorf("no consistency proof from the empty tree")
 	}
-	p, err := proof.Consistency(size1, size2)
+	ids, err := proof.Consistency(size1, size2)
 	if err != nil {
 		return nil, err
 	}
-	return newNodes(ctx, r).proof(p)
+	return p.nodes(ctx).proof(ids)
 }
 
-// RootAt returns the root of the stored tree's first size leaves.
+// Root returns the root of the stored tree's first size leaves.
+func (p *Prover) Root(ctx context.Context, size uint64) ([]byte, error) {
+	return p.nodes(ctx).root(size)
+}
+
+// ProveInclusion, ProveConsistency and RootAt are the Prover's, without a
+// cache kept between calls.
+func ProveInclusion(ctx context.Context, r TileReader, index, size uint64) ([][]byte, error) {
+	return NewProver(r).Inclusion(ctx, index, size)
+}
+
+func ProveConsistency(ctx context.Context, r TileReader, size1, size2 uint64) ([][]byte, error) {
+	return NewProver(r).Consistency(ctx, size1, size2)
+}
+
 func RootAt(ctx context.Context, r TileReader, size uint64) ([]byte, error) {
-	return newNodes(ctx, r).root(size)
+	return NewProver(r).Root(ctx, size)
 }
 
 // VerifyInclusion checks an inclusion proof of leafHash at index against

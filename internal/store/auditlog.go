@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -308,6 +309,41 @@ func (s *sqlStore) AuditTile(ctx context.Context, level, idx uint64) ([]byte, er
 		return nil, s.wrap(ctx, err, "read audit tile %d/%d", level, idx)
 	}
 	return b, nil
+}
+
+// AuditTiles returns the tiles keys name ({level, idx}) in one query;
+// absent tiles are left out of the map.
+func (s *sqlStore) AuditTiles(ctx context.Context, keys [][2]uint64) (map[[2]uint64][]byte, error) {
+	out := make(map[[2]uint64][]byte, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var where strings.Builder
+	args := make([]any, 0, 2*len(keys))
+	for i, k := range keys {
+		if i > 0 {
+			where.WriteString(" OR ")
+		}
+		where.WriteString("(level = ? AND idx = ?)")
+		args = append(args, int64(k[0]), int64(k[1]))
+	}
+	rs, err := s.eng.reads().query(ctx, `SELECT level, idx, hashes FROM audit_tiles WHERE `+where.String(), args...)
+	if err != nil {
+		return nil, s.wrap(ctx, err, "read audit tiles")
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var level, idx int64
+		var b []byte
+		if err := rs.Scan(&level, &idx, &b); err != nil {
+			return nil, s.wrap(ctx, err, "read audit tiles")
+		}
+		out[[2]uint64{uint64(level), uint64(idx)}] = b
+	}
+	if err := rs.Err(); err != nil {
+		return nil, s.wrap(ctx, err, "read audit tiles")
+	}
+	return out, nil
 }
 
 // AuditCheckpoint is a signed checkpoint of the audit tree.

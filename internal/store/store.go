@@ -237,6 +237,7 @@ type Store interface {
 	// and events in leaf order, and signed checkpoints.
 	AuditHead(ctx context.Context) (AuditHead, error)
 	AuditTile(ctx context.Context, level, idx uint64) ([]byte, error)
+	AuditTiles(ctx context.Context, keys [][2]uint64) (map[[2]uint64][]byte, error)
 	AuditLeaves(ctx context.Context, from uint64, limit int) ([]AuditEvent, error)
 	SaveAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error
 	GetAuditCheckpoint(ctx context.Context, size uint64) (AuditCheckpoint, error)
