@@ -44,6 +44,7 @@ func (s *Server) audit(ctx context.Context, rt *Route, c *call, status int, r *h
 
 type auditEventJSON struct {
 	ID                string          `json:"id"`
+	LeafIndex         int64           `json:"leafIndex"` // the event's place in the audit log's Merkle tree
 	ActivityDateTime  string          `json:"activityDateTime"`
 	RequestID         string          `json:"requestId"`
 	Actor             string          `json:"initiatedBy,omitempty"`
@@ -55,15 +56,34 @@ type auditEventJSON struct {
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) error {
-	q := store.AuditQuery{Actor: r.URL.Query().Get("actor"), Action: r.URL.Query().Get("action"), Limit: 100}
-	if v := r.URL.Query().Get("$top"); v != "" {
+	qs := r.URL.Query()
+	q := store.AuditQuery{Actor: qs.Get("actor"), Action: qs.Get("action"), Target: qs.Get("target"), Limit: 100}
+	switch v := qs.Get("result"); v {
+	case "", "success", "failure", "denied", "interrupted":
+		q.Result = v
+	default:
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be success, failure, denied or interrupted", Target: "result"}
+	}
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"from", &q.Since}, {"to", &q.Until}} {
+		if v := qs.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z", Target: p.name}
+			}
+			*p.to = t
+		}
+	}
+	if v := qs.Get("$top"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {
 			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an integer between 1 and 1000", Target: "$top"}
 		}
 		q.Limit = n
 	}
-	if v := r.URL.Query().Get("$skiptoken"); v != "" {
+	if v := qs.Get("$skiptoken"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
 			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "not a valid paging token", Target: "$skiptoken"}
@@ -77,18 +97,17 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) erro
 	out := make([]auditEventJSON, 0, len(events))
 	for _, e := range events {
 		out = append(out, auditEventJSON{
-			ID: strconv.FormatInt(e.Seq, 10), ActivityDateTime: e.Time.UTC().Format(time.RFC3339Nano), RequestID: e.RequestID,
+			ID: strconv.FormatInt(e.Seq, 10), LeafIndex: e.Index, ActivityDateTime: e.Time.UTC().Format(time.RFC3339Nano), RequestID: e.RequestID,
 			Actor: e.Actor, ActivityName: e.Action, Target: e.Target, Result: e.Result, Status: e.Status, AdditionalDetails: e.Details,
 		})
 	}
 	resp := map[string]any{"value": out}
 	if len(events) == q.Limit && len(events) > 0 {
 		next := url.Values{}
-		if q.Actor != "" {
-			next.Set("actor", q.Actor)
-		}
-		if q.Action != "" {
-			next.Set("action", q.Action)
+		for _, k := range []string{"actor", "action", "target", "result", "from", "to"} {
+			if v := qs.Get(k); v != "" {
+				next.Set(k, v)
+			}
 		}
 		next.Set("$top", strconv.Itoa(q.Limit))
 		next.Set("$skiptoken", strconv.FormatInt(events[len(events)-1].Seq, 10))
