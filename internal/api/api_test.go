@@ -350,12 +350,22 @@ func TestEveryCallIsAudited(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("audit = %v; want %v", got, want)
 		}
+		// A change is recorded in its own transaction, before the response
+		// (status 0), with what it wrote; a refusal after the fact with its
+		// status.
 		create := evs[2]
-		if create.Actor != e.adminID || create.Target != "/api/v1/users" || create.Status != http.StatusCreated || create.RequestID == "" {
+		if create.Actor != e.adminID || create.Target != "/api/v1/users" || create.Status != 0 || create.RequestID == "" {
 			t.Fatalf("create event = %+v", create)
 		}
-		var details map[string]any
-		if err := json.Unmarshal(create.Details, &details); err != nil || details["id"] != id || details["revision"] == nil {
+		if failed := evs[6]; failed.Status != http.StatusBadRequest {
+			t.Fatalf("failed create event = %+v", failed)
+		}
+		var details struct {
+			Revision int64 `json:"revision"`
+			Changes  []struct{ Kind, ID, Op string }
+		}
+		if err := json.Unmarshal(create.Details, &details); err != nil || details.Revision == 0 || len(details.Changes) == 0 ||
+			details.Changes[0].ID != id || details.Changes[0].Op != "put" {
 			t.Fatalf("create details = %s", create.Details)
 		}
 		// Secrets never reach the audit table or the log.

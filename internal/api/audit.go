@@ -11,10 +11,24 @@ import (
 	"github.com/verityhq/verity/internal/store"
 )
 
-// audit records one API call. The record is written after the handler, on
-// a context that survives a client hang-up; a failure is logged and
+// audit records one API call that did not record itself with its change
+// (reads, refusals, failures, and writes outside the directory such as
+// tokens and credentials). The record is written after the handler, on a
+// context that survives a client hang-up; a failure is logged and
 // counted, never silently dropped.
 func (s *Server) audit(ctx context.Context, rt *Route, c *call, status int, r *http.Request) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.opts.Store.AppendAudit(ctx, s.auditEvent(rt, c, status, r, nil)); err != nil {
+		s.metrics.auditFailures.Inc()
+		s.log.Error("audit: cannot record API call", "requestId", c.requestID, "action", rt.Name, "err", err)
+	}
+}
+
+// auditEvent is the audit event of an API call with status; for a change
+// recorded in its own transaction, before the response is written, status
+// is 0 and changes lists what it wrote (the first maxAuditedChanges).
+func (s *Server) auditEvent(rt *Route, c *call, status int, r *http.Request, changes []store.Change) store.AuditEvent {
 	result := "success"
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests:
@@ -29,18 +43,27 @@ func (s *Server) audit(ctx context.Context, rt *Route, c *call, status int, r *h
 	if c.revision > 0 {
 		details["revision"] = c.revision
 	}
-	b, _ := json.Marshal(details)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_, err := s.opts.Store.AppendAudit(ctx, store.AuditEvent{
-		Time: time.Now().UTC(), RequestID: c.requestID, Actor: c.principal, Action: rt.Name,
-		Target: r.URL.Path, Result: result, Status: status, Details: b,
-	})
-	if err != nil {
-		s.metrics.auditFailures.Inc()
-		s.log.Error("audit: cannot record API call", "requestId", c.requestID, "action", rt.Name, "err", err)
+	if len(changes) > 0 {
+		type change struct {
+			Kind string `json:"kind"`
+			ID   string `json:"id"`
+			Op   string `json:"op"`
+		}
+		list := make([]change, 0, min(len(changes), maxAuditedChanges))
+		for _, ch := range changes[:min(len(changes), maxAuditedChanges)] {
+			list = append(list, change{ch.Kind, ch.ID, string(ch.Op)})
+		}
+		details["changes"] = list
+		details["changeCount"] = len(changes)
 	}
+	b, _ := json.Marshal(details)
+	return store.AuditEvent{Time: time.Now().UTC(), RequestID: c.requestID, Actor: c.principal, Action: rt.Name,
+		Target: r.URL.Path, Result: result, Status: status, Details: b}
 }
+
+// maxAuditedChanges bounds the changes an audit event lists (an apply
+// may write thousands); changeCount says how many there were.
+const maxAuditedChanges = 100
 
 type auditEventJSON struct {
 	ID                string          `json:"id"`

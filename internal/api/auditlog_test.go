@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/store/storetest"
 )
 
 // TestDirectoryAuditsFilters: the audit log's filters combine, and the
@@ -70,4 +72,38 @@ func TestDirectoryAuditsFilters(t *testing.T) {
 		e.admin("GET", "/api/v1/auditLogs/directoryAudits?result=maybe", nil).problem(http.StatusBadRequest, "InvalidRequest", "result")
 		e.admin("GET", "/api/v1/auditLogs/directoryAudits?to=soon", nil).problem(http.StatusBadRequest, "InvalidRequest", "to")
 	})
+}
+
+// TestChangesFailWithoutTheirRecord: when the audit log cannot be written,
+// an administrator's change is refused and not made; once it can, the
+// change and its record are made together.
+func TestChangesFailWithoutTheirRecord(t *testing.T) {
+	t.Parallel()
+	path := storetest.SQLitePath(t)
+	e := newEnv(t, storetest.OpenDSN(t, path))
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// As a full disk or a broken audit table would.
+	if _, err := db.Exec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit table broken'); END`); err != nil {
+		t.Fatal(err)
+	}
+	r := e.admin("POST", "/api/v1/users", map[string]any{"userPrincipalName": "unrecorded@contoso.com", "displayName": "Unrecorded"})
+	if r.status < 500 {
+		t.Fatalf("a change without its record: %d %s", r.status, r.body)
+	}
+	if _, err := db.Exec(`DROP TRIGGER audit_broken`); err != nil {
+		t.Fatal(err)
+	}
+	e.admin("GET", "/api/v1/users/unrecorded@contoso.com", nil).want(http.StatusNotFound)
+	id := e.createUser("recorded@contoso.com")
+	var found bool
+	for _, ev := range e.audit() {
+		found = found || (ev.Action == "users.create" && strings.Contains(string(ev.Details), id))
+	}
+	if !found {
+		t.Fatal("the change's record is missing")
+	}
 }

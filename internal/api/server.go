@@ -202,7 +202,18 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route) {
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	sw := &statusWriter{ResponseWriter: w}
 	err := s.authorize(r, rt, c)
+	var receipt *store.AuditReceipt
 	if err == nil {
+		if rt.Name != "" && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// A change is recorded in its own transaction (store.AuditWith):
+			// it is not made when its record cannot be.
+			var ctx context.Context
+			ctx, receipt = store.AuditWith(r.Context(), func(rev int64, changes []store.Change) store.AuditEvent {
+				c.revision = rev
+				return s.auditEvent(rt, c, 0, r, changes)
+			})
+			r = r.WithContext(ctx)
+		}
 		err = rt.handler(sw, r, c)
 	}
 	if err != nil {
@@ -214,7 +225,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route) {
 	}
 	s.metrics.requests.WithLabelValues(rt.Name, statusClass(sw.status)).Inc()
 	s.metrics.duration.WithLabelValues(rt.Name).Observe(time.Since(start).Seconds())
-	if rt.Name != "" {
+	if rt.Name != "" && (receipt == nil || !receipt.Written) {
 		s.audit(r.Context(), rt, c, sw.status, r)
 	}
 }

@@ -425,3 +425,42 @@ func (s *sqlStore) readCheckpoint(ctx context.Context, q string, args ...any) (A
 	c.Size, c.Created = uint64(size), fromMicros(created)
 	return c, nil
 }
+
+// AuditReceipt says whether an Update recorded its audit event (AuditWith)
+// and which.
+type AuditReceipt struct {
+	Written bool
+	Event   AuditEvent // with Seq and Index, once Written
+
+	make    func(revision int64, changes []Change) AuditEvent
+	pending AuditEvent
+}
+
+type auditWithKey struct{}
+
+// AuditWith returns a context under which an Update that writes appends
+// the event mk returns (given the new revision and the changes) to the
+// audit log in the same transaction: the change is made only with its record, and fails
+// when the record cannot be written. An Update that writes nothing
+// appends nothing; the receipt says what happened.
+func AuditWith(ctx context.Context, mk func(revision int64, changes []Change) AuditEvent) (context.Context, *AuditReceipt) {
+	r := &AuditReceipt{make: mk}
+	return context.WithValue(ctx, auditWithKey{}, r), r
+}
+
+// appendAuditInTx appends e in tx: numbered under the tree's lock, hashed
+// into the tree, inserted.
+func appendAuditInTx(ctx context.Context, tx txn, e *AuditEvent) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	t, err := lockAuditTree(ctx, tx)
+	if err != nil {
+		return err
+	}
+	e.Index = int64(t.size)
+	if err := tx.queryRow(ctx, auditInsert(1)+" RETURNING seq", appendAuditArgs(nil, e)...).Scan(&e.Seq); err != nil {
+		return err
+	}
+	return appendAuditLeaves(ctx, tx, &t, [][]byte{AuditLeafHash(e)})
+}

@@ -160,6 +160,15 @@ func (s *sqlStore) Update(ctx context.Context, fn func(ctx context.Context, tx T
 	if err := s.recordChanges(ctx, tx, rev, w.changes); err != nil {
 		return 0, s.wrap(ctx, err, "update: record changes of revision %d", rev)
 	}
+	if a, ok := ctx.Value(auditWithKey{}).(*AuditReceipt); ok && !a.Written {
+		// The change's audit event, in the change's transaction: no
+		// change without its record.
+		e := a.make(rev, w.changes)
+		if err := appendAuditInTx(ctx, tx, &e); err != nil {
+			return 0, s.wrap(ctx, err, "update: audit revision %d", rev)
+		}
+		a.pending = e
+	}
 	if rev%s.compactEvery == 0 {
 		if err := s.compact(ctx, tx); err != nil {
 			return 0, s.wrap(ctx, err, "update: compact change log")
@@ -168,6 +177,9 @@ func (s *sqlStore) Update(ctx context.Context, fn func(ctx context.Context, tx T
 	done = true
 	if err := tx.commit(ctx); err != nil {
 		return 0, s.wrap(ctx, err, "update: commit revision %d", rev)
+	}
+	if a, ok := ctx.Value(auditWithKey{}).(*AuditReceipt); ok && !a.Written {
+		a.Event, a.Written = a.pending, true
 	}
 	s.feed.publish(rev)
 	return rev, nil
