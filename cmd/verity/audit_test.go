@@ -2,11 +2,13 @@ package main
 
 import (
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/verityhq/verity/internal/audit"
 )
@@ -20,7 +22,8 @@ func TestAuditLogOffline(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "verity-data")
 	env := baseEnv("VERITY_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials.json"))
-	n := start(t, env, "up", "--addr", "127.0.0.1:0", "--data", data)
+	archive := filepath.Join(dir, "audit.jsonl")
+	n := start(t, append(env, `VERITY_AUDIT_SINKS=[{"name":"archive","type":"file","path":"`+archive+`"}]`), "up", "--addr", "127.0.0.1:0", "--data", data)
 	if _, stderr, err := run(t, env, n.password+"\n", "login", "--server", n.url, "--ca", n.caFile, "--user", n.user, "--password-stdin"); err != nil {
 		t.Fatalf("login: %v\n%s", err, stderr)
 	}
@@ -50,6 +53,23 @@ func TestAuditLogOffline(t *testing.T) {
 	}
 	if _, _, err := run(t, env, "", "audit", "prove", "--index", "2", "--checkpoint", cpFile, "--key", "verity-audit-other+00000000+AQ=="); err == nil {
 		t.Fatal("a proof checked with a wrong key passed")
+	}
+	// The file sink holds the log, in order, up to the checkpoint at least.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, _ := os.ReadFile(archive)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if uint64(len(lines)) >= cp.Size {
+			for i, l := range lines {
+				if !strings.HasPrefix(l, fmt.Sprintf(`{"leafIndex":%d,`, i)) {
+					t.Fatalf("archive line %d: %s", i, l)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the archive holds %d events, the checkpoint %d", len(lines), cp.Size)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := n.stop(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -144,6 +144,14 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 
 	go keys.Run(feedCtx, 0)
 	go auditLog.Run(feedCtx, cfg.Audit.CheckpointInterval.D())
+	if len(cfg.Audit.Sinks) > 0 {
+		sinks, err := auditSinks(cfg.Audit.Sinks)
+		if err != nil {
+			return err
+		}
+		go audit.NewExporter(st, sinks, log).Run(feedCtx)
+		log.Info("audit log export", "sinks", len(sinks))
+	}
 
 	// The listener first: the sign-in pages and the OIDC provider need the
 	// URL browsers use (the passkey relying party, the issuer).
@@ -349,6 +357,13 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 // system's roots plus caFile's, and the client certificate for mutual
 // TLS; nil when nothing is configured.
 func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
+	return clientTLS(c, "proxy.upstreamTLS")
+}
+
+// clientTLS is a client's TLS configuration from c (what names it in
+// errors): roots besides the system's and a client certificate; nil when
+// nothing is configured.
+func clientTLS(c config.UpstreamTLS, what string) (*tls.Config, error) {
 	if c.CAFile == "" && c.CertFile == "" {
 		return nil, nil
 	}
@@ -360,17 +375,17 @@ func upstreamTLS(c config.UpstreamTLS) (*tls.Config, error) {
 		}
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("proxy.upstreamTLS.caFile: %w", err)
+			return nil, fmt.Errorf("%s.caFile: %w", what, err)
 		}
 		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("proxy.upstreamTLS.caFile: %s holds no PEM certificate", c.CAFile)
+			return nil, fmt.Errorf("%s.caFile: %s holds no PEM certificate", what, c.CAFile)
 		}
 		cfg.RootCAs = roots
 	}
 	if c.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("proxy.upstreamTLS: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
@@ -446,4 +461,38 @@ func printBanner(w io.Writer, url, proxyURL, caFile string, boot *bootstrap.Resu
 		fmt.Fprintf(w, "\n  Sign in:     %s --user <your user principal name>\n", login)
 	}
 	fmt.Fprintln(w)
+}
+
+// auditSinks builds the configured audit log sinks.
+func auditSinks(list config.AuditSinks) ([]audit.Sink, error) {
+	var out []audit.Sink
+	for i, c := range list {
+		what := fmt.Sprintf("audit.sinks[%d]", i)
+		tlsConf, err := clientTLS(c.TLS, what+".tls")
+		if err != nil {
+			return nil, err
+		}
+		switch c.Type {
+		case "file":
+			fs, err := audit.NewFileSink(c.Path)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", what, err)
+			}
+			out = append(out, fs)
+		case "syslog":
+			if !c.Plain {
+				if tlsConf == nil {
+					tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+				}
+				host, _, _ := net.SplitHostPort(c.Address)
+				tlsConf.ServerName = host
+			} else {
+				tlsConf = nil
+			}
+			out = append(out, audit.NewSyslogSink(c.Name, c.Address, tlsConf))
+		case "otlp":
+			out = append(out, audit.NewOTLPSink(c.Name, c.URL, c.Headers, tlsConf))
+		}
+	}
+	return out, nil
 }

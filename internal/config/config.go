@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -53,6 +54,90 @@ type Audit struct {
 	// CheckpointInterval is how often a node signs a checkpoint of the
 	// audit log while it grows (1s–24h). Default 1m.
 	CheckpointInterval Duration `json:"checkpointInterval,omitempty"`
+	// Sinks export every audit event, in order, resuming after outages
+	// and restarts. In the environment: VERITY_AUDIT_SINKS as a JSON
+	// array.
+	Sinks AuditSinks `json:"sinks,omitempty"`
+}
+
+// AuditSink is one export of the audit log.
+type AuditSink struct {
+	// Name identifies the sink: its cursor in the store, its logs.
+	Name string `json:"name"`
+	// Type is file (JSON lines on this node), syslog (RFC 5424 over TLS,
+	// or TCP with plain) or otlp (OpenTelemetry logs over OTLP/HTTP).
+	Type string `json:"type"`
+	// Path is a file sink's file.
+	Path string `json:"path,omitempty"`
+	// Address is a syslog sink's server, host:port.
+	Address string `json:"address,omitempty"`
+	// Plain sends syslog over TCP without TLS (a local relay only).
+	Plain bool `json:"plain,omitempty"`
+	// URL is an otlp sink's logs endpoint, e.g.
+	// https://collector:4318/v1/logs.
+	URL string `json:"url,omitempty"`
+	// Headers are sent with every OTLP request (an API key).
+	Headers map[string]string `json:"headers,omitempty"`
+	// TLS: roots to trust besides the system's and a client certificate,
+	// for syslog over TLS and https OTLP endpoints.
+	TLS UpstreamTLS `json:"tls,omitempty"`
+}
+
+// AuditSinks is a list of sinks; in the environment, a JSON array.
+type AuditSinks []AuditSink
+
+// UnmarshalJSON reads the list strictly (unknown fields are errors).
+func (s *AuditSinks) UnmarshalJSON(b []byte) error {
+	var list []AuditSink
+	if err := strictjson.Unmarshal(b, &list); err != nil {
+		var fe *strictjson.FieldError
+		if errors.As(err, &fe) {
+			return strictjson.Errorf("audit.sinks"+fe.Path, "%s", fe.Message)
+		}
+		return strictjson.Errorf("audit.sinks", "%v", err)
+	}
+	*s = list
+	return nil
+}
+
+// UnmarshalText reads VERITY_AUDIT_SINKS: the list as JSON.
+func (s *AuditSinks) UnmarshalText(b []byte) error { return s.UnmarshalJSON(b) }
+
+var sinkName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (s AuditSinks) validate() error {
+	seen := map[string]bool{}
+	for i, k := range s {
+		path := strictjson.Index("audit.sinks", i)
+		if !sinkName.MatchString(k.Name) {
+			return strictjson.Errorf(path+".name", "must be 1 to 64 letters, digits, '.', '_' or '-'")
+		}
+		if seen[k.Name] {
+			return strictjson.Errorf(path+".name", "%q names two sinks", k.Name)
+		}
+		seen[k.Name] = true
+		switch k.Type {
+		case "file":
+			if k.Path == "" {
+				return strictjson.Errorf(path+".path", "a file sink needs the file's path")
+			}
+		case "syslog":
+			if _, _, err := net.SplitHostPort(k.Address); err != nil {
+				return strictjson.Errorf(path+".address", "must be host:port: %v", err)
+			}
+		case "otlp":
+			u, err := url.Parse(k.URL)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return strictjson.Errorf(path+".url", "must be the collector's http(s) logs endpoint, e.g. https://collector:4318/v1/logs")
+			}
+		default:
+			return strictjson.Errorf(path+".type", "must be file, syslog or otlp, not %q", k.Type)
+		}
+		if (k.TLS.CertFile == "") != (k.TLS.KeyFile == "") {
+			return strictjson.Errorf(path+".tls", "certFile and keyFile must be set together")
+		}
+	}
+	return nil
 }
 
 // Proxy configures the identity-aware proxy, which serves the published
@@ -452,6 +537,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.Audit.CheckpointInterval.D(); d < time.Second || d > 24*time.Hour {
 		return strictjson.Errorf("audit.checkpointInterval", "must be between 1s and 24h")
+	}
+	if err := c.Audit.Sinks.validate(); err != nil {
+		return err
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -67,6 +67,11 @@ func TestLoadErrorsNameThePath(t *testing.T) {
 		{"signing rotation too often", "signing:\n  rotateEvery: 24h\n", "signing.rotateEvery: must be between 48h and 8760h"},
 		{"signing rotation too rare", "signing:\n  rotateEvery: 9000h\n", "signing.rotateEvery: must be between 48h and 8760h"},
 		{"not yaml", "store: [unclosed\n", "not valid YAML"},
+		{"sink unknown field", "audit:\n  sinks:\n    - {name: a, type: file, path: /tmp/a, bogus: 1}\n", "audit.sinks[0].bogus: unknown field"},
+		{"sink type", "audit:\n  sinks:\n    - {name: a, type: kafka}\n", `audit.sinks[0].type: must be file, syslog or otlp, not "kafka"`},
+		{"sink twice", "audit:\n  sinks:\n    - {name: a, type: file, path: /tmp/a}\n    - {name: a, type: file, path: /tmp/b}\n", `audit.sinks[1].name: "a" names two sinks`},
+		{"syslog address", "audit:\n  sinks:\n    - {name: s, type: syslog, address: siem}\n", "audit.sinks[0].address: must be host:port"},
+		{"otlp url", "audit:\n  sinks:\n    - {name: o, type: otlp, url: collector:4318}\n", "audit.sinks[0].url: must be the collector's"},
 		{"sign-in URL without scheme", "proxy:\n  signInURL: verity.example.com\n", "proxy.signInURL: must be an http(s) URL"},
 		{"sign-in URL with a path", "proxy:\n  signInURL: https://verity.example.com/signin\n", "proxy.signInURL: must be an http(s) URL"},
 		{"sign-in URL with credentials", "proxy:\n  signInURL: https://a:b@verity.example.com\n", "proxy.signInURL: must be an http(s) URL"},
@@ -148,5 +153,16 @@ func TestEveryFieldHasAnEnvVar(t *testing.T) {
 		if !names[want] {
 			t.Errorf("missing %s; have %v", want, names)
 		}
+	}
+}
+
+func TestAuditSinksFromEnv(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("", []string{`VERITY_AUDIT_SINKS=[{"name":"siem","type":"syslog","address":"siem.example.com:6514"},{"name":"otel","type":"otlp","url":"https://collector:4318/v1/logs","headers":{"Authorization":"Bearer x"}}]`})
+	if err != nil || len(cfg.Audit.Sinks) != 2 || cfg.Audit.Sinks[1].Headers["Authorization"] != "Bearer x" {
+		t.Fatalf("%+v %v", cfg.Audit.Sinks, err)
+	}
+	if _, err := Load("", []string{`VERITY_AUDIT_SINKS=[{"name":"x","type":"file"}]`}); err == nil || !strings.Contains(err.Error(), "audit.sinks[0].path") {
+		t.Fatalf("a file sink without a path: %v", err)
 	}
 }

@@ -71,6 +71,9 @@ var thirdParty = []string{
 	"github.com/transparency-dev/merkle",      // the audit log's RFC 6962 Merkle tree: hashing, compact ranges, proofs
 	"github.com/transparency-dev/formats",     // the audit log's checkpoints in the C2SP tlog-checkpoint format
 	"golang.org/x/mod/sumdb/note",             // signed notes (Ed25519) that carry the checkpoints
+	"github.com/leodido/go-syslog/v4",         // the audit log's syslog sink: RFC 5424 messages
+	"go.opentelemetry.io/proto/otlp",          // the audit log's OTLP sink: OpenTelemetry log records
+	"google.golang.org/protobuf",              // encoding the OTLP records
 }
 
 type pkg struct {
