@@ -144,6 +144,9 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 
 	go keys.Run(feedCtx, 0)
 	go auditLog.Run(feedCtx, cfg.Audit.CheckpointInterval.D())
+	if r := cfg.Audit.Retention.D(); r > 0 {
+		go audit.RunRetention(feedCtx, st, r, time.Hour, log)
+	}
 	if len(cfg.Audit.Sinks) > 0 {
 		sinks, err := auditSinks(cfg.Audit.Sinks)
 		if err != nil {

@@ -385,3 +385,105 @@ func TestEarlierEventsAreHashedOnOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestRetention: events older than the retention are pruned, oldest
+// first, never one a shared sink has not delivered; the pruning is itself
+// logged; the log still verifies against a checkpoint made before, and
+// proofs of later events still hold. Raising the pruned mark to delete
+// more is caught; a young event cannot be deleted at all.
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := ctxFor(t)
+			dsn := e.fresh(t)
+			st, l := openLog(t, dsn)
+			// One after another, so that leaf i is event i and leaf order
+			// is time order.
+			for i := range 300 {
+				if _, err := st.AppendAudit(ctx, event(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			saved, err := l.Checkpoint(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			retention := 30 * 24 * time.Hour
+			// Now is the retention after event 100: events 0..99 are older.
+			now := event(100).Time.Add(retention)
+
+			// A sink that has delivered only 40 events holds pruning there.
+			if _, err := st.CreateRecord(ctx, store.Record{Kind: "auditSinkCursor", ID: "siem", Body: []byte(`{"next":40}`)}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := audit.Prune(ctx, st, retention, now); err != nil || n != 40 {
+				t.Fatalf("pruned %d (%v), want 40", n, err)
+			}
+			if err := st.DeleteRecord(ctx, "auditSinkCursor", "siem"); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := audit.Prune(ctx, st, retention, now); err != nil || n != 60 {
+				t.Fatalf("pruned %d (%v), want 60 more", n, err)
+			}
+			head, err := st.AuditHead(ctx)
+			if err != nil || head.Pruned != 100 || head.Size != 302 {
+				t.Fatalf("head %+v %v", head, err)
+			}
+			evs, err := st.AuditLeaves(ctx, 0, 1)
+			if err != nil || len(evs) != 1 || evs[0].Index != 100 {
+				t.Fatalf("first event left: %+v %v", evs, err)
+			}
+			rep, err := audit.Verify(ctx, st, l.VerifierKey(), audit.VerifyOptions{Trusted: []byte(saved.Note)})
+			if err != nil || !rep.OK() || rep.Pruned != 100 || rep.Leaves != 302 {
+				t.Fatalf("verify after pruning: %+v %v", rep, err)
+			}
+			if _, err := l.Inclusion(ctx, 50, 300); err == nil {
+				t.Fatal("a proof of a pruned event")
+			}
+			p, err := l.Inclusion(ctx, 150, 300)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed, _ := audit.ParseCheckpoint([]byte(saved.Note), l.VerifierKey())
+			if err := audit.VerifyInclusion(150, 300, p.LeafHash, p.Hashes, parsed.Root); err != nil {
+				t.Fatalf("inclusion after pruning: %v", err)
+			}
+
+			// A young event cannot be deleted, even directly in the
+			// database with the triggers in place.
+			if err := deleteLeaf(ctx, e.name, dsn, 150); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Fatalf("deleting a young event: %v", err)
+			}
+			// Moving the pruned mark and deleting more is caught.
+			stmts := []string{`UPDATE audit_tree SET pruned = 200`, `DELETE FROM audit_events WHERE leaf_index < 200`}
+			tamper(t, e.name, dsn, stmts...)
+			rep, err = audit.Verify(ctx, st, l.VerifierKey(), audit.VerifyOptions{Trusted: []byte(saved.Note)})
+			if err != nil || rep.OK() || rep.First.Index != 100 || rep.First.Kind != audit.Deleted {
+				t.Fatalf("verify after an unrecorded pruning: %+v %v", rep.First, err)
+			}
+		})
+	}
+}
+
+// deleteLeaf deletes one event directly, with the database's triggers as
+// they are.
+func deleteLeaf(ctx context.Context, engine, dsn string, index int) error {
+	if engine == "sqlite" {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.ExecContext(ctx, `DELETE FROM audit_events WHERE leaf_index = ?`, index)
+		return err
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DELETE FROM audit_events WHERE leaf_index = $1`, index)
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -31,9 +32,10 @@ type Finding struct {
 
 // Report is what Verify found.
 type Report struct {
-	// Leaves is how many events were read in leaf order; TreeSize is the
-	// stored tree's size.
-	Leaves, TreeSize uint64
+	// Leaves is how many leaves were checked (pruned ones by their stored
+	// hash); TreeSize is the stored tree's size; Pruned how many leaves'
+	// events were deleted when their retention ended.
+	Leaves, TreeSize, Pruned uint64
 	// Root is the root recomputed from the events.
 	Root []byte
 	// Checkpoints is how many signed checkpoints were checked against the
@@ -164,7 +166,24 @@ func Verify(ctx context.Context, src leafSource, vkey string, opts VerifyOptions
 		}
 		return nil
 	}
-	for i := uint64(0); ; i++ {
+	// Leaves whose events were pruned count with their stored hashes: the
+	// checkpoints hold those to what was signed.
+	for i := uint64(0); i < head.Pruned && rep.First == nil; i++ {
+		if err := checkAt(i); err != nil {
+			return rep, err
+		}
+		h := storedLeaf(i)
+		if h == nil {
+			rep.First = &Finding{Index: i, Kind: HashAltered, Detail: "a pruned leaf's hash is missing from the stored tree"}
+			break
+		}
+		if err := r.Append(h, nil); err != nil {
+			return rep, err
+		}
+		rep.Leaves++
+	}
+	var prunings [][2]uint64 // [from, through) of the pruning records read
+	for i := head.Pruned; rep.First == nil; i++ {
 		if err := checkAt(i); err != nil {
 			return rep, err
 		}
@@ -188,6 +207,12 @@ func Verify(ctx context.Context, src leafSource, vkey string, opts VerifyOptions
 		}
 		if rep.First != nil {
 			break
+		}
+		if e.Action == store.AuditPruneAction {
+			var p struct{ From, Through uint64 }
+			if json.Unmarshal(e.Details, &p) == nil && p.From < p.Through {
+				prunings = append(prunings, [2]uint64{p.From, p.Through})
+			}
 		}
 		h := store.AuditLeafHash(e)
 		if firstTile == nil && !bytes.Equal(h, storedLeaf(i)) {
@@ -231,9 +256,24 @@ func Verify(ctx context.Context, src leafSource, vkey string, opts VerifyOptions
 			rep.First = &Finding{Index: 0, Kind: HashAltered, Detail: "the stored tree's root does not match its leaves"}
 		}
 	}
+	if rep.First == nil && head.Pruned > 0 {
+		// Every pruned leaf must be covered by a pruning the log records.
+		slices.SortFunc(prunings, func(a, b [2]uint64) int { return cmp.Compare(a[0], b[0]) })
+		covered := uint64(0)
+		for _, p := range prunings {
+			if p[0] > covered {
+				break
+			}
+			covered = max(covered, p[1])
+		}
+		if covered < head.Pruned {
+			rep.First = &Finding{Index: covered, Kind: Deleted, Detail: fmt.Sprintf("the events before leaf %d are gone, but the log records their pruning only up to %d", head.Pruned, covered)}
+		}
+	}
 	if rep.First == nil {
 		rep.First = badStored
 	}
+	rep.Pruned = head.Pruned
 	if root, err := r.GetRootHash(nil); err == nil {
 		rep.Root = root
 	}

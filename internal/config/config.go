@@ -54,6 +54,11 @@ type Audit struct {
 	// CheckpointInterval is how often a node signs a checkpoint of the
 	// audit log while it grows (1s–24h). Default 1m.
 	CheckpointInterval Duration `json:"checkpointInterval,omitempty"`
+	// Retention is how long audit events are kept: older ones are deleted
+	// (their hashes stay in the tree, so it still verifies), once every
+	// shared sink has delivered them. 0, the default, keeps them all; at
+	// least 24h otherwise.
+	Retention Duration `json:"retention,omitempty"`
 	// Sinks export every audit event, in order, resuming after outages
 	// and restarts. In the environment: VERITY_AUDIT_SINKS as a JSON
 	// array.
@@ -537,6 +542,9 @@ func (c Config) Validate() error {
 	}
 	if d := c.Audit.CheckpointInterval.D(); d < time.Second || d > 24*time.Hour {
 		return strictjson.Errorf("audit.checkpointInterval", "must be between 1s and 24h")
+	}
+	if d := c.Audit.Retention.D(); d != 0 && d < 24*time.Hour {
+		return strictjson.Errorf("audit.retention", "must be 0 (keep everything) or at least 24h")
 	}
 	if err := c.Audit.Sinks.validate(); err != nil {
 		return err

@@ -73,10 +73,12 @@ func AuditLeafHash(e *AuditEvent) []byte {
 }
 
 // AuditHead is the audit tree as stored: its size and root (SHA-256 of
-// nothing for the empty tree).
+// nothing for the empty tree), and Pruned: the events of leaves
+// [0, Pruned) were deleted when their retention ended (their hashes stay).
 type AuditHead struct {
-	Size uint64
-	Root []byte
+	Size   uint64
+	Root   []byte
+	Pruned uint64
 }
 
 // auditTree is the stored right edge of the tree.
@@ -280,9 +282,9 @@ func (s *sqlStore) AuditLeaves(ctx context.Context, from uint64, limit int) ([]A
 
 // AuditHead returns the stored tree's size and root.
 func (s *sqlStore) AuditHead(ctx context.Context) (AuditHead, error) {
-	var size int64
+	var size, pruned int64
 	var b []byte
-	if err := s.eng.reads().queryRow(ctx, `SELECT size, compact FROM audit_tree WHERE id = 1`).Scan(&size, &b); err != nil {
+	if err := s.eng.reads().queryRow(ctx, `SELECT size, compact, pruned FROM audit_tree WHERE id = 1`).Scan(&size, &b, &pruned); err != nil {
 		return AuditHead{}, s.wrap(ctx, err, "read audit tree")
 	}
 	t, err := decodeCompact(uint64(size), b)
@@ -293,7 +295,7 @@ func (s *sqlStore) AuditHead(ctx context.Context) (AuditHead, error) {
 	if err != nil {
 		return AuditHead{}, err
 	}
-	return AuditHead{Size: t.size, Root: root}, nil
+	return AuditHead{Size: t.size, Root: root, Pruned: uint64(pruned)}, nil
 }
 
 // AuditTile returns the hashes of tile (level, idx), 32 bytes each, as
@@ -463,4 +465,72 @@ func appendAuditInTx(ctx context.Context, tx txn, e *AuditEvent) error {
 		return err
 	}
 	return appendAuditLeaves(ctx, tx, &t, [][]byte{AuditLeafHash(e)})
+}
+
+// AuditPruneAction is the audit event that records a pruning: details
+// {"from", "through", "before"} say which leaves lost their events and the
+// cutoff they were older than.
+const AuditPruneAction = "audit.prune"
+
+// maxPrune bounds the events one pruning transaction deletes.
+const maxPrune = 10_000
+
+// PruneAudit deletes the events older than before, from the oldest on, in
+// leaf order, up to leaf index limit (exclusive) and at most maxPrune at a
+// time, keeping their hashes in the tree; the pruning is itself an audit
+// event, in the same transaction. It returns the leaves pruned: [from,
+// through); from == through when none were.
+func (s *sqlStore) PruneAudit(ctx context.Context, before time.Time, limit uint64) (from, through uint64, err error) {
+	select {
+	case s.writer <- struct{}{}:
+		defer func() { <-s.writer }()
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	}
+	tx, err := s.eng.beginWrite(ctx)
+	if err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events: begin")
+	}
+	defer func() { _ = tx.rollback(context.WithoutCancel(ctx)) }()
+	t, err := lockAuditTree(ctx, tx)
+	if err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events: lock the tree")
+	}
+	var pruned int64
+	if err := tx.queryRow(ctx, `SELECT pruned FROM audit_tree WHERE id = 1`).Scan(&pruned); err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events")
+	}
+	from = uint64(pruned)
+	end := min(limit, t.size, from+maxPrune)
+	if end <= from {
+		return from, from, nil
+	}
+	// The first leaf in range whose event is not old enough stops it.
+	var young *int64
+	if err := tx.queryRow(ctx, `SELECT MIN(leaf_index) FROM audit_events WHERE leaf_index >= ? AND leaf_index < ? AND event_time >= ?`,
+		pruned, int64(end), toMicros(before)).Scan(&young); err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events")
+	}
+	through = end
+	if young != nil {
+		through = uint64(*young)
+	}
+	if through <= from {
+		return from, from, nil
+	}
+	details, _ := json.Marshal(map[string]any{"from": from, "through": through, "before": before.UTC().Format(time.RFC3339Nano)})
+	e := AuditEvent{Time: time.Now(), Action: AuditPruneAction, Target: "/audit", Result: "success", Details: details}
+	if err := appendAuditInTx(ctx, tx, &e); err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events: record the pruning")
+	}
+	if _, err := tx.exec(ctx, `UPDATE audit_tree SET pruned = ? WHERE id = 1`, int64(through)); err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events")
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM audit_events WHERE leaf_index >= ? AND leaf_index < ?`, int64(from), int64(through)); err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events")
+	}
+	if err := tx.commit(ctx); err != nil {
+		return 0, 0, s.wrap(ctx, err, "prune audit events: commit")
+	}
+	return from, through, nil
 }

@@ -243,6 +243,7 @@ type Store interface {
 	GetAuditCheckpoint(ctx context.Context, size uint64) (AuditCheckpoint, error)
 	LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 	ListAuditCheckpoints(ctx context.Context, from, to uint64, limit int) ([]AuditCheckpoint, error)
+	PruneAudit(ctx context.Context, before time.Time, limit uint64) (from, through uint64, err error)
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
