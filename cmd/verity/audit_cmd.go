@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/verityhq/verity/internal/audit"
 	"github.com/verityhq/verity/internal/config"
@@ -27,7 +30,7 @@ somewhere the database's administrators cannot write; later, 'verity audit
 verify --checkpoint FILE --key KEY' proves that nothing it covered was
 altered or removed, and says where if something was. See docs/audit.md.`,
 	}
-	cmd.AddCommand(newAuditCheckpointCmd(), newAuditKeyCmd(), newAuditProveCmd(), newAuditVerifyCmd())
+	cmd.AddCommand(newAuditCheckpointCmd(), newAuditKeyCmd(), newAuditProveCmd(), newAuditVerifyCmd(), newAuditWitnessKeyCmd(), newAuditWitnessCmd())
 	return cmd
 }
 
@@ -138,8 +141,9 @@ prints the event as logged.`,
 
 func newAuditVerifyCmd() *cobra.Command {
 	var file, data, checkpointFile, key string
+	var witnesses []string
 	cmd := &cobra.Command{
-		Use:   "verify [--checkpoint FILE] [--key KEY]",
+		Use:   "verify [--checkpoint FILE] [--key KEY] [--witness-key KEY...]",
 		Short: "Recompute the audit log from the database and check it",
 		Long: `Verify reads the database named by the configuration (or the data directory
 of 'verity up') directly, hashes every audit event again and rebuilds the
@@ -186,6 +190,22 @@ which someone who can write the database could have replaced: keep the key
 					return err
 				}
 			}
+			if len(witnesses) > 0 {
+				if opts.Trusted == nil {
+					return errors.New("--witness-key needs --checkpoint: the checkpoint the witnesses signed")
+				}
+				var keys []string
+				for _, w := range witnesses {
+					k, err := readKey(w)
+					if err != nil {
+						return err
+					}
+					keys = append(keys, k)
+				}
+				if err := audit.Witnessed(opts.Trusted, keys); err != nil {
+					return err
+				}
+			}
 			rep, err := audit.Verify(ctx, st, stored, opts)
 			if err != nil {
 				return err
@@ -204,6 +224,7 @@ which someone who can write the database could have replaced: keep the key
 	cmd.Flags().StringVar(&data, "data", "", "data directory of verity up (or $VERITY_DATA)")
 	cmd.Flags().StringVar(&checkpointFile, "checkpoint", "", "a checkpoint you saved (verity audit checkpoint -o FILE)")
 	cmd.Flags().StringVar(&key, "key", "", "the log's verifier key you kept, or @FILE")
+	cmd.Flags().StringArrayVar(&witnesses, "witness-key", nil, "a witness's verifier key, or @FILE: the checkpoint must carry its signature (repeatable)")
 	return cmd
 }
 
@@ -255,4 +276,135 @@ func writeOut(stdout io.Writer, file string, b []byte) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
+}
+
+func newAuditWitnessKeyCmd() *cobra.Command {
+	var name, out string
+	cmd := &cobra.Command{
+		Use:   "witness-key --name NAME -o FILE",
+		Short: "Make a witness's signing key; print its verifier key",
+		Long: `Witness-key makes an Ed25519 signing key for a witness — someone outside the
+database's administrators who co-signs checkpoints after checking that the log
+only grew — writes it to FILE (mode 0600) and prints the verifier key, which
+goes in audit.witnesses and is given to verify with --witness-key.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if name == "" || out == "" {
+				return errors.New("--name and -o are required")
+			}
+			skey, vkey, err := note.GenerateKey(rand.Reader, name)
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return err
+			}
+			if _, err := f.WriteString(skey + "\n"); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), vkey)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the witness's name, e.g. witness.example.com")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "file for the signing key (created, mode 0600)")
+	return cmd
+}
+
+func newAuditWitnessCmd() *cobra.Command {
+	var f clientFlags
+	var logKey, keyFile, stateFile string
+	cmd := &cobra.Command{
+		Use:   "witness --log-key KEY --key FILE --state FILE",
+		Short: "Check that the audit log only grew, and co-sign its latest checkpoint",
+		Long: `Witness fetches the latest checkpoint, checks the log's signature, and — when
+it has co-signed before (--state) — that the log only grew since: the same
+root for the same size, or a consistency proof from the last one it signed.
+Then it signs the checkpoint with the witness key and hands it back; the log
+keeps the signature of every witness in audit.witnesses. Run it from a
+system the database's administrators do not control, on a schedule.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if logKey == "" || keyFile == "" || stateFile == "" {
+				return errors.New("--log-key, --key and --state are required")
+			}
+			lk, err := readKey(logKey)
+			if err != nil {
+				return err
+			}
+			skey, err := os.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+			if err != nil {
+				return fmt.Errorf("--key: %w", err)
+			}
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var text []byte
+			if err := c.do(ctx, "GET", "/api/v1/auditLogs/checkpoint", nil, &text); err != nil {
+				return err
+			}
+			cp, err := audit.ParseCheckpoint(text, lk)
+			if err != nil {
+				return err
+			}
+			if prevText, err := os.ReadFile(stateFile); err == nil {
+				prev, err := audit.ParseCheckpoint(prevText, lk)
+				if err != nil {
+					return fmt.Errorf("--state: %w", err)
+				}
+				switch {
+				case cp.Size < prev.Size:
+					return fmt.Errorf("the log shrank: it shows %d leaves, this witness signed %d", cp.Size, prev.Size)
+				case cp.Size == prev.Size && !bytes.Equal(cp.Root, prev.Root):
+					return fmt.Errorf("the log shows another root for %d leaves than the one this witness signed", cp.Size)
+				case cp.Size > prev.Size:
+					var p struct {
+						Hashes [][]byte `json:"hashes"`
+					}
+					if err := c.do(ctx, "GET", fmt.Sprintf("/api/v1/auditLogs/proofs/consistency?from=%d&to=%d", prev.Size, cp.Size), nil, &p); err != nil {
+						return err
+					}
+					if err := audit.VerifyConsistency(prev.Size, cp.Size, p.Hashes, prev.Root, cp.Root); err != nil {
+						return fmt.Errorf("the log did not only grow from %d to %d leaves: %w", prev.Size, cp.Size, err)
+					}
+				}
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			v, _ := note.NewVerifier(lk)
+			n, err := note.Open(text, note.VerifierList(v))
+			if err != nil {
+				return err
+			}
+			signed, err := note.Sign(n, signer)
+			if err != nil {
+				return err
+			}
+			var stored []byte
+			if err := c.doText(ctx, "POST", "/api/v1/auditLogs/checkpoint/cosignature", signed, &stored); err != nil {
+				return err
+			}
+			if err := os.WriteFile(stateFile, signed, 0o600); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "co-signed the checkpoint of %d leaves as %s\n", cp.Size, signer.Name())
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's verifier key, or @FILE (verity audit key)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "the witness's signing key file (verity audit witness-key)")
+	cmd.Flags().StringVar(&stateFile, "state", "", "file with the last checkpoint this witness signed (created)")
+	return cmd
 }

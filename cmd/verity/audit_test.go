@@ -97,3 +97,72 @@ func TestAuditLogOffline(t *testing.T) {
 		t.Fatalf("verify a tampered log: %v\n%s", err, out)
 	}
 }
+
+// TestAuditWitness: a witness with its own key co-signs the latest
+// checkpoint after checking that the log only grew; the checkpoint then
+// carries its signature, which verify can require; a checkpoint a witness
+// did not sign fails that requirement.
+func TestAuditWitness(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "verity-data")
+	wkey := filepath.Join(dir, "witness.key")
+	vkey, stderr, err := run(t, baseEnv(), "", "audit", "witness-key", "--name", "witness.example.com", "-o", wkey)
+	if err != nil {
+		t.Fatalf("witness-key: %v\n%s", err, stderr)
+	}
+	vkey = strings.TrimSpace(vkey)
+	env := baseEnv("VERITY_CREDENTIALS_FILE=" + filepath.Join(dir, "credentials.json"))
+	n := start(t, append(env, "VERITY_AUDIT_WITNESSES="+vkey), "up", "--addr", "127.0.0.1:0", "--data", data)
+	if _, stderr, err := run(t, env, n.password+"\n", "login", "--server", n.url, "--ca", n.caFile, "--user", n.user, "--password-stdin"); err != nil {
+		t.Fatalf("login: %v\n%s", err, stderr)
+	}
+	logKey := filepath.Join(dir, "audit.key")
+	if _, stderr, err := run(t, env, "", "audit", "key", "-o", logKey); err != nil {
+		t.Fatalf("audit key: %v\n%s", err, stderr)
+	}
+	state := filepath.Join(dir, "witness-state.txt")
+	witness := func() (string, error) {
+		if _, _, err := run(t, env, "", "audit", "checkpoint", "--new"); err != nil {
+			return "", err
+		}
+		out, stderr, err := run(t, env, "", "audit", "witness", "--log-key", "@"+logKey, "--key", wkey, "--state", state)
+		return out + stderr, err
+	}
+	if out, err := witness(); err != nil || !strings.Contains(out, "co-signed the checkpoint") {
+		t.Fatalf("first witness run: %v\n%s", err, out)
+	}
+	tok := n.login(n.user, n.password)
+	if status, body := n.do(tok, "POST", "/api/v1/applications", `{"displayName": "Grown"}`); status != 201 {
+		t.Fatalf("%d %s", status, body)
+	}
+	// The log grew: the witness checks consistency with what it signed.
+	if out, err := witness(); err != nil || !strings.Contains(out, "co-signed the checkpoint") {
+		t.Fatalf("second witness run: %v\n%s", err, out)
+	}
+	cpFile := filepath.Join(dir, "checkpoint.txt")
+	if _, stderr, err := run(t, env, "", "audit", "checkpoint", "-o", cpFile); err != nil {
+		t.Fatalf("checkpoint: %v\n%s", err, stderr)
+	}
+	note, _ := os.ReadFile(cpFile)
+	if !strings.Contains(string(note), "— witness.example.com ") {
+		t.Fatalf("the checkpoint carries no witness signature:\n%s", note)
+	}
+	// A note that is not the log's checkpoint is refused.
+	if status, body := n.do(tok, "POST", "/api/v1/auditLogs/checkpoint/cosignature", "not a checkpoint"); status != 400 {
+		t.Fatalf("a bogus cosignature: %d %s", status, body)
+	}
+	if err := n.stop(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := run(t, baseEnv(), "", "audit", "verify", "--data", data, "--checkpoint", cpFile, "--key", "@"+logKey, "--witness-key", vkey)
+	if err != nil || !strings.Contains(out, "the audit log verifies") {
+		t.Fatalf("verify with the witness: %v\n%s%s", err, out, stderr)
+	}
+	other := filepath.Join(dir, "other.key")
+	otherKey, _, _ := run(t, baseEnv(), "", "audit", "witness-key", "--name", "other.example.com", "-o", other)
+	if _, stderr, err := run(t, baseEnv(), "", "audit", "verify", "--data", data, "--checkpoint", cpFile, "--key", "@"+logKey,
+		"--witness-key", strings.TrimSpace(otherKey)); err == nil || !strings.Contains(stderr, "lacks the signature of witness other.example.com") {
+		t.Fatalf("verify with a witness that did not sign: %v\n%s", err, stderr)
+	}
+}

@@ -167,22 +167,34 @@ func (e *apiError) Error() string {
 	return msg
 }
 
+// doText sends a text/plain body and puts the raw response in out.
+func (c *client) doText(ctx context.Context, method, path string, body []byte, out *[]byte) error {
+	return c.send(ctx, method, path, bytes.NewReader(body), "text/plain; charset=utf-8", out)
+}
+
 // do sends a JSON request and decodes a JSON response into out (if not nil).
 func (c *client) do(ctx context.Context, method, path string, body any, out any) error {
 	var rd io.Reader
+	contentType := ""
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+		rd, contentType = bytes.NewReader(b), "application/json"
 	}
+	return c.send(ctx, method, path, rd, contentType, out)
+}
+
+// send makes the request and decodes a JSON response into out (raw bytes
+// when out is a *[]byte).
+func (c *client) send(ctx context.Context, method, path string, rd io.Reader, contentType string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

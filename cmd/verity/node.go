@@ -224,7 +224,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	apiOpts := api.Options{
 		Store: st, Live: live, Logger: log, Registry: reg,
 		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: version.String(), Geo: geoDB, SignIn: pages, Sealer: keys,
-		PasswordPolicy: policy, AuditLog: auditLog,
+		PasswordPolicy: policy, AuditLog: auditLog, AuditWitnesses: cfg.Audit.Witnesses,
 	}
 	if provider != nil {
 		// verity login --web: the CLI's access tokens work on the API.

@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -74,6 +75,37 @@ func (s *Server) createCheckpoint(w http.ResponseWriter, r *http.Request, c *cal
 		return err
 	}
 	return writeNote(w, http.StatusCreated, cp.Note)
+}
+
+// cosignCheckpoint: POST /auditLogs/checkpoint/cosignature — a witness
+// hands back a checkpoint it verified and signed (text/plain, the signed
+// note); the stored checkpoint keeps the configured witnesses' signatures.
+func (s *Server) cosignCheckpoint(w http.ResponseWriter, r *http.Request, c *call) error {
+	if err := s.auditLogEnabled(); err != nil {
+		return err
+	}
+	if len(s.opts.AuditWitnesses) == 0 {
+		return problemf(http.StatusConflict, CodeConflict, "no witness is configured (audit.witnesses)")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return &Problem{Status: http.StatusRequestEntityTooLarge, Code: CodePayloadTooLarge, Message: "the checkpoint is too large"}
+	}
+	note, signed, err := s.opts.AuditLog.Cosign(r.Context(), body, s.opts.AuditWitnesses)
+	if errors.Is(err, audit.ErrBadCosignature) {
+		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: err.Error()}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return problemf(http.StatusNotFound, CodeNotFound, "no checkpoint of that size")
+	}
+	if err != nil {
+		return err
+	}
+	if c.details == nil {
+		c.details = map[string]any{}
+	}
+	c.details["witnesses"] = signed
+	return writeNote(w, http.StatusOK, note)
 }
 
 func writeNote(w http.ResponseWriter, status int, note string) error {

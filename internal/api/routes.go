@@ -72,6 +72,7 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodGet, v1+"/auditLogs/log", "auditLogs.log", allow("Verity.Audit/events/read", "/audit"), s.auditLogInfo)
 	s.handle(http.MethodGet, v1+"/auditLogs/checkpoint", "auditLogs.checkpoint.get", allow("Verity.Audit/checkpoints/read", "/audit"), s.getCheckpoint)
 	s.handle(http.MethodPost, v1+"/auditLogs/checkpoint", "auditLogs.checkpoint.create", allow("Verity.Audit/checkpoints/write", "/audit"), s.createCheckpoint)
+	s.handle(http.MethodPost, v1+"/auditLogs/checkpoint/cosignature", "auditLogs.checkpoint.cosign", allow("Verity.Audit/checkpoints/write", "/audit"), s.cosignCheckpoint).MaxBody = 64 << 10
 	s.handle(http.MethodGet, v1+"/auditLogs/proofs/inclusion", "auditLogs.proofs.inclusion", allow("Verity.Audit/proofs/read", "/audit"), s.inclusionProof)
 	s.handle(http.MethodGet, v1+"/auditLogs/proofs/consistency", "auditLogs.proofs.consistency", allow("Verity.Audit/proofs/read", "/audit"), s.consistencyProof)
 	s.registerApply()

@@ -58,6 +58,9 @@ type Options struct {
 	// AuditLog signs checkpoints and serves proofs of the audit log; nil
 	// on a node without it (those routes answer 404).
 	AuditLog *audit.Log
+	// AuditWitnesses are the verifier keys of the witnesses whose
+	// co-signatures of checkpoints are kept.
+	AuditWitnesses []string
 }
 
 // AccessTokenVerifier checks an access token for a client and returns its

@@ -288,3 +288,81 @@ func (l *Log) Consistency(ctx context.Context, size1, size2 uint64) (uint64, [][
 
 // ErrOutOfRange: an index or size the log does not have.
 var ErrOutOfRange = errors.New("out of range")
+
+// Cosign takes a checkpoint note that carries, besides the log's own
+// signature, signatures of witnesses (keys in witnesses): the text must be
+// that of the stored checkpoint of its size. The stored note gets the
+// log's signature and every valid witness signature (others are dropped);
+// it returns the stored note and the witnesses that signed.
+func (l *Log) Cosign(ctx context.Context, text []byte, witnesses []string) (string, []string, error) {
+	vs := []note.Verifier{l.verifier}
+	for _, w := range witnesses {
+		v, err := note.NewVerifier(w)
+		if err != nil {
+			return "", nil, fmt.Errorf("audit: witness key %q: %w", w, err)
+		}
+		vs = append(vs, v)
+	}
+	n, err := note.Open(text, note.VerifierList(vs...))
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", ErrBadCosignature, err)
+	}
+	cp, _, _, err := log.ParseCheckpoint(text, l.origin, l.verifier)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", ErrBadCosignature, err)
+	}
+	stored, err := l.st.GetAuditCheckpoint(ctx, cp.Size)
+	if err != nil {
+		return "", nil, err
+	}
+	sn, err := note.Open([]byte(stored.Note), note.VerifierList(vs...))
+	if err != nil || sn.Text != n.Text {
+		return "", nil, fmt.Errorf("%w: not the text of the checkpoint of size %d", ErrBadCosignature, cp.Size)
+	}
+	// Keep what the stored note had and add the new witnesses'.
+	have := map[string]bool{}
+	for _, sig := range sn.Sigs {
+		have[sig.Name] = true
+	}
+	var signed []string
+	for _, sig := range n.Sigs {
+		if sig.Name == l.origin {
+			continue
+		}
+		signed = append(signed, sig.Name)
+		if !have[sig.Name] {
+			sn.Sigs = append(sn.Sigs, sig)
+			have[sig.Name] = true
+		}
+	}
+	if len(signed) == 0 {
+		return "", nil, fmt.Errorf("%w: no signature of a configured witness", ErrBadCosignature)
+	}
+	out, err := note.Sign(sn)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := l.st.SetAuditCheckpointNote(ctx, cp.Size, string(out)); err != nil {
+		return "", nil, err
+	}
+	return string(out), signed, nil
+}
+
+// ErrBadCosignature: a cosigned checkpoint that is not the log's, or
+// carries no valid signature of a configured witness.
+var ErrBadCosignature = errors.New("not a cosigned checkpoint of this log")
+
+// Witnessed checks that a checkpoint note carries a valid signature of
+// every witness key.
+func Witnessed(text []byte, witnesses []string) error {
+	for _, w := range witnesses {
+		v, err := note.NewVerifier(strings.TrimSpace(w))
+		if err != nil {
+			return fmt.Errorf("witness key: %w", err)
+		}
+		if _, err := note.Open(text, note.VerifierList(v)); err != nil {
+			return fmt.Errorf("the checkpoint lacks the signature of witness %s: %w", v.Name(), err)
+		}
+	}
+	return nil
+}

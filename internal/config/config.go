@@ -59,6 +59,10 @@ type Audit struct {
 	// shared sink has delivered them. 0, the default, keeps them all; at
 	// least 24h otherwise.
 	Retention Duration `json:"retention,omitempty"`
+	// Witnesses are the note verifier keys of witnesses whose
+	// co-signatures of checkpoints are kept (verity audit witness). In the
+	// environment: the keys separated by commas.
+	Witnesses KeyList `json:"witnesses,omitempty"`
 	// Sinks export every audit event, in order, resuming after outages
 	// and restarts. In the environment: VERITY_AUDIT_SINKS as a JSON
 	// array.
@@ -86,6 +90,31 @@ type AuditSink struct {
 	// TLS: roots to trust besides the system's and a client certificate,
 	// for syslog over TLS and https OTLP endpoints.
 	TLS UpstreamTLS `json:"tls,omitempty"`
+}
+
+// KeyList is a list of keys: a JSON array in the file, comma-separated
+// in the environment.
+type KeyList []string
+
+// UnmarshalJSON takes an array of strings.
+func (k *KeyList) UnmarshalJSON(b []byte) error {
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return strictjson.Errorf("audit.witnesses", "must be an array of keys")
+	}
+	*k = list
+	return nil
+}
+
+// UnmarshalText takes keys separated by commas.
+func (k *KeyList) UnmarshalText(b []byte) error {
+	*k = nil
+	for _, v := range strings.Split(string(b), ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*k = append(*k, v)
+		}
+	}
+	return nil
 }
 
 // AuditSinks is a list of sinks; in the environment, a JSON array.
@@ -545,6 +574,11 @@ func (c Config) Validate() error {
 	}
 	if d := c.Audit.Retention.D(); d != 0 && d < 24*time.Hour {
 		return strictjson.Errorf("audit.retention", "must be 0 (keep everything) or at least 24h")
+	}
+	for i, w := range c.Audit.Witnesses {
+		if strings.Count(w, "+") != 2 || strings.ContainsAny(w, " \t\n") {
+			return strictjson.Errorf(strictjson.Index("audit.witnesses", i), "must be a note verifier key, name+hash+key (verity audit witness-key prints it)")
+		}
 	}
 	if err := c.Audit.Sinks.validate(); err != nil {
 		return err

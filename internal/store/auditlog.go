@@ -379,6 +379,19 @@ func (s *sqlStore) SaveAuditCheckpoint(ctx context.Context, c AuditCheckpoint) e
 	return nil
 }
 
+// SetAuditCheckpointNote replaces the note of the checkpoint of size
+// with note (the same checkpoint with more signatures: a witness's).
+func (s *sqlStore) SetAuditCheckpointNote(ctx context.Context, size uint64, note string) error {
+	n, err := s.eng.writes().exec(ctx, `UPDATE audit_checkpoints SET note = ? WHERE tree_size = ?`, note, int64(size))
+	if err != nil {
+		return s.wrap(ctx, err, "cosign audit checkpoint")
+	}
+	if n == 0 {
+		return fmt.Errorf("store: audit checkpoint of size %d: %w", size, ErrNotFound)
+	}
+	return nil
+}
+
 // GetAuditCheckpoint returns the checkpoint of size; ErrNotFound when
 // there is none. LatestAuditCheckpoint returns the largest.
 func (s *sqlStore) GetAuditCheckpoint(ctx context.Context, size uint64) (AuditCheckpoint, error) {

@@ -244,6 +244,7 @@ type Store interface {
 	LatestAuditCheckpoint(ctx context.Context) (AuditCheckpoint, error)
 	ListAuditCheckpoints(ctx context.Context, from, to uint64, limit int) ([]AuditCheckpoint, error)
 	PruneAudit(ctx context.Context, before time.Time, limit uint64) (from, through uint64, err error)
+	SetAuditCheckpointNote(ctx context.Context, size uint64, note string) error
 
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
