@@ -30,7 +30,7 @@ somewhere the database's administrators cannot write; later, 'verity audit
 verify --checkpoint FILE --key KEY' proves that nothing it covered was
 altered or removed, and says where if something was. See docs/audit.md.`,
 	}
-	cmd.AddCommand(newAuditCheckpointCmd(), newAuditKeyCmd(), newAuditProveCmd(), newAuditVerifyCmd(), newAuditWitnessKeyCmd(), newAuditWitnessCmd())
+	cmd.AddCommand(newAuditCheckpointCmd(), newAuditKeyCmd(), newAuditProveCmd(), newAuditConsistencyCmd(), newAuditVerifyCmd(), newAuditWitnessKeyCmd(), newAuditWitnessCmd())
 	return cmd
 }
 
@@ -406,5 +406,58 @@ system the database's administrators do not control, on a schedule.`,
 	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's verifier key, or @FILE (verity audit key)")
 	cmd.Flags().StringVar(&keyFile, "key", "", "the witness's signing key file (verity audit witness-key)")
 	cmd.Flags().StringVar(&stateFile, "state", "", "file with the last checkpoint this witness signed (created)")
+	return cmd
+}
+
+func newAuditConsistencyCmd() *cobra.Command {
+	var f clientFlags
+	var oldFile, newFile, key string
+	cmd := &cobra.Command{
+		Use:   "consistency --old FILE --new FILE --key KEY",
+		Short: "Prove that the log only grew between two saved checkpoints",
+		Long: `Consistency checks both saved checkpoints' signatures with the key, fetches
+the consistency proof between their sizes and checks it here: everything the
+older checkpoint covered is, unchanged and in order, in the newer one.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			older, err := readCheckpoint(oldFile, key)
+			if err != nil {
+				return fmt.Errorf("--old: %w", err)
+			}
+			newer, err := readCheckpoint(newFile, key)
+			if err != nil {
+				return fmt.Errorf("--new: %w", err)
+			}
+			if older.Size > newer.Size {
+				older, newer = newer, older
+			}
+			if older.Size == newer.Size {
+				if !bytes.Equal(older.Root, newer.Root) {
+					return fmt.Errorf("two different roots for %d leaves: the log was rewritten", older.Size)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "the checkpoints are of the same tree of %d leaves\n", older.Size)
+				return nil
+			}
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			var p struct {
+				Hashes [][]byte `json:"hashes"`
+			}
+			if err := c.do(cmd.Context(), "GET", fmt.Sprintf("/api/v1/auditLogs/proofs/consistency?from=%d&to=%d", older.Size, newer.Size), nil, &p); err != nil {
+				return err
+			}
+			if err := audit.VerifyConsistency(older.Size, newer.Size, p.Hashes, older.Root, newer.Root); err != nil {
+				return fmt.Errorf("the log did not only grow from %d to %d leaves: %w", older.Size, newer.Size, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "the log of %d leaves is a prefix of the log of %d leaves\n", older.Size, newer.Size)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&oldFile, "old", "", "the earlier saved checkpoint")
+	cmd.Flags().StringVar(&newFile, "new", "", "the later saved checkpoint")
+	cmd.Flags().StringVar(&key, "key", "", "the log's verifier key, or @FILE")
 	return cmd
 }

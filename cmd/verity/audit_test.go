@@ -47,7 +47,19 @@ func TestAuditLogOffline(t *testing.T) {
 	if err != nil || cp.Size < 4 {
 		t.Fatalf("saved checkpoint: %+v %v\n%s", cp, err, note)
 	}
-	out, stderr, err := run(t, env, "", "audit", "prove", "--index", "2", "--checkpoint", cpFile, "--key", "@"+keyFile)
+	// The log grows; a second checkpoint is consistent with the first.
+	if status, body := n.do(tok, "POST", "/api/v1/applications", `{"displayName": "Later"}`); status != 201 {
+		t.Fatalf("create application: %d %s", status, body)
+	}
+	cp2File := filepath.Join(dir, "checkpoint2.txt")
+	if _, stderr, err := run(t, env, "", "audit", "checkpoint", "--new", "-o", cp2File); err != nil {
+		t.Fatalf("audit checkpoint: %v\n%s", err, stderr)
+	}
+	out, stderr, err := run(t, env, "", "audit", "consistency", "--old", cpFile, "--new", cp2File, "--key", "@"+keyFile)
+	if err != nil || !strings.Contains(out, "is a prefix of the log of") {
+		t.Fatalf("audit consistency: %v\n%s%s", err, out, stderr)
+	}
+	out, stderr, err = run(t, env, "", "audit", "prove", "--index", "2", "--checkpoint", cpFile, "--key", "@"+keyFile)
 	if err != nil || !strings.Contains(out, "leaf 2 is in the log") {
 		t.Fatalf("audit prove: %v\n%s%s", err, out, stderr)
 	}

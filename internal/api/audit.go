@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,6 +24,22 @@ func (s *Server) audit(ctx context.Context, rt *Route, c *call, status int, r *h
 		s.metrics.auditFailures.Inc()
 		s.log.Error("audit: cannot record API call", "requestId", c.requestID, "action", rt.Name, "err", err)
 	}
+}
+
+// recordFirst writes the call's audit event before a change the store's
+// transactions do not carry (a credential): the change is made only when
+// its record is written. The record has no status, like the records of
+// changes written with them; a change that fails after it is recorded
+// again as a failure.
+func (s *Server) recordFirst(r *http.Request, c *call) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := s.opts.Store.AppendAudit(ctx, s.auditEvent(c.route, c, 0, r, nil)); err != nil {
+		s.metrics.auditFailures.Inc()
+		return fmt.Errorf("record the change before making it: %w", err)
+	}
+	c.recorded = true
+	return nil
 }
 
 // auditEvent is the audit event of an API call with status; for a change

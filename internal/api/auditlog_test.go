@@ -86,6 +86,11 @@ func TestChangesFailWithoutTheirRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	bob := e.createUser("bob@contoso.com")
+	var before int64
+	if err := db.QueryRow(`SELECT updated_at FROM credentials WHERE principal_id = ?`, bob).Scan(&before); err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
+	}
 	// As a full disk or a broken audit table would.
 	if _, err := db.Exec(`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit table broken'); END`); err != nil {
 		t.Fatal(err)
@@ -93,6 +98,17 @@ func TestChangesFailWithoutTheirRecord(t *testing.T) {
 	r := e.admin("POST", "/api/v1/users", map[string]any{"userPrincipalName": "unrecorded@contoso.com", "displayName": "Unrecorded"})
 	if r.status < 500 {
 		t.Fatalf("a change without its record: %d %s", r.status, r.body)
+	}
+	// A password, which is not a directory change, too.
+	if r := e.admin("POST", "/api/v1/users/"+bob+"/password", map[string]string{"password": "an unrecorded passphrase"}); r.status < 500 {
+		t.Fatalf("a password set without its record: %d %s", r.status, r.body)
+	}
+	var after int64
+	if err := db.QueryRow(`SELECT updated_at FROM credentials WHERE principal_id = ?`, bob).Scan(&after); err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Fatal("the password was set without its record")
 	}
 	if _, err := db.Exec(`DROP TRIGGER audit_broken`); err != nil {
 		t.Fatal(err)

@@ -241,6 +241,12 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, c *call) er
 	if err != nil {
 		return err
 	}
+	// A credential is not a directory change: its record is written
+	// first, and the password is set only once it is.
+	c.details = map[string]any{"id": obj.ID, "forceChangePasswordNextSignIn": req.ForceChangePasswordNextSignIn}
+	if err := s.recordFirst(r, c); err != nil {
+		return err
+	}
 	if err := s.opts.Store.SetCredential(r.Context(), store.Credential{PrincipalID: obj.ID, Type: "password", Hash: hash, UpdatedAt: time.Now().UTC()}); err != nil {
 		return err
 	}
@@ -255,7 +261,6 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, c *call) er
 			return err
 		}
 	}
-	c.details = map[string]any{"id": obj.ID, "forceChangePasswordNextSignIn": req.ForceChangePasswordNextSignIn}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

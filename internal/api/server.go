@@ -117,8 +117,12 @@ type Route struct {
 // call carries per-request facts from the middleware to a handler and back
 // to the audit record.
 type call struct {
+	route     *Route
 	requestID string
 	principal string
+	// recorded: the change's audit event was written before it was made
+	// (recordFirst).
+	recorded bool
 	// revision is set by handlers that wrote, so the response carries it
 	// and the audit record names it.
 	revision int64
@@ -197,7 +201,7 @@ func (s *Server) dispatch(routes []Route) http.Handler {
 
 func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route) {
 	start := time.Now()
-	c := &call{requestID: requestIDOf(r)}
+	c := &call{route: rt, requestID: requestIDOf(r)}
 	limit := s.opts.HTTP.MaxBodyBytes
 	if rt.MaxBody > 0 {
 		limit = rt.MaxBody
@@ -228,7 +232,7 @@ func (s *Server) serveRoute(w http.ResponseWriter, r *http.Request, rt *Route) {
 	}
 	s.metrics.requests.WithLabelValues(rt.Name, statusClass(sw.status)).Inc()
 	s.metrics.duration.WithLabelValues(rt.Name).Observe(time.Since(start).Seconds())
-	if rt.Name != "" && (receipt == nil || !receipt.Written) {
+	if rt.Name != "" && (receipt == nil || !receipt.Written) && !(c.recorded && err == nil) {
 		s.audit(r.Context(), rt, c, sw.status, r)
 	}
 }
