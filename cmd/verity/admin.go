@@ -36,17 +36,10 @@ can reach the database, as someone allowed to read its configuration.`,
 			if user == "" {
 				return errors.New("--user is required")
 			}
-			env := os.Environ()
 			if data == "" {
 				data = os.Getenv("VERITY_DATA")
 			}
-			if data != "" {
-				env = append(env, "VERITY_DATA_DIR="+data)
-			}
-			if file == "" {
-				file = os.Getenv("VERITY_CONFIG")
-			}
-			cfg, err := config.Load(file, env)
+			cfg, err := loadOfflineConfig(file, data)
 			if err != nil {
 				return err
 			}

@@ -158,6 +158,9 @@ which someone who can write the database could have replaced: keep the key
 (verity audit key) with your checkpoints.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if data == "" {
+				data = os.Getenv("VERITY_DATA")
+			}
 			cfg, err := loadOfflineConfig(file, data)
 			if err != nil {
 				return err
@@ -228,13 +231,12 @@ which someone who can write the database could have replaced: keep the key
 	return cmd
 }
 
-// loadOfflineConfig is the configuration of a command that opens the
-// database itself: the file, VERITY_ variables and the data directory.
+// loadOfflineConfig is the configuration of a node or of a command that
+// opens the database itself: the file (or $VERITY_CONFIG), VERITY_
+// variables and, for the latter, the data directory of verity up (--data
+// or $VERITY_DATA; a node ignores $VERITY_DATA: pass "" and none).
 func loadOfflineConfig(file, data string) (config.Config, error) {
 	env := os.Environ()
-	if data == "" {
-		data = os.Getenv("VERITY_DATA")
-	}
 	if data != "" {
 		env = append(env, "VERITY_DATA_DIR="+data)
 	}

@@ -66,10 +66,7 @@ empty database the node creates a bootstrap administrator and prints its
 one-time password on standard output. SIGTERM shuts down gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				file = os.Getenv("VERITY_CONFIG")
-			}
-			cfg, err := config.Load(file, os.Environ())
+			cfg, err := loadOfflineConfig(file, "")
 			if err != nil {
 				return err
 			}
@@ -95,10 +92,7 @@ and /metrics. It creates no bootstrap administrator. SIGTERM shuts down
 gracefully.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if file == "" {
-				file = os.Getenv("VERITY_CONFIG")
-			}
-			cfg, err := config.Load(file, os.Environ())
+			cfg, err := loadOfflineConfig(file, "")
 			if err != nil {
 				return err
 			}

@@ -78,6 +78,38 @@ func (s *Server) auditEvent(rt *Route, c *call, status int, r *http.Request, cha
 		Target: r.URL.Path, Result: result, Status: status, Details: b}
 }
 
+// auditPaging reads the time window (from, to), page size ($top) and
+// cursor ($skiptoken) of an audit log listing into q.
+func auditPaging(qs url.Values, q *store.AuditQuery) error {
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"from", &q.Since}, {"to", &q.Until}} {
+		if v := qs.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z", Target: p.name}
+			}
+			*p.to = t
+		}
+	}
+	if v := qs.Get("$top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an integer between 1 and 1000", Target: "$top"}
+		}
+		q.Limit = n
+	}
+	if v := qs.Get("$skiptoken"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "not a valid paging token", Target: "$skiptoken"}
+		}
+		q.BeforeSeq = n
+	}
+	return nil
+}
+
 // maxAuditedChanges bounds the changes an audit event lists (an apply
 // may write thousands); changeCount says how many there were.
 const maxAuditedChanges = 100
@@ -104,31 +136,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, c *call) erro
 	default:
 		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be success, failure, denied or interrupted", Target: "result"}
 	}
-	for _, p := range []struct {
-		name string
-		to   *time.Time
-	}{{"from", &q.Since}, {"to", &q.Until}} {
-		if v := qs.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z", Target: p.name}
-			}
-			*p.to = t
-		}
-	}
-	if v := qs.Get("$top"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an integer between 1 and 1000", Target: "$top"}
-		}
-		q.Limit = n
-	}
-	if v := qs.Get("$skiptoken"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "not a valid paging token", Target: "$skiptoken"}
-		}
-		q.BeforeSeq = n
+	if err := auditPaging(qs, &q); err != nil {
+		return err
 	}
 	events, err := s.opts.Store.ListAudit(r.Context(), q)
 	if err != nil {

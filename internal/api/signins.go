@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
@@ -28,31 +27,8 @@ func (s *Server) listSignIns(w http.ResponseWriter, r *http.Request, c *call) er
 	default:
 		return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be success, failure or interrupted", Target: "status"}
 	}
-	for _, p := range []struct {
-		name string
-		to   *time.Time
-	}{{"from", &q.Since}, {"to", &q.Until}} {
-		if v := qs.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an RFC 3339 time, e.g. 2026-01-31T09:00:00Z", Target: p.name}
-			}
-			*p.to = t
-		}
-	}
-	if v := qs.Get("$top"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be an integer between 1 and 1000", Target: "$top"}
-		}
-		q.Limit = n
-	}
-	if v := qs.Get("$skiptoken"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			return &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "not a valid paging token", Target: "$skiptoken"}
-		}
-		q.BeforeSeq = n
+	if err := auditPaging(qs, &q); err != nil {
+		return err
 	}
 	events, err := s.opts.Store.ListAudit(r.Context(), q)
 	if err != nil {
