@@ -576,7 +576,11 @@ func (c Config) Validate() error {
 		return strictjson.Errorf("audit.retention", "must be 0 (keep everything) or at least 24h")
 	}
 	for i, w := range c.Audit.Witnesses {
-		if strings.Count(w, "+") != 2 || strings.ContainsAny(w, " \t\n") {
+		// name+hash+key: the name has no '+', the hash is 8 hex digits,
+		// the key base64 (which may itself hold '+').
+		parts := strings.SplitN(w, "+", 3)
+		if len(parts) != 3 || parts[0] == "" || len(parts[1]) != 8 || strings.Trim(parts[1], "0123456789abcdef") != "" ||
+			parts[2] == "" || strings.ContainsAny(w, " \t\n") {
 			return strictjson.Errorf(strictjson.Index("audit.witnesses", i), "must be a note verifier key, name+hash+key (verity audit witness-key prints it)")
 		}
 	}

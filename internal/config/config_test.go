@@ -67,6 +67,7 @@ func TestLoadErrorsNameThePath(t *testing.T) {
 		{"signing rotation too often", "signing:\n  rotateEvery: 24h\n", "signing.rotateEvery: must be between 48h and 8760h"},
 		{"signing rotation too rare", "signing:\n  rotateEvery: 9000h\n", "signing.rotateEvery: must be between 48h and 8760h"},
 		{"not yaml", "store: [unclosed\n", "not valid YAML"},
+		{"witness key", "audit:\n  witnesses: [nope]\n", "audit.witnesses[0]: must be a note verifier key"},
 		{"sink unknown field", "audit:\n  sinks:\n    - {name: a, type: file, path: /tmp/a, bogus: 1}\n", "audit.sinks[0].bogus: unknown field"},
 		{"sink type", "audit:\n  sinks:\n    - {name: a, type: kafka}\n", `audit.sinks[0].type: must be file, syslog or otlp, not "kafka"`},
 		{"sink twice", "audit:\n  sinks:\n    - {name: a, type: file, path: /tmp/a}\n    - {name: a, type: file, path: /tmp/b}\n", `audit.sinks[1].name: "a" names two sinks`},
@@ -164,5 +165,15 @@ func TestAuditSinksFromEnv(t *testing.T) {
 	}
 	if _, err := Load("", []string{`VERITY_AUDIT_SINKS=[{"name":"x","type":"file"}]`}); err == nil || !strings.Contains(err.Error(), "audit.sinks[0].path") {
 		t.Fatalf("a file sink without a path: %v", err)
+	}
+}
+
+func TestWitnessKeys(t *testing.T) {
+	t.Parallel()
+	// The key's base64 may hold '+'.
+	key := "witness.example.com+1a2b3c4d+AUxY+z/Qv5a+rK0="
+	cfg, err := Load("", []string{"VERITY_AUDIT_WITNESSES=" + key + ", other+0a0b0c0d+AQ=="})
+	if err != nil || len(cfg.Audit.Witnesses) != 2 || cfg.Audit.Witnesses[0] != key {
+		t.Fatalf("%q %v", cfg.Audit.Witnesses, err)
 	}
 }
