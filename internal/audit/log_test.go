@@ -487,3 +487,61 @@ func deleteLeaf(ctx context.Context, engine, dsn string, index int) error {
 	_, err = conn.Exec(ctx, `DELETE FROM audit_events WHERE leaf_index = $1`, index)
 	return err
 }
+
+// TestTwoNodesAppend: two nodes append to one log in turns and together;
+// each node's cache of the tree's edge goes stale when the other appends,
+// and the tree stays RFC 6962's tree of the events.
+func TestTwoNodesAppend(t *testing.T) {
+	t.Parallel()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := ctxFor(t)
+			dsn := e.fresh(t)
+			a, b := storetest.OpenDSN(t, dsn), storetest.OpenDSN(t, dsn)
+			n := 0
+			for round := range 6 {
+				st := a
+				if round%2 == 1 {
+					st = b
+				}
+				appendEvents(t, st, n, 37+round*50)
+				n += 37 + round*50
+			}
+			var wg sync.WaitGroup
+			for i, st := range []store.Store{a, b} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range 150 {
+						if err := st.AppendAuditAsync(ctx, event(10_000*(i+1)+k)); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			n += 300
+			for deadline := time.Now().Add(30 * time.Second); ; {
+				head, err := a.AuditHead(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if head.Size == uint64(n) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d leaves, want %d", head.Size, n)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			head, _ := b.AuditHead(ctx)
+			if !bytes.Equal(head.Root, mth(allLeaves(t, a))) {
+				t.Fatal("the stored root is not the Merkle tree hash of the leaves")
+			}
+			if rep, err := audit.Verify(ctx, a, "", audit.VerifyOptions{}); err != nil || !rep.OK() {
+				t.Fatalf("verify: %+v %v", rep.First, err)
+			}
+		})
+	}
+}

@@ -102,6 +102,8 @@ type auditBatcher struct {
 	flushing bool // a leader is writing; new events wait for its next batch
 	// wake ends a lingering flush when an event somebody waits for joins.
 	wake chan struct{}
+	// tail caches the tree's partial tiles between group commits.
+	tail tailTiles
 }
 
 type auditReq struct {
@@ -121,7 +123,7 @@ const maxAuditBatch = 2048
 // rewrite of the pages it touches, so a busy proxy writes its decisions in
 // a few commits of many events rather than many of a few. It bounds what a
 // crash can lose beyond what is being written.
-const auditLinger = 5 * time.Millisecond
+const auditLinger = 10 * time.Millisecond
 
 // flushAudit writes batches until no event is waiting. The batch does not
 // inherit the leader's cancellation: other callers' events ride on it.
@@ -259,13 +261,16 @@ func (s *sqlStore) writeAudit(ctx context.Context, batch []*auditReq) error {
 		}
 		i++
 	}
-	if err := appendAuditLeaves(ctx, tx, &tree, hashes); err != nil {
+	written, err := appendAuditLeaves(ctx, tx, &tree, hashes, &s.audit.tail)
+	if err != nil {
 		_ = tx.rollback(ctx)
 		return s.wrap(ctx, err, "append audit events: hash into the audit tree")
 	}
 	if err := tx.commit(ctx); err != nil {
+		s.audit.tail.keep(nil)
 		return s.wrap(ctx, err, "append audit events: commit")
 	}
+	s.audit.tail.keep(written)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -124,12 +125,49 @@ func lockAuditTree(ctx context.Context, tx txn) (auditTree, error) {
 	return decodeCompact(uint64(size), b)
 }
 
+// tailTiles keeps the partial tiles at the tree's right edge as this node
+// last committed them, so that the next group commit extends them without
+// reading them back. A cached tile is used only when its length is what
+// the tree, read under its lock, says it holds: another node's appends
+// (PostgreSQL) make it stale and it is read again. Nodes are immutable, so
+// a tile of the right length is the right tile.
+type tailTiles struct {
+	mu    sync.Mutex
+	tiles map[[2]uint64][]byte
+}
+
+func (c *tailTiles) get(k [2]uint64, want int) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.tiles[k]
+	return t, ok && len(t) == want
+}
+
+// keep replaces the cache with the partial tiles just committed.
+func (c *tailTiles) keep(written map[[2]uint64][]byte) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tiles = map[[2]uint64][]byte{}
+	for k, t := range written {
+		if len(t) < TileWidth*HashSize {
+			c.tiles[k] = t
+		}
+	}
+}
+
 // appendAuditLeaves hashes leaves into the tree in tx: the tiles the new
-// nodes belong to are extended and the tree row updated.
-func appendAuditLeaves(ctx context.Context, tx txn, t *auditTree, leafHashes [][]byte) error {
+// nodes belong to are extended and the tree row updated. It returns the
+// tiles it wrote (for tailTiles, once tx commits); cache may be nil.
+func appendAuditLeaves(ctx context.Context, tx txn, t *auditTree, leafHashes [][]byte, cache *tailTiles) (map[[2]uint64][]byte, error) {
 	r, err := auditFactory.NewRange(0, t.size, t.compact)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	type tileKey struct{ level, idx uint64 }
 	type tileAdd struct {
@@ -153,29 +191,38 @@ func appendAuditLeaves(ctx context.Context, tx txn, t *auditTree, leafHashes [][
 	}
 	for _, h := range leafHashes {
 		if err := r.Append(h, visit); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	written := make(map[[2]uint64][]byte, len(order))
 	for _, k := range order {
 		a := adds[k]
+		key := [2]uint64{k.level, k.idx}
 		var old []byte
-		err := tx.queryRow(ctx, `SELECT hashes FROM audit_tiles WHERE level = ? AND idx = ?`, int64(k.level), int64(k.idx)).Scan(&old)
-		if err != nil && !isNoRows(err) {
-			return err
+		if a.first > 0 {
+			var ok bool
+			if old, ok = cache.get(key, int(a.first*HashSize)); !ok {
+				err := tx.queryRow(ctx, `SELECT hashes FROM audit_tiles WHERE level = ? AND idx = ?`, int64(k.level), int64(k.idx)).Scan(&old)
+				if err != nil && !isNoRows(err) {
+					return nil, err
+				}
+			}
 		}
 		if uint64(len(old)) != a.first*HashSize {
-			return fmt.Errorf("audit tile %d/%d holds %d hashes, the tree says %d", k.level, k.idx, len(old)/HashSize, a.first)
+			return nil, fmt.Errorf("audit tile %d/%d holds %d hashes, the tree says %d", k.level, k.idx, len(old)/HashSize, a.first)
 		}
+		tile := append(slices.Clip(old), a.hashes...)
 		if _, err := tx.exec(ctx, `INSERT INTO audit_tiles (level, idx, hashes) VALUES (?, ?, ?)
-			ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, int64(k.level), int64(k.idx), append(old, a.hashes...)); err != nil {
-			return err
+			ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`, int64(k.level), int64(k.idx), tile); err != nil {
+			return nil, err
 		}
+		written[key] = tile
 	}
 	t.size, t.compact = r.End(), r.Hashes()
 	if _, err := tx.exec(ctx, `UPDATE audit_tree SET size = ?, compact = ? WHERE id = 1`, int64(t.size), slices.Concat(t.compact...)); err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return written, nil
 }
 
 // integrateAuditBacklog hashes into the tree the events written before the
@@ -216,7 +263,7 @@ func (s *sqlStore) integrateAuditBacklog(ctx context.Context) error {
 				}
 				hashes[i] = AuditLeafHash(&evs[i])
 			}
-			if err := appendAuditLeaves(ctx, tx, &t, hashes); err != nil {
+			if _, err := appendAuditLeaves(ctx, tx, &t, hashes, nil); err != nil {
 				return false, err
 			}
 			return false, tx.commit(ctx)
@@ -477,7 +524,8 @@ func appendAuditInTx(ctx context.Context, tx txn, e *AuditEvent) error {
 	if err := tx.queryRow(ctx, auditInsert(1)+" RETURNING seq", appendAuditArgs(nil, e)...).Scan(&e.Seq); err != nil {
 		return err
 	}
-	return appendAuditLeaves(ctx, tx, &t, [][]byte{AuditLeafHash(e)})
+	_, err = appendAuditLeaves(ctx, tx, &t, [][]byte{AuditLeafHash(e)}, nil)
+	return err
 }
 
 // AuditPruneAction is the audit event that records a pruning: details

@@ -52,7 +52,7 @@ func AppendAuditLeafHashesForTest(ctx context.Context, s Store, hashes [][]byte)
 	if err != nil {
 		return err
 	}
-	if err := appendAuditLeaves(ctx, tx, &t, hashes); err != nil {
+	if _, err := appendAuditLeaves(ctx, tx, &t, hashes, nil); err != nil {
 		return err
 	}
 	return tx.commit(ctx)
