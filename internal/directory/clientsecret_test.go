@@ -101,7 +101,11 @@ func TestClientSecretLifecycle(t *testing.T) {
 	if err := VerifyClientSecret(ctx, st, strings.ToUpper(app.AppID), secret); err != nil {
 		t.Errorf("VerifyClientSecret with an upper-case appId: %v", err)
 	}
-	wantInvalid(t, st, app.AppID, secret[:len(secret)-1]+"A", "a changed secret")
+	changed := "A"
+	if strings.HasSuffix(secret, "A") {
+		changed = "B" // a changed secret must differ
+	}
+	wantInvalid(t, st, app.AppID, secret[:len(secret)-1]+changed, "a changed secret")
 	wantInvalid(t, st, app.AppID, secret+"A", "a longer secret")
 	wantInvalid(t, st, app.AppID, "", "no secret")
 	wantInvalid(t, st, app.AppID, strings.Repeat("A", 10000), "a huge secret")
