@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/verityhq/verity/internal/audit"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/store/storetest"
 )
@@ -122,4 +124,63 @@ func TestChangesFailWithoutTheirRecord(t *testing.T) {
 	if !found {
 		t.Fatal("the change's record is missing")
 	}
+}
+
+// TestAuditLogEndpoints: the log's head, checkpoints and proofs, and what
+// each says of bad input.
+func TestAuditLogEndpoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	for i := range 5 {
+		e.createUser("u" + string(rune('0'+i)) + "@contoso.com")
+	}
+	var info struct {
+		Origin, VerifierKey string
+		TreeSize            uint64
+	}
+	e.admin("GET", "/api/v1/auditLogs/log", nil).want(http.StatusOK).decode(&info)
+	if info.TreeSize < 6 || !strings.HasPrefix(info.VerifierKey, info.Origin+"+") {
+		t.Fatalf("log %+v", info)
+	}
+	note := e.admin("POST", "/api/v1/auditLogs/checkpoint", nil).want(http.StatusCreated).body
+	cp, err := audit.ParseCheckpoint(note, info.VerifierKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.admin("GET", "/api/v1/auditLogs/checkpoint?treeSize="+strconv.FormatUint(cp.Size, 10), nil).want(http.StatusOK).body; string(got) != string(note) {
+		t.Fatalf("checkpoint by size: %s", got)
+	}
+	var incl struct {
+		LeafHash []byte   `json:"leafHash"`
+		Hashes   [][]byte `json:"hashes"`
+		Leaf     []byte   `json:"leaf"`
+	}
+	e.admin("GET", "/api/v1/auditLogs/proofs/inclusion?index=3&treeSize="+strconv.FormatUint(cp.Size, 10), nil).want(http.StatusOK).decode(&incl)
+	if err := audit.VerifyInclusion(3, cp.Size, audit.LeafHash(incl.Leaf), incl.Hashes, cp.Root); err != nil {
+		t.Fatalf("inclusion: %v", err)
+	}
+	for _, c := range []struct {
+		path, target string
+		status       int
+	}{
+		{"/api/v1/auditLogs/proofs/inclusion", "index", http.StatusBadRequest},
+		{"/api/v1/auditLogs/proofs/inclusion?index=-1", "index", http.StatusBadRequest},
+		{"/api/v1/auditLogs/proofs/inclusion?index=abc", "index", http.StatusBadRequest},
+		{"/api/v1/auditLogs/proofs/inclusion?index=999999", "index", http.StatusNotFound},
+		{"/api/v1/auditLogs/proofs/inclusion?index=1&treeSize=99999999", "index", http.StatusNotFound},
+		{"/api/v1/auditLogs/proofs/consistency?from=0", "from", http.StatusBadRequest},
+		{"/api/v1/auditLogs/proofs/consistency?from=5&to=3", "from", http.StatusBadRequest},
+		{"/api/v1/auditLogs/proofs/consistency?from=1&to=99999999", "from", http.StatusBadRequest},
+		{"/api/v1/auditLogs/checkpoint?treeSize=zero", "treeSize", http.StatusBadRequest},
+	} {
+		r := e.admin("GET", c.path, nil)
+		if r.status != c.status || !strings.Contains(string(r.body), `"target":"`+c.target+`"`) {
+			t.Errorf("%s: %d %s, want %d at %s", c.path, r.status, r.body, c.status, c.target)
+		}
+	}
+	e.admin("GET", "/api/v1/auditLogs/checkpoint?treeSize=3", nil).want(http.StatusNotFound)
+	// No witness configured: nothing to co-sign.
+	e.call(e.token, "POST", "/api/v1/auditLogs/checkpoint/cosignature", nil).want(http.StatusConflict)
+	// Anonymous callers read nothing.
+	e.call("", "GET", "/api/v1/auditLogs/log", nil).want(http.StatusUnauthorized)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/verityhq/verity/internal/api"
+	"github.com/verityhq/verity/internal/audit"
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
@@ -115,8 +116,13 @@ func newEnv(t *testing.T, st store.Store, mutate ...func(*config.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	auditLog, err := audit.Open(ctx, st, keys, audit.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := api.New(api.Options{Store: st, Live: live, Logger: log, Registry: prometheus.NewRegistry(),
-		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test", SignIn: pages, PasswordPolicy: policy, Sealer: keys})
+		HTTP: cfg.HTTP, Auth: cfg.Auth, Version: "test", SignIn: pages, PasswordPolicy: policy, Sealer: keys,
+		AuditLog: auditLog, AuditWitnesses: cfg.Audit.Witnesses})
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	e := &env{t: t, st: st, srv: srv, live: live, logs: logs, password: boot.Password, keys: keys}
