@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"internal/config":              {"internal/strictjson"},
 	"internal/store":               {},
 	"internal/audit":               {"internal/store"},
+	"internal/detect":              {},
 	"internal/strictjson":          {},
 	"internal/localca":             {},
 	"internal/geo":                 {},
