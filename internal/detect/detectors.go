@@ -1,0 +1,256 @@
+package detect
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Alert is what a detector raises: what it saw, about which entity, with
+// the records that show it.
+type Alert struct {
+	Detector string
+	// Key identifies the alert: the same attack seen again (a replay after
+	// a restart) gives the same key, and raises nothing new.
+	Key      string
+	MITRE    []string // ATT&CK technique ids
+	Severity string   // low, medium, high
+	User     string   // the account concerned, when one is
+	IP       netip.Addr
+	First    time.Time
+	Last     time.Time
+	Evidence []string // ids of the sign-in records
+	Summary  string
+}
+
+// A Detector watches sign-ins in time order and raises alerts.
+type Detector interface {
+	Name() string
+	Observe(s *SignIn, raise func(Alert))
+}
+
+// Entra error codes the detectors read.
+const (
+	codeWrongPassword = 50126
+	codeDisabled      = 50057
+	codeLocked        = 50053
+	codeMFADenied     = 500121
+)
+
+// failedCredential reports whether a sign-in failed on its credentials
+// (the failures a password spray or brute force makes).
+func failedCredential(s *SignIn) bool {
+	switch s.Code {
+	case codeWrongPassword, codeLocked, 50055, 50056, 50064, 50034:
+		return true
+	}
+	return false
+}
+
+// window keeps timed items for a sliding window.
+type window[T any] struct {
+	items []timed[T]
+}
+
+type timed[T any] struct {
+	at time.Time
+	v  T
+}
+
+func (w *window[T]) add(at time.Time, v T, span time.Duration) {
+	w.items = append(w.items, timed[T]{at, v})
+	cut := 0
+	for cut < len(w.items) && at.Sub(w.items[cut].at) > span {
+		cut++
+	}
+	w.items = w.items[cut:]
+}
+
+// PasswordSpray: one address failing the credentials of many accounts in
+// a short time (ATT&CK T1110.003). Default: 5 distinct accounts in 20
+// minutes.
+type PasswordSpray struct {
+	Accounts int
+	Window   time.Duration
+	byIP     map[netip.Addr]*window[*SignIn]
+	raised   map[netip.Addr]time.Time
+}
+
+func (d *PasswordSpray) Name() string { return "passwordSpray" }
+
+func (d *PasswordSpray) Observe(s *SignIn, raise func(Alert)) {
+	if !failedCredential(s) || !s.IP.IsValid() || s.User == "" {
+		return
+	}
+	if d.byIP == nil {
+		d.byIP, d.raised = map[netip.Addr]*window[*SignIn]{}, map[netip.Addr]time.Time{}
+	}
+	w := d.byIP[s.IP]
+	if w == nil {
+		w = &window[*SignIn]{}
+		d.byIP[s.IP] = w
+	}
+	w.add(s.Time, s, d.Window)
+	users := map[string]bool{}
+	var evidence []string
+	for _, it := range w.items {
+		users[it.v.User] = true
+		evidence = append(evidence, it.v.ID)
+	}
+	if len(users) < d.Accounts {
+		return
+	}
+	if last, ok := d.raised[s.IP]; ok && s.Time.Sub(last) < d.Window {
+		return // the same spray, raised already
+	}
+	d.raised[s.IP] = s.Time
+	first := w.items[0].at
+	raise(Alert{Detector: d.Name(), Key: fmt.Sprintf("%s/%s/%d", d.Name(), s.IP, first.Unix()), MITRE: []string{"T1110.003"},
+		Severity: "medium", IP: s.IP, First: first, Last: s.Time, Evidence: evidence,
+		Summary: fmt.Sprintf("%s failed the passwords of %d accounts within %v", s.IP, len(users), d.Window)})
+}
+
+// BruteForce: many failed credentials for one account, then a success
+// (ATT&CK T1110.001). Default: 10 failures in 20 minutes before it.
+type BruteForce struct {
+	Failures int
+	Window   time.Duration
+	byUser   map[string]*window[*SignIn]
+}
+
+func (d *BruteForce) Name() string { return "bruteForce" }
+
+func (d *BruteForce) Observe(s *SignIn, raise func(Alert)) {
+	if s.User == "" {
+		return
+	}
+	if d.byUser == nil {
+		d.byUser = map[string]*window[*SignIn]{}
+	}
+	w := d.byUser[s.User]
+	if w == nil {
+		w = &window[*SignIn]{}
+		d.byUser[s.User] = w
+	}
+	if failedCredential(s) {
+		w.add(s.Time, s, d.Window)
+		return
+	}
+	if !s.Success {
+		return
+	}
+	w.add(s.Time, nil, d.Window) // drops what is too old
+	var evidence []string
+	for _, it := range w.items {
+		if it.v != nil {
+			evidence = append(evidence, it.v.ID)
+		}
+	}
+	w.items = w.items[:0]
+	if len(evidence) < d.Failures {
+		return
+	}
+	raise(Alert{Detector: d.Name(), Key: fmt.Sprintf("%s/%s/%d", d.Name(), s.User, s.Time.Unix()), MITRE: []string{"T1110.001"},
+		Severity: "high", User: s.User, IP: s.IP, First: s.Time, Last: s.Time, Evidence: append(evidence, s.ID),
+		Summary: fmt.Sprintf("%d failed passwords for %s, then a successful sign-in", len(evidence), s.User)})
+}
+
+// DisabledAccountIP: an address that tries accounts that are disabled and
+// signs in successfully to others — someone holding a list of old
+// credentials (after Sentinel's SigninAttemptsByIPviaDisabledAccounts;
+// ATT&CK T1078, T1098). It fires when, within the window, the disabled
+// accounts tried are at least Ratio of the accounts signed in to, and
+// fewer than MaxSuccessful accounts were (a shared gateway signs in many).
+// Defaults: 14 days, 0.5, 50.
+type DisabledAccountIP struct {
+	Window        time.Duration
+	Ratio         float64
+	MaxSuccessful int
+	byIP          map[netip.Addr]*disabledIP
+	raised        map[netip.Addr]time.Time
+}
+
+type disabledIP struct {
+	disabled, success window[*SignIn]
+}
+
+func (d *DisabledAccountIP) Name() string { return "disabledAccountIP" }
+
+func (d *DisabledAccountIP) Observe(s *SignIn, raise func(Alert)) {
+	if !s.IP.IsValid() || s.User == "" || (s.Code != codeDisabled && !s.Success) {
+		return
+	}
+	if d.byIP == nil {
+		d.byIP, d.raised = map[netip.Addr]*disabledIP{}, map[netip.Addr]time.Time{}
+	}
+	st := d.byIP[s.IP]
+	if st == nil {
+		st = &disabledIP{}
+		d.byIP[s.IP] = st
+	}
+	if s.Code == codeDisabled {
+		st.disabled.add(s.Time, s, d.Window)
+		st.success.add(s.Time, nil, d.Window)
+	} else {
+		st.success.add(s.Time, s, d.Window)
+		st.disabled.add(s.Time, nil, d.Window)
+	}
+	disabled, success := map[string]bool{}, map[string]bool{}
+	var evidence []string
+	for _, it := range st.disabled.items {
+		if it.v != nil {
+			disabled[it.v.User] = true
+			evidence = append(evidence, it.v.ID)
+		}
+	}
+	for _, it := range st.success.items {
+		if it.v != nil && !disabled[it.v.User] {
+			success[it.v.User] = true
+		}
+	}
+	if len(disabled) == 0 || len(success) == 0 || len(success) >= d.MaxSuccessful ||
+		float64(len(disabled))/float64(len(success)) < d.Ratio {
+		return
+	}
+	if last, ok := d.raised[s.IP]; ok && s.Time.Sub(last) < d.Window {
+		return // raised for this address within the window already
+	}
+	d.raised[s.IP] = s.Time
+	users := make([]string, 0, len(success))
+	for u := range success {
+		users = append(users, u)
+	}
+	slices.Sort(users)
+	raise(Alert{Detector: d.Name(), Key: fmt.Sprintf("%s/%s/%d", d.Name(), s.IP, s.Time.Unix()), MITRE: []string{"T1078", "T1098"},
+		Severity: "medium", IP: s.IP, First: s.Time, Last: s.Time, Evidence: evidence,
+		Summary: fmt.Sprintf("%s tried %d disabled accounts and signed in to %v", s.IP, len(disabled), users)})
+}
+
+// DefaultDetectors returns the detectors with their default thresholds.
+func DefaultDetectors() []Detector {
+	return []Detector{
+		&PasswordSpray{Accounts: 5, Window: 20 * time.Minute},
+		&BruteForce{Failures: 10, Window: 20 * time.Minute},
+		&DisabledAccountIP{Window: 14 * 24 * time.Hour, Ratio: 0.5, MaxSuccessful: 50},
+	}
+}
+
+// Run feeds sign-ins, sorted by time, through detectors and returns the
+// alerts they raise, each key once.
+func Run(signIns []SignIn, detectors []Detector) []Alert {
+	slices.SortStableFunc(signIns, func(a, b SignIn) int { return a.Time.Compare(b.Time) })
+	seen := map[string]bool{}
+	var out []Alert
+	for i := range signIns {
+		for _, d := range detectors {
+			d.Observe(&signIns[i], func(a Alert) {
+				if !seen[a.Key] {
+					seen[a.Key] = true
+					out = append(out, a)
+				}
+			})
+		}
+	}
+	return out
+}
