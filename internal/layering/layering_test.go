@@ -33,7 +33,7 @@ var allowed = map[string][]string{
 	"internal/config":              {"internal/strictjson"},
 	"internal/store":               {},
 	"internal/audit":               {"internal/store"},
-	"internal/detect":              {},
+	"internal/detect":              {"internal/store"},
 	"internal/strictjson":          {},
 	"internal/localca":             {},
 	"internal/geo":                 {},

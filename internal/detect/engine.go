@@ -1,0 +1,228 @@
+package detect
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/verityhq/verity/internal/store"
+)
+
+// SignInAction is the audit action of Verity's sign-in log records (the
+// signin package writes them; their details are Graph signIn objects).
+const SignInAction = "signIn"
+
+// Records the engine keeps in the store.
+const (
+	cursorKind = "detectCursor"
+	cursorID   = "signIns"
+	// AlertKind holds raised alerts, one record each, by their key's hash:
+	// an alert raised twice (a replay, another node) is stored once.
+	AlertKind = "alert"
+)
+
+// cursor is where the engine is in the audit log: Next is the first leaf
+// it has not read; ReplayFrom the first leaf still inside the detectors'
+// longest window when Next was saved — a restart reads again from there,
+// rebuilding the detectors' state, so nothing is missed; alerts are keyed,
+// so nothing is raised twice.
+type cursor struct {
+	Next       uint64 `json:"next"`
+	ReplayFrom uint64 `json:"replayFrom"`
+}
+
+// Engine runs detectors over the sign-ins of Verity's audit log, in leaf
+// order, and stores the alerts they raise.
+type Engine struct {
+	st        store.Store
+	detectors []Detector
+	log       *slog.Logger
+	// Lookback is the detectors' longest window: what a restart reads
+	// again. Batch bounds the events read at a time.
+	Lookback time.Duration
+	Batch    int
+
+	started bool
+	cur     cursor
+	// marks are the first leaf of each minute read within Lookback, for
+	// ReplayFrom.
+	marks []mark
+}
+
+type mark struct {
+	minute time.Time
+	leaf   uint64
+}
+
+// NewEngine returns an engine running detectors over st's audit log.
+func NewEngine(st store.Store, detectors []Detector, log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{st: st, detectors: detectors, log: log, Lookback: 14 * 24 * time.Hour, Batch: 1000}
+}
+
+// Step reads the next events of the log (first, after a start, those of
+// the lookback again) and returns how many it read.
+func (e *Engine) Step(ctx context.Context) (int, error) {
+	if !e.started {
+		rec, err := e.st.GetRecord(ctx, cursorKind, cursorID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return 0, err
+		default:
+			if err := json.Unmarshal(rec.Body, &e.cur); err != nil {
+				return 0, fmt.Errorf("detect: cursor: %w", err)
+			}
+		}
+		// Read the lookback again: the detectors' state is rebuilt, the
+		// alerts it raises again are known already.
+		e.cur.Next, e.started = e.cur.ReplayFrom, true
+	}
+	head, err := e.st.AuditHead(ctx)
+	if err != nil {
+		return 0, err
+	}
+	from := max(e.cur.Next, head.Pruned)
+	if from >= head.Size {
+		return 0, nil
+	}
+	evs, err := e.st.AuditLeaves(ctx, from, min(e.Batch, int(head.Size-from)))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Index != int64(from)+int64(i) {
+			break // a gap: verification's to report; read what is in order
+		}
+		if ev.Action == SignInAction {
+			if err := e.observe(ctx, ev); err != nil {
+				return n, err
+			}
+		}
+		n++
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("detect: no event at leaf %d of %d", from, head.Size)
+	}
+	e.cur.Next = from + uint64(n)
+	if err := e.save(ctx); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+func (e *Engine) observe(ctx context.Context, ev *store.AuditEvent) error {
+	var row map[string]any
+	if err := json.Unmarshal(ev.Details, &row); err != nil {
+		e.log.Warn("detect: a sign-in record that is not JSON", "leaf", ev.Index)
+		return nil
+	}
+	s, ok, err := signInFromRow(row)
+	if err != nil || !ok {
+		e.log.Warn("detect: a sign-in record it cannot read", "leaf", ev.Index, "err", err)
+		return nil
+	}
+	e.mark(s.Time, uint64(ev.Index))
+	var failed error
+	for _, d := range e.detectors {
+		d.Observe(&s, func(a Alert) {
+			if err := e.store(ctx, a); err != nil && failed == nil {
+				failed = err
+			}
+		})
+	}
+	return failed
+}
+
+// mark notes the first leaf of each minute and drops marks older than the
+// lookback before at.
+func (e *Engine) mark(at time.Time, leaf uint64) {
+	m := at.Truncate(time.Minute)
+	if len(e.marks) == 0 || m.After(e.marks[len(e.marks)-1].minute) {
+		e.marks = append(e.marks, mark{m, leaf})
+	}
+	cut := 0
+	for cut < len(e.marks)-1 && at.Sub(e.marks[cut+1].minute) > e.Lookback {
+		cut++
+	}
+	e.marks = e.marks[cut:]
+}
+
+func (e *Engine) save(ctx context.Context) error {
+	e.cur.ReplayFrom = e.cur.Next
+	if len(e.marks) > 0 {
+		e.cur.ReplayFrom = e.marks[0].leaf
+	}
+	body, _ := json.Marshal(e.cur)
+	_, err := e.st.PutRecord(ctx, store.Record{Kind: cursorKind, ID: cursorID, Body: body})
+	return err
+}
+
+// StoredAlert is an alert as the store keeps it.
+type StoredAlert struct {
+	Alert
+	ID     string    `json:"id"`
+	Raised time.Time `json:"raised"`
+}
+
+// store keeps a once; a known key is no error.
+func (e *Engine) store(ctx context.Context, a Alert) error {
+	sum := sha256.Sum256([]byte(a.Key))
+	id := hex.EncodeToString(sum[:12])
+	body, err := json.Marshal(StoredAlert{Alert: a, ID: id, Raised: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	_, err = e.st.CreateRecord(ctx, store.Record{Kind: AlertKind, ID: id, Subject: a.Detector, Body: body})
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err == nil {
+		e.log.Warn("detect: alert", "detector", a.Detector, "id", id, "user", a.User, "ip", a.IP.String(), "summary", a.Summary)
+	}
+	return err
+}
+
+// Run steps until ctx ends, polling every poll once caught up.
+func (e *Engine) Run(ctx context.Context, poll time.Duration) {
+	for {
+		n, err := e.Step(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("detect: step", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(poll):
+		}
+	}
+}
+
+// Alerts lists the stored alerts of a detector, oldest first.
+func Alerts(ctx context.Context, st store.Store, detector string, limit int) ([]StoredAlert, error) {
+	recs, err := st.ListRecords(ctx, AlertKind, detector, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StoredAlert, 0, len(recs))
+	for _, r := range recs {
+		var a StoredAlert
+		if err := json.Unmarshal(r.Body, &a); err != nil {
+			return nil, fmt.Errorf("detect: alert %s: %w", r.ID, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
