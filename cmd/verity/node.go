@@ -27,6 +27,7 @@ import (
 	"github.com/verityhq/verity/internal/bootstrap"
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/detect"
 	"github.com/verityhq/verity/internal/geo"
 	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/localca"
@@ -144,6 +145,8 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 
 	go keys.Run(feedCtx, 0)
 	go auditLog.Run(feedCtx, cfg.Audit.CheckpointInterval.D())
+	// Detection reads the sign-in log from the audit log (docs/detect.md).
+	go detect.NewEngine(st, detect.DefaultDetectors(), log).Run(feedCtx, time.Second)
 	if r := cfg.Audit.Retention.D(); r > 0 {
 		go audit.RunRetention(feedCtx, st, r, time.Hour, log)
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/detect"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/strictjson"
@@ -69,6 +70,10 @@ func (s *Server) registerRoutes() {
 
 	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", allow("Verity.Audit/events/read", "/audit"), s.listAudit)
 	s.handle(http.MethodGet, v1+"/auditLogs/signIns", "auditLogs.signIns", allow("Verity.Audit/signIns/read", "/audit"), s.listSignIns)
+	s.handle(http.MethodGet, v1+"/security/alerts", "alerts.list", allow("Verity.Identity/alerts/read", "/identity"), s.listAlerts)
+	s.handle(http.MethodGet, v1+"/security/alerts/{id}", "alerts.get", allow("Verity.Identity/alerts/read", "/identity"), s.getAlert)
+	s.handle(http.MethodPost, v1+"/security/alerts/{id}/acknowledge", "alerts.acknowledge", allow("Verity.Identity/alerts/write", "/identity"), s.updateAlert(detect.StatusAcknowledged))
+	s.handle(http.MethodPost, v1+"/security/alerts/{id}/close", "alerts.close", allow("Verity.Identity/alerts/write", "/identity"), s.updateAlert(detect.StatusClosed))
 	s.handle(http.MethodGet, v1+"/auditLogs/log", "auditLogs.log", allow("Verity.Audit/events/read", "/audit"), s.auditLogInfo)
 	s.handle(http.MethodGet, v1+"/auditLogs/checkpoint", "auditLogs.checkpoint.get", allow("Verity.Audit/checkpoints/read", "/audit"), s.getCheckpoint)
 	s.handle(http.MethodPost, v1+"/auditLogs/checkpoint", "auditLogs.checkpoint.create", allow("Verity.Audit/checkpoints/write", "/audit"), s.createCheckpoint)

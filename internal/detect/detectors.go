@@ -10,18 +10,18 @@ import (
 // Alert is what a detector raises: what it saw, about which entity, with
 // the records that show it.
 type Alert struct {
-	Detector string
+	Detector string `json:"detector"`
 	// Key identifies the alert: the same attack seen again (a replay after
 	// a restart) gives the same key, and raises nothing new.
-	Key      string
-	MITRE    []string // ATT&CK technique ids
-	Severity string   // low, medium, high
-	User     string   // the account concerned, when one is
-	IP       netip.Addr
-	First    time.Time
-	Last     time.Time
-	Evidence []string // ids of the sign-in records
-	Summary  string
+	Key      string     `json:"key"`
+	MITRE    []string   `json:"mitreTechniques"` // ATT&CK technique ids
+	Severity string     `json:"severity"`        // low, medium, high
+	User     string     `json:"userPrincipalName,omitempty"`
+	IP       netip.Addr `json:"ipAddress,omitzero"`
+	First    time.Time  `json:"firstActivityDateTime"`
+	Last     time.Time  `json:"lastActivityDateTime"`
+	Evidence []string   `json:"evidence"` // ids of the sign-in records
+	Summary  string     `json:"summary"`
 }
 
 // A Detector watches sign-ins in time order and raises alerts.

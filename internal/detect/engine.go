@@ -172,13 +172,19 @@ type StoredAlert struct {
 	Alert
 	ID     string    `json:"id"`
 	Raised time.Time `json:"raised"`
+	// Status is new, acknowledged or closed; UpdatedBy, Comment and
+	// Updated say who moved it last.
+	Status    string    `json:"status"`
+	UpdatedBy string    `json:"updatedBy,omitempty"`
+	Comment   string    `json:"comment,omitempty"`
+	Updated   time.Time `json:"updated,omitzero"`
 }
 
 // store keeps a once; a known key is no error.
 func (e *Engine) store(ctx context.Context, a Alert) error {
 	sum := sha256.Sum256([]byte(a.Key))
 	id := hex.EncodeToString(sum[:12])
-	body, err := json.Marshal(StoredAlert{Alert: a, ID: id, Raised: time.Now().UTC()})
+	body, err := json.Marshal(StoredAlert{Alert: a, ID: id, Raised: time.Now().UTC(), Status: StatusNew})
 	if err != nil {
 		return err
 	}
@@ -225,4 +231,57 @@ func Alerts(ctx context.Context, st store.Store, detector string, limit int) ([]
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// Alert states.
+const (
+	StatusNew          = "new"
+	StatusAcknowledged = "acknowledged"
+	StatusClosed       = "closed"
+)
+
+// DetectorNames are the names of the default detectors, the subjects
+// alerts are listed by.
+func DetectorNames() []string {
+	var out []string
+	for _, d := range DefaultDetectors() {
+		out = append(out, d.Name())
+	}
+	return out
+}
+
+// GetAlert returns the stored alert id; store.ErrNotFound when none.
+func GetAlert(ctx context.Context, st store.Store, id string) (StoredAlert, store.Record, error) {
+	var a StoredAlert
+	rec, err := st.GetRecord(ctx, AlertKind, id)
+	if err != nil {
+		return a, rec, err
+	}
+	if err := json.Unmarshal(rec.Body, &a); err != nil {
+		return a, rec, fmt.Errorf("detect: alert %s: %w", id, err)
+	}
+	if a.Status == "" {
+		a.Status = StatusNew
+	}
+	return a, rec, nil
+}
+
+// SetAlertStatus moves an alert to status (acknowledged or closed) with
+// who did it and a comment; closing is final.
+func SetAlertStatus(ctx context.Context, st store.Store, id, status, by, comment string) (StoredAlert, error) {
+	a, rec, err := GetAlert(ctx, st, id)
+	if err != nil {
+		return a, err
+	}
+	if a.Status == StatusClosed && status != StatusClosed {
+		return a, fmt.Errorf("detect: alert %s is closed: %w", id, store.ErrConflict)
+	}
+	a.Status, a.UpdatedBy, a.Comment, a.Updated = status, by, comment, time.Now().UTC()
+	if rec.Body, err = json.Marshal(a); err != nil {
+		return a, err
+	}
+	if _, err := st.UpdateRecord(ctx, rec); err != nil {
+		return a, err
+	}
+	return a, nil
 }

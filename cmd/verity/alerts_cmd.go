@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/verityhq/verity/internal/detect"
+)
+
+func newAlertsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "The alerts the detectors raised: list, show, acknowledge, close",
+	}
+	var f clientFlags
+	var detector, status string
+	list := &cobra.Command{
+		Use:   "list [--detector NAME] [--status new|acknowledged|closed]",
+		Short: "List alerts, newest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			q := url.Values{}
+			if detector != "" {
+				q.Set("detector", detector)
+			}
+			if status != "" {
+				q.Set("status", status)
+			}
+			var page struct{ Value []detect.StoredAlert }
+			if err := c.do(cmd.Context(), "GET", "/api/v1/security/alerts?"+q.Encode(), nil, &page); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tRAISED\tDETECTOR\tSEVERITY\tSTATUS\tSUMMARY")
+			for _, a := range page.Value {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Raised.Format("2006-01-02 15:04"), a.Detector, a.Severity, a.Status, a.Summary)
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(list)
+	list.Flags().StringVar(&detector, "detector", "", "only this detector's alerts ("+strings.Join(detect.DetectorNames(), ", ")+")")
+	list.Flags().StringVar(&status, "status", "", "only alerts in this state")
+
+	var fs clientFlags
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show an alert with its evidence",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := fs.newClient(true)
+			if err != nil {
+				return err
+			}
+			var a json.RawMessage
+			if err := c.do(cmd.Context(), "GET", "/api/v1/security/alerts/"+url.PathEscape(args[0]), nil, &a); err != nil {
+				return err
+			}
+			var out any
+			_ = json.Unmarshal(a, &out)
+			b, _ := json.MarshalIndent(out, "", "  ")
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
+	fs.register(show)
+	cmd.AddCommand(list, show, alertUpdateCmd("ack", "acknowledge", "Acknowledge an alert"), alertUpdateCmd("close", "close", "Close an alert"))
+	return cmd
+}
+
+func alertUpdateCmd(use, verb, short string) *cobra.Command {
+	var f clientFlags
+	var comment string
+	cmd := &cobra.Command{
+		Use:   use + " ID [--comment TEXT]",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			var body any
+			if comment != "" {
+				body = map[string]string{"comment": comment}
+			}
+			var a detect.StoredAlert
+			if err := c.do(cmd.Context(), "POST", "/api/v1/security/alerts/"+url.PathEscape(args[0])+"/"+verb, body, &a); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "alert %s is %s\n", a.ID, a.Status)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&comment, "comment", "", "why")
+	return cmd
+}
