@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -47,4 +48,62 @@ func TestLivePasswordSpray(t *testing.T) {
 	if out, stderr, err := run(t, env, "", "alerts", "close", id, "--comment", "test spray"); err != nil || !strings.Contains(out, "is closed") {
 		t.Fatalf("close: %v\n%s%s", err, out, stderr)
 	}
+}
+
+// TestRiskClosesTheLoop: a brute force on alice's password that ends in a
+// successful sign-in is detected, raises her user risk to high, and the
+// next decision about her — a conditional access policy blocks high user
+// risk — refuses her, within seconds; an administrator is not affected.
+func TestRiskClosesTheLoop(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// Lockout after 50 failures, so that the guessed password gets in.
+	env := baseEnv("VERITY_CREDENTIALS_FILE="+filepath.Join(dir, "credentials.json"), "VERITY_AUTH_MAX_FAILED_LOGINS=50")
+	n := start(t, env, "up", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "verity-data"))
+	tok := n.login(n.user, n.password)
+	status, body := n.do(tok, "POST", "/api/v1/users", `{"userPrincipalName": "alice@contoso.com", "displayName": "Alice", "accountEnabled": true}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create alice: %d %s", status, body)
+	}
+	var alice struct{ ID string }
+	_ = json.Unmarshal(body, &alice)
+	if status, body := n.do(tok, "POST", "/api/v1/users/alice@contoso.com/password", `{"password": "correct horse battery staple 7"}`); status != http.StatusNoContent {
+		t.Fatalf("set password: %d %s", status, body)
+	}
+	status, body = n.do(tok, "POST", "/api/v1/identity/conditionalAccess/policies", `{"displayName": "Block risky users", "state": "enabled",
+		"conditions": {"users": {"includeUsers": ["`+alice.ID+`"]}, "applications": {"includeApplications": ["All"]},
+		"clientAppTypes": ["all"], "userRiskLevels": ["high"]}, "grantControls": {"operator": "OR", "builtInControls": ["block"]}}`)
+	if status != http.StatusCreated {
+		t.Fatalf("policy: %d %s", status, body)
+	}
+	login := func(password string) (int, string) {
+		status, body := n.do("", "POST", "/api/v1/login", fmt.Sprintf(`{"userPrincipalName": "alice@contoso.com", "password": %q}`, password))
+		return status, string(body)
+	}
+	if status, body := login("correct horse battery staple 7"); status != http.StatusOK {
+		t.Fatalf("alice before the attack: %d %s", status, body)
+	}
+	for i := range 10 {
+		if status, _ := login(fmt.Sprintf("guess number %d", i)); status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d", i, status)
+		}
+	}
+	if status, body := login("correct horse battery staple 7"); status != http.StatusOK {
+		t.Fatalf("the guessed password: %d %s", status, body)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		status, body := login("correct horse battery staple 7")
+		if status == http.StatusForbidden && strings.Contains(body, "ConditionalAccessBlocked") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice still signs in after the brute force: %d %s", status, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, _, err := run(t, append(env, "VERITY_SERVER="+n.url, "VERITY_CA_FILE="+n.caFile, "VERITY_TOKEN="+tok), "", "alerts", "list", "--detector", "bruteForce")
+	if err != nil || !strings.Contains(out, "alice@contoso.com") {
+		t.Fatalf("alerts: %v\n%s", err, out)
+	}
+	n.login(n.user, n.password) // the administrator still signs in
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/api"
 	"github.com/verityhq/verity/internal/audit"
 	"github.com/verityhq/verity/internal/authn"
@@ -198,9 +199,10 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		policy.BreachedList = list
 		log.Info("breached password list loaded", "file", cfg.Auth.BreachedPasswordsFile)
 	}
+	risk := detect.NewRiskCache(st)
 	signinOpts := signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
 		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D(), ExternalURL: url,
-		PasswordPolicy: policy}
+		PasswordPolicy: policy, UserRisk: userRisk(risk, log)}
 	if geoDB != nil {
 		signinOpts.Countries = geoDB
 	}
@@ -501,4 +503,25 @@ func auditSinks(list config.AuditSinks) ([]audit.Sink, error) {
 		}
 	}
 	return out, nil
+}
+
+// userRisk gives conditional access the users' risk the detectors raised;
+// a store that cannot answer counts as no risk (the decision's other
+// reads fail closed first).
+func userRisk(c *detect.RiskCache, log *slog.Logger) func(ctx context.Context, userID string) access.RiskLevel {
+	return func(ctx context.Context, userID string) access.RiskLevel {
+		level, err := c.Level(ctx, userID)
+		if err != nil {
+			log.WarnContext(ctx, "user risk unavailable", "user", userID, "err", err)
+		}
+		switch level {
+		case "low":
+			return access.RiskLow
+		case "medium":
+			return access.RiskMedium
+		case "high":
+			return access.RiskHigh
+		}
+		return access.RiskNone
+	}
 }

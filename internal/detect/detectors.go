@@ -17,6 +17,7 @@ type Alert struct {
 	MITRE    []string   `json:"mitreTechniques"` // ATT&CK technique ids
 	Severity string     `json:"severity"`        // low, medium, high
 	User     string     `json:"userPrincipalName,omitempty"`
+	UserID   string     `json:"userId,omitempty"`
 	IP       netip.Addr `json:"ipAddress,omitzero"`
 	First    time.Time  `json:"firstActivityDateTime"`
 	Last     time.Time  `json:"lastActivityDateTime"`
@@ -152,7 +153,7 @@ func (d *BruteForce) Observe(s *SignIn, raise func(Alert)) {
 		return
 	}
 	raise(Alert{Detector: d.Name(), Key: fmt.Sprintf("%s/%s/%d", d.Name(), s.User, s.Time.Unix()), MITRE: []string{"T1110.001"},
-		Severity: "high", User: s.User, IP: s.IP, First: s.Time, Last: s.Time, Evidence: append(evidence, s.ID),
+		Severity: "high", User: s.User, UserID: s.UserID, IP: s.IP, First: s.Time, Last: s.Time, Evidence: append(evidence, s.ID),
 		Summary: fmt.Sprintf("%d failed passwords for %s, then a successful sign-in", len(evidence), s.User)})
 }
 

@@ -192,10 +192,18 @@ func (e *Engine) store(ctx context.Context, a Alert) error {
 	if errors.Is(err, store.ErrConflict) {
 		return nil
 	}
-	if err == nil {
-		e.log.Warn("detect: alert", "detector", a.Detector, "id", id, "user", a.User, "ip", a.IP.String(), "summary", a.Summary)
+	if err != nil {
+		return err
 	}
-	return err
+	e.log.Warn("detect: alert", "detector", a.Detector, "id", id, "user", a.User, "ip", a.IP.String(), "summary", a.Summary)
+	if level := userRiskOf(a); level != "" && a.UserID != "" {
+		// The user's risk, for the next decision about them.
+		if err := RaiseUserRisk(ctx, e.st, a.UserID, a.User, level, id); err != nil {
+			return err
+		}
+		e.log.Warn("detect: user at risk", "user", a.User, "level", level, "alert", id)
+	}
+	return nil
 }
 
 // Run steps until ctx ends, polling every poll once caught up.

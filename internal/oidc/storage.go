@@ -384,7 +384,8 @@ func (p *Provider) userMayContinue(ctx context.Context, g *grant) error {
 	ri := infoFrom(ctx)
 	req := access.Request{Identity: access.IdentityUser, UserID: g.UserID, Applications: []string{g.ClientID},
 		ClientApp: access.ClientAppBrowser, Platform: access.PlatformUnknown, IP: ri.IP,
-		Methods: g.Methods, Now: p.opts.Now(), SignInTime: g.AuthTime, MFATime: g.MFATime}
+		Methods: g.Methods, Now: p.opts.Now(), SignInTime: g.AuthTime, MFATime: g.MFATime,
+		UserRisk: p.opts.SignIn.UserRisk(ctx, g.UserID)}
 	if signin.Strength(g.Methods) >= signin.StrengthMultifactor {
 		req.Satisfied |= access.ControlMFA
 	}

@@ -273,7 +273,8 @@ func (s *Service) evaluateAs(f *flow, now time.Time, client access.ClientApp, re
 	}
 	req := access.Request{Identity: access.IdentityUser, UserID: f.UserID, Applications: []string{f.AppID},
 		ClientApp: client, Platform: platform(f.UserAgent),
-		Methods: f.Methods, Satisfied: f.Satisfied, Now: now, SignInTime: f.PasswordAt, MFATime: f.MFAAt}
+		Methods: f.Methods, Satisfied: f.Satisfied, Now: now, SignInTime: f.PasswordAt, MFATime: f.MFAAt,
+		UserRisk: s.UserRisk(context.Background(), f.UserID)}
 	if ip, err := parseAddr(f.IP); err == nil {
 		req.IP = ip
 		if s.opts.Countries != nil {

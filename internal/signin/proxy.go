@@ -154,6 +154,15 @@ func (s *Service) Touch(ctx context.Context, sess *Session) error {
 	return touchSession(ctx, s.opts.Store, sess, s.opts.Now())
 }
 
+// UserRisk is userID's risk level for conditional access (none without a
+// risk signal configured).
+func (s *Service) UserRisk(ctx context.Context, userID string) access.RiskLevel {
+	if s.opts.UserRisk == nil {
+		return access.RiskNone
+	}
+	return s.opts.UserRisk(ctx, userID)
+}
+
 // AccessRequest is the conditional access request of a session's request
 // for appID from ip with userAgent at now: the signals sign-in evaluates,
 // so that an enforcement point decides on exactly what sign-in decided
@@ -161,7 +170,8 @@ func (s *Service) Touch(ctx context.Context, sess *Session) error {
 func (s *Service) AccessRequest(sess *Session, appID string, ip netip.Addr, userAgent string, now time.Time) access.Request {
 	req := access.Request{Identity: access.IdentityUser, UserID: sess.UserID, Applications: []string{appID},
 		ClientApp: access.ClientAppBrowser, Platform: platform(userAgent),
-		Methods: sess.Methods, Now: now, SignInTime: sess.AuthTime, MFATime: sess.MFATime}
+		Methods: sess.Methods, Now: now, SignInTime: sess.AuthTime, MFATime: sess.MFATime,
+		UserRisk: s.UserRisk(context.Background(), sess.UserID)}
 	if sess.Methods&(access.MethodSoftwareOath|access.MethodHardwareOath|access.MethodFIDO2) != 0 {
 		req.Satisfied |= access.ControlMFA
 	}

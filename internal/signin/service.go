@@ -53,6 +53,9 @@ type Options struct {
 	// SessionIdle and SessionMax bound a session (12 hours and 7 days when
 	// zero); conditional access sign-in frequency shortens them.
 	SessionIdle, SessionMax time.Duration
+	// UserRisk returns a user's risk level for conditional access
+	// (userRiskLevels); nil: no risk signal.
+	UserRisk func(ctx context.Context, userID string) access.RiskLevel
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// ExternalURL is where browsers reach Verity; its host is the passkey

@@ -1,0 +1,150 @@
+package detect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/verityhq/verity/internal/store"
+)
+
+// User risk, in Microsoft Entra ID Protection's model: a level (low,
+// medium, high) and a state (atRisk, confirmedCompromised, remediated,
+// dismissed). Detections raise it; conditional access reads it
+// (userRiskLevels) on the very next decision.
+const (
+	UserRiskKind = "userRisk"
+
+	RiskAtRisk               = "atRisk"
+	RiskConfirmedCompromised = "confirmedCompromised"
+	RiskRemediated           = "remediated"
+	RiskDismissed            = "dismissed"
+)
+
+var levels = []string{"none", "low", "medium", "high"}
+
+// UserRisk is a user's risk record.
+type UserRisk struct {
+	UserID     string    `json:"userId"`
+	User       string    `json:"userPrincipalName,omitempty"`
+	Level      string    `json:"riskLevel"`
+	State      string    `json:"riskState"`
+	Detections []string  `json:"detections"` // alert ids
+	Updated    time.Time `json:"riskLastUpdatedDateTime"`
+}
+
+// Active reports whether the risk counts in decisions: atRisk or
+// confirmedCompromised (remediated and dismissed do not).
+func (r UserRisk) Active() bool {
+	return r.State == RiskAtRisk || r.State == RiskConfirmedCompromised
+}
+
+// userRiskOf is the risk an alert puts on its user: none when it names
+// no user that signed in.
+func userRiskOf(a Alert) string {
+	switch a.Detector {
+	case "bruteForce":
+		return "high" // the account signed in after its password was guessed at
+	}
+	return ""
+}
+
+// RaiseUserRisk raises userID's risk to at least level for the alert id,
+// atRisk; a dismissed or remediated risk is at risk again.
+func RaiseUserRisk(ctx context.Context, st store.Store, userID, upn, level, alertID string) error {
+	for range 5 {
+		rec, err := st.GetRecord(ctx, UserRiskKind, userID)
+		var r UserRisk
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			r = UserRisk{UserID: userID, User: upn, Level: level, State: RiskAtRisk, Detections: []string{alertID}, Updated: time.Now().UTC()}
+			body, _ := json.Marshal(r)
+			if _, err := st.CreateRecord(ctx, store.Record{Kind: UserRiskKind, ID: userID, Body: body}); errors.Is(err, store.ErrConflict) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			return nil
+		case err != nil:
+			return err
+		}
+		if err := json.Unmarshal(rec.Body, &r); err != nil {
+			return fmt.Errorf("detect: risk of %s: %w", userID, err)
+		}
+		if slices.Index(levels, level) > slices.Index(levels, r.Level) || !r.Active() {
+			r.Level = level
+		}
+		if r.State != RiskConfirmedCompromised {
+			r.State = RiskAtRisk
+		}
+		if !slices.Contains(r.Detections, alertID) {
+			r.Detections = append(r.Detections, alertID)
+		}
+		r.Updated = time.Now().UTC()
+		rec.Body, _ = json.Marshal(r)
+		if _, err := st.UpdateRecord(ctx, rec); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("detect: raise the risk of %s: too many concurrent updates", userID)
+}
+
+// riskFreshness bounds how late a risk change is seen by a node's
+// decisions, as the session cache bounds revocation.
+const riskFreshness = 500 * time.Millisecond
+
+// RiskCache answers the user risk level of decisions from the store, each
+// user's read at most every riskFreshness.
+type RiskCache struct {
+	st      store.Store
+	mu      sync.Mutex
+	entries map[string]riskEntry
+}
+
+type riskEntry struct {
+	level string
+	read  time.Time
+}
+
+// NewRiskCache returns a cache over st.
+func NewRiskCache(st store.Store) *RiskCache {
+	return &RiskCache{st: st, entries: map[string]riskEntry{}}
+}
+
+// Level returns userID's active risk level ("none" when there is none);
+// a store error is returned with "none" for the caller to decide.
+func (c *RiskCache) Level(ctx context.Context, userID string) (string, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e, ok := c.entries[userID]
+	c.mu.Unlock()
+	if ok && now.Sub(e.read) < riskFreshness {
+		return e.level, nil
+	}
+	level := "none"
+	rec, err := c.st.GetRecord(ctx, UserRiskKind, userID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return "none", err
+	default:
+		var r UserRisk
+		if json.Unmarshal(rec.Body, &r) == nil && r.Active() && slices.Contains(levels, r.Level) {
+			level = r.Level
+		}
+	}
+	c.mu.Lock()
+	if len(c.entries) > 100_000 {
+		c.entries = map[string]riskEntry{}
+	}
+	c.entries[userID] = riskEntry{level: level, read: now}
+	c.mu.Unlock()
+	return level, nil
+}
