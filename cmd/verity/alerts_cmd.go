@@ -105,3 +105,62 @@ func alertUpdateCmd(use, verb, short string) *cobra.Command {
 	cmd.Flags().StringVar(&comment, "comment", "", "why")
 	return cmd
 }
+
+func newRiskCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "risk",
+		Short: "Users' risk: list, confirm compromised, dismiss",
+	}
+	var fl clientFlags
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the users with a risk record",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := fl.newClient(true)
+			if err != nil {
+				return err
+			}
+			var page struct {
+				Value []struct {
+					ID, UserPrincipalName, RiskLevel, RiskState, RiskLastUpdatedDateTime string
+				}
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/identityProtection/riskyUsers", nil, &page); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "USER\tLEVEL\tSTATE\tUPDATED\tID")
+			for _, u := range page.Value {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.UserPrincipalName, u.RiskLevel, u.RiskState, u.RiskLastUpdatedDateTime, u.ID)
+			}
+			return tw.Flush()
+		},
+	}
+	fl.register(list)
+	cmd.AddCommand(list, riskActionCmd("confirm", "confirmCompromised", "Confirm that users are compromised (risk high)"),
+		riskActionCmd("dismiss", "dismiss", "Dismiss users' risk (none, until a new detection)"))
+	return cmd
+}
+
+func riskActionCmd(use, action, short string) *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   use + " USER...",
+		Short: short,
+		Args:  cobra.RangeArgs(1, 60),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := f.newClient(true)
+			if err != nil {
+				return err
+			}
+			if err := c.do(cmd.Context(), "POST", "/api/v1/identityProtection/riskyUsers/"+action, map[string]any{"userIds": args}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", action, strings.Join(args, ", "))
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

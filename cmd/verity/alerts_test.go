@@ -106,4 +106,23 @@ func TestRiskClosesTheLoop(t *testing.T) {
 		t.Fatalf("alerts: %v\n%s", err, out)
 	}
 	n.login(n.user, n.password) // the administrator still signs in
+
+	// An administrator who knows better dismisses the risk: alice signs in.
+	cli := append(env, "VERITY_SERVER="+n.url, "VERITY_CA_FILE="+n.caFile, "VERITY_TOKEN="+tok)
+	if out, _, err := run(t, cli, "", "risk", "list"); err != nil || !strings.Contains(out, "alice@contoso.com") || !strings.Contains(out, "high") {
+		t.Fatalf("risk list: %v\n%s", err, out)
+	}
+	if out, stderr, err := run(t, cli, "", "risk", "dismiss", "alice@contoso.com"); err != nil {
+		t.Fatalf("risk dismiss: %v\n%s%s", err, out, stderr)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		status, body := login("correct horse battery staple 7")
+		if status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alice is still refused after her risk was dismissed: %d %s", status, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

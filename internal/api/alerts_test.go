@@ -73,3 +73,42 @@ func TestAlerts(t *testing.T) {
 		t.Fatal("closing an alert is not in the audit log")
 	}
 }
+
+// TestRiskyUsers: a raised risk is listed; dismissing it takes it out of
+// decisions; confirming makes it high.
+func TestRiskyUsers(t *testing.T) {
+	t.Parallel()
+	st := storeSQLite(t)
+	e := newEnv(t, st)
+	ctx := context.Background()
+	bob := e.createUser("bob@contoso.com")
+	if err := detect.RaiseUserRisk(ctx, st, bob, "bob@contoso.com", "high", "alert-1"); err != nil {
+		t.Fatal(err)
+	}
+	var list struct {
+		Value []struct{ ID, UserPrincipalName, RiskLevel, RiskState string }
+	}
+	e.admin("GET", "/api/v1/identityProtection/riskyUsers", nil).want(http.StatusOK).decode(&list)
+	if len(list.Value) != 1 || list.Value[0].ID != bob || list.Value[0].RiskLevel != "high" || list.Value[0].RiskState != "atRisk" {
+		t.Fatalf("risky users %+v", list.Value)
+	}
+	level := func() string {
+		time.Sleep(600 * time.Millisecond) // the cache's freshness
+		l, err := detect.NewRiskCache(st).Level(ctx, bob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	e.admin("POST", "/api/v1/identityProtection/riskyUsers/dismiss", map[string]any{"userIds": []string{"bob@contoso.com"}}).want(http.StatusNoContent)
+	if l := level(); l != "none" {
+		t.Fatalf("after dismissing: %s", l)
+	}
+	e.admin("POST", "/api/v1/identityProtection/riskyUsers/confirmCompromised", map[string]any{"userIds": []string{bob}}).want(http.StatusNoContent)
+	if l := level(); l != "high" {
+		t.Fatalf("after confirming: %s", l)
+	}
+	e.admin("POST", "/api/v1/identityProtection/riskyUsers/dismiss", map[string]any{"userIds": []string{"nobody@contoso.com"}}).problem(http.StatusNotFound, "NotFound", "userIds[0]")
+	e.admin("POST", "/api/v1/identityProtection/riskyUsers/dismiss", map[string]any{"userIds": []string{}}).problem(http.StatusBadRequest, "InvalidRequest", "userIds")
+	e.admin("POST", "/api/v1/identityProtection/riskyUsers/dismiss", map[string]any{"users": []string{bob}}).problem(http.StatusBadRequest, "InvalidRequest", "users")
+}

@@ -70,6 +70,9 @@ func (s *Server) registerRoutes() {
 
 	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", allow("Verity.Audit/events/read", "/audit"), s.listAudit)
 	s.handle(http.MethodGet, v1+"/auditLogs/signIns", "auditLogs.signIns", allow("Verity.Audit/signIns/read", "/audit"), s.listSignIns)
+	s.handle(http.MethodGet, v1+"/identityProtection/riskyUsers", "riskyUsers.list", allow("Verity.Identity/riskyUsers/read", "/identity"), s.listRiskyUsers)
+	s.handle(http.MethodPost, v1+"/identityProtection/riskyUsers/confirmCompromised", "riskyUsers.confirmCompromised", allow("Verity.Identity/riskyUsers/write", "/identity"), s.setRisk(detect.RiskConfirmedCompromised))
+	s.handle(http.MethodPost, v1+"/identityProtection/riskyUsers/dismiss", "riskyUsers.dismiss", allow("Verity.Identity/riskyUsers/write", "/identity"), s.setRisk(detect.RiskDismissed))
 	s.handle(http.MethodGet, v1+"/security/alerts", "alerts.list", allow("Verity.Identity/alerts/read", "/identity"), s.listAlerts)
 	s.handle(http.MethodGet, v1+"/security/alerts/{id}", "alerts.get", allow("Verity.Identity/alerts/read", "/identity"), s.getAlert)
 	s.handle(http.MethodPost, v1+"/security/alerts/{id}/acknowledge", "alerts.acknowledge", allow("Verity.Identity/alerts/write", "/identity"), s.updateAlert(detect.StatusAcknowledged))

@@ -148,3 +148,56 @@ func (c *RiskCache) Level(ctx context.Context, userID string) (string, error) {
 	c.mu.Unlock()
 	return level, nil
 }
+
+// RiskyUsers lists the users with a risk record.
+func RiskyUsers(ctx context.Context, st store.Store, limit int) ([]UserRisk, error) {
+	recs, err := st.ListRecords(ctx, UserRiskKind, "", limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UserRisk, 0, len(recs))
+	for _, r := range recs {
+		var u UserRisk
+		if err := json.Unmarshal(r.Body, &u); err != nil {
+			return nil, fmt.Errorf("detect: risk of %s: %w", r.ID, err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// SetUserRiskState records an administrator's verdict on a user's risk:
+// confirmedCompromised (level high) or dismissed (level none). A user
+// without a risk record gets one.
+func SetUserRiskState(ctx context.Context, st store.Store, userID, upn, state string) (UserRisk, error) {
+	level := "high"
+	if state == RiskDismissed {
+		level = "none"
+	}
+	for range 5 {
+		rec, err := st.GetRecord(ctx, UserRiskKind, userID)
+		r := UserRisk{UserID: userID, User: upn, Detections: []string{}}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			rec = store.Record{Kind: UserRiskKind, ID: userID}
+		case err != nil:
+			return r, err
+		default:
+			if err := json.Unmarshal(rec.Body, &r); err != nil {
+				return r, fmt.Errorf("detect: risk of %s: %w", userID, err)
+			}
+		}
+		r.State, r.Level, r.Updated = state, level, time.Now().UTC()
+		rec.Body, _ = json.Marshal(r)
+		if rec.Version == 0 {
+			_, err = st.CreateRecord(ctx, rec)
+		} else {
+			_, err = st.UpdateRecord(ctx, rec)
+		}
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		return r, err
+	}
+	return UserRisk{}, fmt.Errorf("detect: set the risk of %s: too many concurrent updates", userID)
+}
