@@ -147,7 +147,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	go keys.Run(feedCtx, 0)
 	go auditLog.Run(feedCtx, cfg.Audit.CheckpointInterval.D())
 	// Detection reads the sign-in log from the audit log (docs/detect.md).
-	go detect.NewEngine(st, detect.DefaultDetectors(), log).Run(feedCtx, time.Second)
+	go detect.NewEngine(st, detect.DefaultDetectors, log).Run(feedCtx, time.Second)
 	if r := cfg.Audit.Retention.D(); r > 0 {
 		go audit.RunRetention(feedCtx, st, r, time.Hour, log)
 	}

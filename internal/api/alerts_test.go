@@ -30,7 +30,7 @@ func TestAlerts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eng := detect.NewEngine(st, detect.DefaultDetectors(), nil)
+	eng := detect.NewEngine(st, detect.DefaultDetectors, nil)
 	for {
 		n, err := eng.Step(ctx)
 		if err != nil {

@@ -79,16 +79,11 @@ func (x *Exporter) Run(ctx context.Context) {
 // Records in the store: a shared sink's cursor and lease.
 const (
 	cursorKind = "auditSinkCursor"
-	leaseKind  = "auditSinkLease"
 	leaseTTL   = 15 * time.Second
 )
 
 type cursorBody struct {
 	Next uint64 `json:"next"`
-}
-
-type leaseBody struct {
-	Node string `json:"node"`
 }
 
 func (x *Exporter) run(ctx context.Context, s Sink) {
@@ -179,30 +174,7 @@ func (x *Exporter) step(ctx context.Context, s Sink) (int, error) {
 // lease takes or renews the sink's lease for this node; false when
 // another node holds it.
 func (x *Exporter) lease(ctx context.Context, name string) (bool, error) {
-	body, _ := json.Marshal(leaseBody{Node: x.node})
-	rec, err := x.st.GetRecord(ctx, leaseKind, name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		_, err := x.st.CreateRecord(ctx, store.Record{Kind: leaseKind, ID: name, Body: body, ExpiresAt: time.Now().Add(leaseTTL)})
-		if errors.Is(err, store.ErrConflict) {
-			return false, nil
-		}
-		return err == nil, err
-	case err != nil:
-		return false, err
-	}
-	var lb leaseBody
-	if json.Unmarshal(rec.Body, &lb) != nil || lb.Node != x.node {
-		return false, nil
-	}
-	rec.ExpiresAt = time.Now().Add(leaseTTL)
-	if _, err := x.st.UpdateRecord(ctx, rec); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		return false, err
-	}
-	return true, nil
+	return store.TakeLease(ctx, x.st, "auditSink/"+name, x.node, leaseTTL)
 }
 
 func (x *Exporter) readCursor(ctx context.Context, name string) (store.Record, uint64, error) {

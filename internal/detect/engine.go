@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -39,9 +40,11 @@ type cursor struct {
 // Engine runs detectors over the sign-ins of Verity's audit log, in leaf
 // order, and stores the alerts they raise.
 type Engine struct {
-	st        store.Store
-	detectors []Detector
-	log       *slog.Logger
+	st           store.Store
+	newDetectors func() []Detector
+	detectors    []Detector
+	log          *slog.Logger
+	node         string // this engine's name in the lease
 	// Lookback is the detectors' longest window: what a restart reads
 	// again. Batch bounds the events read at a time.
 	Lookback time.Duration
@@ -59,18 +62,34 @@ type mark struct {
 	leaf   uint64
 }
 
-// NewEngine returns an engine running detectors over st's audit log.
-func NewEngine(st store.Store, detectors []Detector, log *slog.Logger) *Engine {
+// NewEngine returns an engine running the detectors newDetectors makes
+// (afresh whenever the engine starts reading) over st's audit log. One
+// engine of a database reads at a time: the holder of the "detect" lease.
+func NewEngine(st store.Store, newDetectors func() []Detector, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{st: st, detectors: detectors, log: log, Lookback: 14 * 24 * time.Hour, Batch: 1000}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	return &Engine{st: st, newDetectors: newDetectors, log: log, node: hex.EncodeToString(id), Lookback: 14 * 24 * time.Hour, Batch: 1000}
 }
+
+// leaseTTL: another node's engine takes over this long after this one
+// stops.
+const leaseTTL = 15 * time.Second
 
 // Step reads the next events of the log (first, after a start, those of
 // the lookback again) and returns how many it read.
 func (e *Engine) Step(ctx context.Context) (int, error) {
+	held, err := store.TakeLease(ctx, e.st, "detect", e.node, leaseTTL)
+	if err != nil || !held {
+		// Another node's engine reads; when this one takes over, it starts
+		// again from the cursor with fresh detectors.
+		e.started = false
+		return 0, err
+	}
 	if !e.started {
+		e.detectors, e.marks, e.cur = e.newDetectors(), nil, cursor{}
 		rec, err := e.st.GetRecord(ctx, cursorKind, cursorID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -206,8 +225,21 @@ func (e *Engine) store(ctx context.Context, a Alert) error {
 	return nil
 }
 
-// Run steps until ctx ends, polling every poll once caught up.
+// Close gives up the engine's lease, for another node's engine to go on
+// at once.
+func (e *Engine) Close(ctx context.Context) error {
+	e.started = false
+	return store.ReleaseLease(ctx, e.st, "detect", e.node)
+}
+
+// Run steps until ctx ends, polling every poll once caught up, then
+// gives up the lease.
 func (e *Engine) Run(ctx context.Context, poll time.Duration) {
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = e.Close(cctx)
+	}()
 	for {
 		n, err := e.Step(ctx)
 		if err != nil && ctx.Err() == nil {

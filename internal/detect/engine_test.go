@@ -72,7 +72,7 @@ func TestEngineResumes(t *testing.T) {
 	for i := range 3 {
 		record(t, st, t0.Add(time.Duration(i)*time.Minute), fmt.Sprint("a", i), fmt.Sprintf("u%d@contoso.com", i), "203.0.113.7", signin.CodeInvalidCredentials)
 	}
-	e := detect.NewEngine(st, detect.DefaultDetectors(), nil)
+	e := detect.NewEngine(st, detect.DefaultDetectors, nil)
 	e.Batch = 2
 	drain(t, e)
 	if got := alerts(t, st); got["passwordSpray"] != 0 {
@@ -86,7 +86,14 @@ func TestEngineResumes(t *testing.T) {
 	for i := range 6 {
 		record(t, st, t0.Add(10*time.Minute+time.Duration(i)*time.Second), fmt.Sprint("b", i), "alice@contoso.com", "198.51.100.9", signin.CodeInvalidCredentials)
 	}
-	e2 := detect.NewEngine(st, detect.DefaultDetectors(), nil)
+	// Another node's engine: it waits for the lease.
+	e2 := detect.NewEngine(st, detect.DefaultDetectors, nil)
+	if n, err := e2.Step(context.Background()); n != 0 || err != nil {
+		t.Fatalf("a second engine read while the first held the lease: %d %v", n, err)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	drain(t, e2)
 	if got := alerts(t, st); got["passwordSpray"] != 1 || got["bruteForce"] != 0 {
 		t.Fatalf("after the spray: %v", got)
@@ -96,7 +103,10 @@ func TestEngineResumes(t *testing.T) {
 		record(t, st, t0.Add(10*time.Minute+time.Duration(i)*time.Second), fmt.Sprint("b", i), "alice@contoso.com", "198.51.100.9", signin.CodeInvalidCredentials)
 	}
 	record(t, st, t0.Add(11*time.Minute), "b-ok", "alice@contoso.com", "198.51.100.9", 0)
-	e3 := detect.NewEngine(st, detect.DefaultDetectors(), nil)
+	if err := e2.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e3 := detect.NewEngine(st, detect.DefaultDetectors, nil)
 	drain(t, e3)
 	drain(t, e3)
 	if got := alerts(t, st); got["passwordSpray"] != 1 || got["bruteForce"] != 1 {
