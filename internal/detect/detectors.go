@@ -228,11 +228,58 @@ func (d *DisabledAccountIP) Observe(s *SignIn, raise func(Alert)) {
 		Summary: fmt.Sprintf("%s tried %d disabled accounts and signed in to %v", s.IP, len(disabled), users)})
 }
 
+// MFAFatigue: a flood of denied second-factor prompts for one account
+// from one address, then one accepted — the user gave in (after
+// Sentinel's "MFA Spamming followed by Successful login"; ATT&CK T1621).
+// Default: more than 10 denials (500121) within 5 minutes before the
+// success.
+type MFAFatigue struct {
+	Denials int
+	Window  time.Duration
+	byKey   map[string]*window[*SignIn]
+}
+
+func (d *MFAFatigue) Name() string { return "mfaFatigue" }
+
+func (d *MFAFatigue) Observe(s *SignIn, raise func(Alert)) {
+	if s.User == "" || !s.IP.IsValid() || (s.Code != codeMFADenied && !s.Success) {
+		return
+	}
+	if d.byKey == nil {
+		d.byKey = map[string]*window[*SignIn]{}
+	}
+	key := s.User + "|" + s.IP.String()
+	w := d.byKey[key]
+	if w == nil {
+		w = &window[*SignIn]{}
+		d.byKey[key] = w
+	}
+	if s.Code == codeMFADenied {
+		w.add(s.Time, s, d.Window)
+		return
+	}
+	w.add(s.Time, nil, d.Window)
+	var evidence []string
+	for _, it := range w.items {
+		if it.v != nil {
+			evidence = append(evidence, it.v.ID)
+		}
+	}
+	w.items = w.items[:0]
+	if len(evidence) <= d.Denials {
+		return
+	}
+	raise(Alert{Detector: d.Name(), Key: fmt.Sprintf("%s/%s/%d", d.Name(), key, s.Time.Unix()), MITRE: []string{"T1621", "T1110"},
+		Severity: "high", User: s.User, UserID: s.UserID, IP: s.IP, First: s.Time, Last: s.Time, Evidence: append(evidence, s.ID),
+		Summary: fmt.Sprintf("%d denied second-factor prompts for %s from %s, then one accepted", len(evidence), s.User, s.IP)})
+}
+
 // DefaultDetectors returns the detectors with their default thresholds.
 func DefaultDetectors() []Detector {
 	return []Detector{
 		&PasswordSpray{Accounts: 5, Window: 20 * time.Minute},
 		&BruteForce{Failures: 10, Window: 20 * time.Minute},
+		&MFAFatigue{Denials: 10, Window: 5 * time.Minute},
 		&DisabledAccountIP{Window: 14 * 24 * time.Hour, Ratio: 0.5, MaxSuccessful: 50},
 	}
 }

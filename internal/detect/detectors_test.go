@@ -103,3 +103,29 @@ func TestSprayAndBruteForceThresholds(t *testing.T) {
 		t.Errorf("10 failures then a success: %+v", got)
 	}
 }
+
+// TestMFAFatigue: eleven denied prompts then an accepted one, within five
+// minutes, from one address, are fatigue; ten are not; the same from
+// different addresses is not.
+func TestMFAFatigue(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	flood := func(denials int, ip func(i int) string) []SignIn {
+		var out []SignIn
+		for i := range denials {
+			out = append(out, signIn(t0.Add(time.Duration(i)*10*time.Second), fmt.Sprint("d", i), "bob@contoso.com", ip(i), codeMFADenied))
+		}
+		return append(out, signIn(t0.Add(4*time.Minute), "ok", "bob@contoso.com", ip(0), 0))
+	}
+	one := func(int) string { return "192.0.2.44" }
+	got := Run(flood(11, one), DefaultDetectors())
+	if len(got) != 1 || got[0].Detector != "mfaFatigue" || got[0].User != "bob@contoso.com" || len(got[0].Evidence) != 12 {
+		t.Fatalf("11 denials then a success: %+v", got)
+	}
+	if got := Run(flood(10, one), DefaultDetectors()); len(got) != 0 {
+		t.Errorf("10 denials then a success: %+v", got)
+	}
+	if got := Run(flood(11, func(i int) string { return fmt.Sprintf("192.0.2.%d", 10+i%3) }), DefaultDetectors()); len(got) != 0 {
+		t.Errorf("denials from three addresses: %+v", got)
+	}
+}

@@ -47,7 +47,7 @@ func drain(t *testing.T, e *detect.Engine) {
 func alerts(t *testing.T, st store.Store) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, d := range []string{"passwordSpray", "bruteForce", "disabledAccountIP"} {
+	for _, d := range detect.DetectorNames() {
 		as, err := detect.Alerts(context.Background(), st, d, 100)
 		if err != nil {
 			t.Fatal(err)

@@ -49,6 +49,8 @@ func userRiskOf(a Alert) string {
 	switch a.Detector {
 	case "bruteForce":
 		return "high" // the account signed in after its password was guessed at
+	case "mfaFatigue":
+		return "high" // someone who had the password got the second factor accepted
 	}
 	return ""
 }
