@@ -68,6 +68,41 @@ func (w *window[T]) add(at time.Time, v T, span time.Duration) {
 	w.items = w.items[cut:]
 }
 
+// stale reports whether nothing in w is within span of now.
+func (w *window[T]) stale(now time.Time, span time.Duration) bool {
+	return len(w.items) == 0 || now.Sub(w.items[len(w.items)-1].at) > span
+}
+
+// sweeper drops, every sixteenth of the window (of event time, at least a
+// minute), the per-entity state that has fallen out of its window, so
+// that memory follows the entities active within the window, not every
+// one ever seen, and a sweep's cost is spread over a window's events.
+type sweeper struct{ last time.Time }
+
+func (sw *sweeper) due(now time.Time, window time.Duration) bool {
+	if now.Sub(sw.last) < max(window/16, time.Minute) {
+		return false
+	}
+	sw.last = now
+	return true
+}
+
+func sweepWindows[K comparable, T any](m map[K]*window[T], now time.Time, span time.Duration) {
+	for k, w := range m {
+		if w.stale(now, span) {
+			delete(m, k)
+		}
+	}
+}
+
+func sweepRaised[K comparable](m map[K]time.Time, now time.Time, span time.Duration) {
+	for k, t := range m {
+		if now.Sub(t) > span {
+			delete(m, k)
+		}
+	}
+}
+
 // PasswordSpray: one address failing the credentials of many accounts in
 // a short time (ATT&CK T1110.003). Default: 5 distinct accounts in 20
 // minutes.
@@ -76,11 +111,16 @@ type PasswordSpray struct {
 	Window   time.Duration
 	byIP     map[netip.Addr]*window[*SignIn]
 	raised   map[netip.Addr]time.Time
+	sweep    sweeper
 }
 
 func (d *PasswordSpray) Name() string { return "passwordSpray" }
 
 func (d *PasswordSpray) Observe(s *SignIn, raise func(Alert)) {
+	if d.byIP != nil && d.sweep.due(s.Time, d.Window) {
+		sweepWindows(d.byIP, s.Time, d.Window)
+		sweepRaised(d.raised, s.Time, d.Window)
+	}
 	if !failedCredential(s) || !s.IP.IsValid() || s.User == "" {
 		return
 	}
@@ -118,11 +158,15 @@ type BruteForce struct {
 	Failures int
 	Window   time.Duration
 	byUser   map[string]*window[*SignIn]
+	sweep    sweeper
 }
 
 func (d *BruteForce) Name() string { return "bruteForce" }
 
 func (d *BruteForce) Observe(s *SignIn, raise func(Alert)) {
+	if d.byUser != nil && d.sweep.due(s.Time, d.Window) {
+		sweepWindows(d.byUser, s.Time, d.Window)
+	}
 	if s.User == "" {
 		return
 	}
@@ -148,7 +192,7 @@ func (d *BruteForce) Observe(s *SignIn, raise func(Alert)) {
 			evidence = append(evidence, it.v.ID)
 		}
 	}
-	w.items = w.items[:0]
+	delete(d.byUser, s.User) // a success starts the count again
 	if len(evidence) < d.Failures {
 		return
 	}
@@ -170,15 +214,30 @@ type DisabledAccountIP struct {
 	MaxSuccessful int
 	byIP          map[netip.Addr]*disabledIP
 	raised        map[netip.Addr]time.Time
+	sweep         sweeper
 }
 
 type disabledIP struct {
-	disabled, success window[*SignIn]
+	disabled window[*SignIn]       // attempts at disabled accounts (rare): the evidence
+	success  map[string]time.Time // accounts signed in to, with the last time
 }
 
 func (d *DisabledAccountIP) Name() string { return "disabledAccountIP" }
 
 func (d *DisabledAccountIP) Observe(s *SignIn, raise func(Alert)) {
+	if d.byIP != nil && d.sweep.due(s.Time, d.Window) {
+		for ip, st := range d.byIP {
+			for u, at := range st.success {
+				if s.Time.Sub(at) > d.Window {
+					delete(st.success, u)
+				}
+			}
+			if st.disabled.stale(s.Time, d.Window) && len(st.success) == 0 {
+				delete(d.byIP, ip)
+			}
+		}
+		sweepRaised(d.raised, s.Time, d.Window)
+	}
 	if !s.IP.IsValid() || s.User == "" || (s.Code != codeDisabled && !s.Success) {
 		return
 	}
@@ -187,17 +246,20 @@ func (d *DisabledAccountIP) Observe(s *SignIn, raise func(Alert)) {
 	}
 	st := d.byIP[s.IP]
 	if st == nil {
-		st = &disabledIP{}
+		st = &disabledIP{success: map[string]time.Time{}}
 		d.byIP[s.IP] = st
 	}
 	if s.Code == codeDisabled {
 		st.disabled.add(s.Time, s, d.Window)
-		st.success.add(s.Time, nil, d.Window)
 	} else {
-		st.success.add(s.Time, s, d.Window)
-		st.disabled.add(s.Time, nil, d.Window)
+		st.success[s.User] = s.Time
 	}
-	disabled, success := map[string]bool{}, map[string]bool{}
+	// Only an address that tried a disabled account lately is looked at.
+	if st.disabled.stale(s.Time, d.Window) {
+		return
+	}
+	st.disabled.add(s.Time, nil, d.Window) // drops what is too old
+	disabled := map[string]bool{}
 	var evidence []string
 	for _, it := range st.disabled.items {
 		if it.v != nil {
@@ -205,23 +267,20 @@ func (d *DisabledAccountIP) Observe(s *SignIn, raise func(Alert)) {
 			evidence = append(evidence, it.v.ID)
 		}
 	}
-	for _, it := range st.success.items {
-		if it.v != nil && !disabled[it.v.User] {
-			success[it.v.User] = true
+	var users []string
+	for u, at := range st.success {
+		if s.Time.Sub(at) <= d.Window && !disabled[u] {
+			users = append(users, u)
 		}
 	}
-	if len(disabled) == 0 || len(success) == 0 || len(success) >= d.MaxSuccessful ||
-		float64(len(disabled))/float64(len(success)) < d.Ratio {
+	if len(disabled) == 0 || len(users) == 0 || len(users) >= d.MaxSuccessful ||
+		float64(len(disabled))/float64(len(users)) < d.Ratio {
 		return
 	}
 	if last, ok := d.raised[s.IP]; ok && s.Time.Sub(last) < d.Window {
 		return // raised for this address within the window already
 	}
 	d.raised[s.IP] = s.Time
-	users := make([]string, 0, len(success))
-	for u := range success {
-		users = append(users, u)
-	}
 	slices.Sort(users)
 	raise(Alert{Detector: d.Name(), Key: fmt.Sprintf("%s/%s/%d", d.Name(), s.IP, s.Time.Unix()), MITRE: []string{"T1078", "T1098"},
 		Severity: "medium", IP: s.IP, First: s.Time, Last: s.Time, Evidence: evidence,
@@ -237,11 +296,15 @@ type MFAFatigue struct {
 	Denials int
 	Window  time.Duration
 	byKey   map[string]*window[*SignIn]
+	sweep   sweeper
 }
 
 func (d *MFAFatigue) Name() string { return "mfaFatigue" }
 
 func (d *MFAFatigue) Observe(s *SignIn, raise func(Alert)) {
+	if d.byKey != nil && d.sweep.due(s.Time, d.Window) {
+		sweepWindows(d.byKey, s.Time, d.Window)
+	}
 	if s.User == "" || !s.IP.IsValid() || (s.Code != codeMFADenied && !s.Success) {
 		return
 	}
@@ -265,7 +328,7 @@ func (d *MFAFatigue) Observe(s *SignIn, raise func(Alert)) {
 			evidence = append(evidence, it.v.ID)
 		}
 	}
-	w.items = w.items[:0]
+	delete(d.byKey, key)
 	if len(evidence) <= d.Denials {
 		return
 	}
