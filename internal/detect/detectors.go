@@ -218,7 +218,7 @@ type DisabledAccountIP struct {
 }
 
 type disabledIP struct {
-	disabled window[*SignIn]       // attempts at disabled accounts (rare): the evidence
+	disabled window[*SignIn]      // attempts at disabled accounts (rare): the evidence
 	success  map[string]time.Time // accounts signed in to, with the last time
 }
 
