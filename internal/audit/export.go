@@ -43,6 +43,9 @@ type Exporter struct {
 	sinks []Sink
 	log   *slog.Logger
 	node  string
+	// leases of the shared sinks, by name, made with the exporter: each
+	// sink's goroutine holds its own.
+	leases map[string]*store.Lease
 	// Poll is how often a caught-up sink looks for new events; Backoff
 	// bounds the wait after a failure (it doubles from Poll).
 	Poll, Backoff time.Duration
@@ -55,8 +58,14 @@ func NewExporter(st store.Store, sinks []Sink, log *slog.Logger) *Exporter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Exporter{st: st, sinks: sinks, log: log, node: fmt.Sprintf("%016x", rand.Uint64()),
+	x := &Exporter{st: st, sinks: sinks, log: log, node: fmt.Sprintf("%016x", rand.Uint64()), leases: map[string]*store.Lease{},
 		Poll: time.Second, Backoff: 30 * time.Second, Batch: 500}
+	for _, s := range sinks {
+		if _, local := s.(LocalSink); !local {
+			x.leases[s.Name()] = store.NewLease(st, "auditSink/"+s.Name(), x.node, leaseTTL)
+		}
+	}
+	return x
 }
 
 // Run exports until ctx ends, then closes the sinks.
@@ -174,7 +183,7 @@ func (x *Exporter) step(ctx context.Context, s Sink) (int, error) {
 // lease takes or renews the sink's lease for this node; false when
 // another node holds it.
 func (x *Exporter) lease(ctx context.Context, name string) (bool, error) {
-	return store.TakeLease(ctx, x.st, "auditSink/"+name, x.node, leaseTTL)
+	return x.leases[name].Hold(ctx)
 }
 
 func (x *Exporter) readCursor(ctx context.Context, name string) (store.Record, uint64, error) {

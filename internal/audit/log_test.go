@@ -90,9 +90,15 @@ func appendEvents(t testing.TB, st store.Store, first, n int) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	want := uint64(first + n)
+	waitLeaves(t, st, uint64(first+n))
+}
+
+// waitLeaves waits until st's tree holds want leaves (queued events are
+// written a few milliseconds later).
+func waitLeaves(t testing.TB, st store.Store, want uint64) {
+	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		head, err := st.AuditHead(ctx)
+		head, err := st.AuditHead(ctxFor(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -522,19 +528,7 @@ func TestTwoNodesAppend(t *testing.T) {
 			}
 			wg.Wait()
 			n += 300
-			for deadline := time.Now().Add(30 * time.Second); ; {
-				head, err := a.AuditHead(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if head.Size == uint64(n) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("%d leaves, want %d", head.Size, n)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			waitLeaves(t, a, uint64(n))
 			head, _ := b.AuditHead(ctx)
 			if !bytes.Equal(head.Root, mth(allLeaves(t, a))) {
 				t.Fatal("the stored root is not the Merkle tree hash of the leaves")

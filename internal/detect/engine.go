@@ -44,7 +44,7 @@ type Engine struct {
 	newDetectors func() []Detector
 	detectors    []Detector
 	log          *slog.Logger
-	node         string // this engine's name in the lease
+	lease        *store.Lease
 	// Lookback is the detectors' longest window: what a restart reads
 	// again. Batch bounds the events read at a time.
 	Lookback time.Duration
@@ -71,7 +71,8 @@ func NewEngine(st store.Store, newDetectors func() []Detector, log *slog.Logger)
 	}
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
-	return &Engine{st: st, newDetectors: newDetectors, log: log, node: hex.EncodeToString(id), Lookback: 14 * 24 * time.Hour, Batch: 1000}
+	return &Engine{st: st, newDetectors: newDetectors, log: log, lease: store.NewLease(st, "detect", hex.EncodeToString(id), leaseTTL),
+		Lookback: 14 * 24 * time.Hour, Batch: 1000}
 }
 
 // leaseTTL: another node's engine takes over this long after this one
@@ -81,7 +82,7 @@ const leaseTTL = 15 * time.Second
 // Step reads the next events of the log (first, after a start, those of
 // the lookback again) and returns how many it read.
 func (e *Engine) Step(ctx context.Context) (int, error) {
-	held, err := store.TakeLease(ctx, e.st, "detect", e.node, leaseTTL)
+	held, err := e.lease.Hold(ctx)
 	if err != nil || !held {
 		// Another node's engine reads; when this one takes over, it starts
 		// again from the cursor with fresh detectors.
@@ -229,7 +230,7 @@ func (e *Engine) store(ctx context.Context, a Alert) error {
 // at once.
 func (e *Engine) Close(ctx context.Context) error {
 	e.started = false
-	return store.ReleaseLease(ctx, e.st, "detect", e.node)
+	return e.lease.Release(ctx)
 }
 
 // Run steps until ctx ends, polling every poll once caught up, then

@@ -14,16 +14,47 @@ type leaseBody struct {
 	Holder string `json:"holder"`
 }
 
-// TakeLease takes or renews the lease name for holder for ttl, and reports
-// whether holder has it: work only one node of a database should do at a
-// time (an audit sink, the detection engine) goes to the holder, and
-// passes to another node ttl after its holder stops renewing it.
-func TakeLease(ctx context.Context, st Store, name, holder string, ttl time.Duration) (bool, error) {
-	body, _ := json.Marshal(leaseBody{Holder: holder})
-	rec, err := st.GetRecord(ctx, LeaseKind, name)
+// Lease is work only one node of a database should do at a time (an
+// audit sink, the detection engine): Hold takes or renews it for the
+// holder, and it passes to another node ttl after its holder stops
+// renewing it. A holder renews it in the store at most every third of
+// ttl: in between it holds it still, so reads on a busy path do not each
+// write the lease.
+type Lease struct {
+	st      Store
+	name    string
+	holder  string
+	ttl     time.Duration
+	renewed time.Time // when Hold last renewed it; zero when not held
+	now     func() time.Time
+}
+
+// NewLease returns the lease name of st for holder.
+func NewLease(st Store, name, holder string, ttl time.Duration) *Lease {
+	return &Lease{st: st, name: name, holder: holder, ttl: ttl, now: time.Now}
+}
+
+// Hold takes or renews the lease and reports whether the holder has it.
+func (l *Lease) Hold(ctx context.Context) (bool, error) {
+	now := l.now()
+	if !l.renewed.IsZero() && now.Sub(l.renewed) < l.ttl/3 {
+		return true, nil
+	}
+	held, err := l.take(ctx, now)
+	if held && err == nil {
+		l.renewed = now
+	} else {
+		l.renewed = time.Time{}
+	}
+	return held, err
+}
+
+func (l *Lease) take(ctx context.Context, now time.Time) (bool, error) {
+	body, _ := json.Marshal(leaseBody{Holder: l.holder})
+	rec, err := l.st.GetRecord(ctx, LeaseKind, l.name)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		_, err := st.CreateRecord(ctx, Record{Kind: LeaseKind, ID: name, Body: body, ExpiresAt: time.Now().Add(ttl)})
+		_, err := l.st.CreateRecord(ctx, Record{Kind: LeaseKind, ID: l.name, Body: body, ExpiresAt: now.Add(l.ttl)})
 		if errors.Is(err, ErrConflict) {
 			return false, nil
 		}
@@ -32,11 +63,11 @@ func TakeLease(ctx context.Context, st Store, name, holder string, ttl time.Dura
 		return false, err
 	}
 	var lb leaseBody
-	if json.Unmarshal(rec.Body, &lb) != nil || lb.Holder != holder {
+	if json.Unmarshal(rec.Body, &lb) != nil || lb.Holder != l.holder {
 		return false, nil
 	}
-	rec.ExpiresAt = time.Now().Add(ttl)
-	if _, err := st.UpdateRecord(ctx, rec); err != nil {
+	rec.ExpiresAt = now.Add(l.ttl)
+	if _, err := l.st.UpdateRecord(ctx, rec); err != nil {
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
 			return false, nil
 		}
@@ -45,10 +76,11 @@ func TakeLease(ctx context.Context, st Store, name, holder string, ttl time.Dura
 	return true, nil
 }
 
-// ReleaseLease gives the lease up when holder has it, so that another
+// Release gives the lease up when the holder has it, so that another
 // node takes over at once rather than when it expires.
-func ReleaseLease(ctx context.Context, st Store, name, holder string) error {
-	rec, err := st.GetRecord(ctx, LeaseKind, name)
+func (l *Lease) Release(ctx context.Context) error {
+	l.renewed = time.Time{}
+	rec, err := l.st.GetRecord(ctx, LeaseKind, l.name)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -56,10 +88,10 @@ func ReleaseLease(ctx context.Context, st Store, name, holder string) error {
 		return err
 	}
 	var lb leaseBody
-	if json.Unmarshal(rec.Body, &lb) != nil || lb.Holder != holder {
+	if json.Unmarshal(rec.Body, &lb) != nil || lb.Holder != l.holder {
 		return nil
 	}
-	if err := st.DeleteRecord(ctx, LeaseKind, name); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := l.st.DeleteRecord(ctx, LeaseKind, l.name); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	return nil
