@@ -247,6 +247,14 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		handler = srv.Handler()
 	}
 
+	// Behind a load balancer: the client's address from X-Forwarded-For,
+	// believed only from http.trustedProxies.
+	trusted, err := api.ParsePrefixes(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("http.trustedProxies: %w", err)
+	}
+	handler = api.ForwardedFor(trusted, handler)
 	httpSrv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

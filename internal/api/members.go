@@ -13,6 +13,7 @@ import (
 
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/decision"
+	"github.com/verityhq/verity/internal/detect"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
@@ -251,6 +252,11 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, c *call) er
 		return err
 	}
 	if err := signin.SetMustChangePassword(r.Context(), s.opts.Store, obj.ID, req.ForceChangePasswordNextSignIn); err != nil {
+		return err
+	}
+	// An administrator's new password ends the user's risk (Entra:
+	// adminGeneratedTemporaryPassword).
+	if _, err := detect.RemediateUserRisk(r.Context(), s.opts.Store, obj.ID, "adminGeneratedTemporaryPassword"); err != nil {
 		return err
 	}
 	if req.RevokeSessions == nil || *req.RevokeSessions {

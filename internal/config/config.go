@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,7 +48,92 @@ type Config struct {
 	Proxy Proxy `json:"proxy,omitempty"`
 	// Audit configures the tamper-evident audit log.
 	Audit Audit `json:"audit,omitempty"`
+	// Detect configures threat detection and automated response.
+	Detect Detect `json:"detect,omitempty"`
 }
+
+// Detect configures threat detection and automated response
+// (docs/detect.md).
+type Detect struct {
+	// Detectors sets detectors' thresholds, by detector name:
+	// {"impossibleTravel": {"speedKmh": 900}, "passwordSpray": {"accounts": 10}}.
+	// In the environment: VERITY_DETECT_DETECTORS as JSON.
+	Detectors RawObjects `json:"detectors,omitempty"`
+	// Disabled lists detectors that do not run.
+	Disabled KeyList `json:"disabled,omitempty"`
+	// AnonymousIPFile lists anonymising addresses (a Tor exit list, VPN
+	// and proxy ranges): one address or CIDR per line, '#' comments. Read
+	// at start.
+	AnonymousIPFile string `json:"anonymousIPFile,omitempty"`
+	// Playbooks are the automated responses. In the environment:
+	// VERITY_DETECT_PLAYBOOKS as a JSON array.
+	Playbooks Playbooks `json:"playbooks,omitempty"`
+	// DryRun makes every playbook record what it would do and do nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// Playbook is an automated response to alerts.
+type Playbook struct {
+	// Name identifies the playbook in records and the audit log.
+	Name string `json:"name"`
+	// Detectors whose alerts it answers; empty: all.
+	Detectors []string `json:"detectors,omitempty"`
+	// MinSeverity is the least severity answered: low (default), medium,
+	// high.
+	MinSeverity string `json:"minSeverity,omitempty"`
+	// Actions: revokeSessions, blockSignIn, requirePasswordChange,
+	// disableServicePrincipal, confirmCompromised, webhook.
+	Actions []string `json:"actions"`
+	// WebhookURL receives alerts (the webhook action), signed as Standard
+	// Webhooks says with the secret in WebhookSecretFile ("whsec_" and
+	// base64, one line).
+	WebhookURL        string `json:"webhookURL,omitempty"`
+	WebhookSecretFile string `json:"webhookSecretFile,omitempty"`
+	// DryRun records what the playbook would do and does nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// Playbooks is a list of playbooks; in the environment, a JSON array.
+type Playbooks []Playbook
+
+// UnmarshalJSON reads the list strictly (unknown fields are errors).
+func (p *Playbooks) UnmarshalJSON(b []byte) error {
+	var list []Playbook
+	if err := strictjson.Unmarshal(b, &list); err != nil {
+		var fe *strictjson.FieldError
+		if errors.As(err, &fe) {
+			return strictjson.Errorf("detect.playbooks"+fe.Path, "%s", fe.Message)
+		}
+		return strictjson.Errorf("detect.playbooks", "%v", err)
+	}
+	*p = list
+	return nil
+}
+
+// UnmarshalText reads VERITY_DETECT_PLAYBOOKS: the list as JSON.
+func (p *Playbooks) UnmarshalText(b []byte) error { return p.UnmarshalJSON(b) }
+
+// RawObjects maps names to JSON objects that another package reads (and
+// checks) strictly.
+type RawObjects map[string]json.RawMessage
+
+// UnmarshalJSON takes an object of objects.
+func (r *RawObjects) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return errors.New("must be an object of objects, by name")
+	}
+	for k, v := range m {
+		if t := strings.TrimSpace(string(v)); !strings.HasPrefix(t, "{") {
+			return fmt.Errorf("%s: must be an object of settings", k)
+		}
+	}
+	*r = m
+	return nil
+}
+
+// UnmarshalText reads the object as JSON (from the environment).
+func (r *RawObjects) UnmarshalText(b []byte) error { return r.UnmarshalJSON(b) }
 
 // Audit configures the tamper-evident audit log (docs/audit.md).
 type Audit struct {
@@ -92,15 +178,15 @@ type AuditSink struct {
 	TLS UpstreamTLS `json:"tls,omitempty"`
 }
 
-// KeyList is a list of keys: a JSON array in the file, comma-separated
-// in the environment.
+// KeyList is a list of strings (keys, CIDRs, names): a JSON array in the
+// file, comma-separated in the environment.
 type KeyList []string
 
 // UnmarshalJSON takes an array of strings.
 func (k *KeyList) UnmarshalJSON(b []byte) error {
 	var list []string
 	if err := json.Unmarshal(b, &list); err != nil {
-		return strictjson.Errorf("audit.witnesses", "must be an array of keys")
+		return errors.New("must be an array of strings")
 	}
 	*k = list
 	return nil
@@ -298,6 +384,12 @@ type HTTP struct {
 	// ShutdownTimeout is how long in-flight requests may run after SIGTERM.
 	// Default 20s.
 	ShutdownTimeout Duration `json:"shutdownTimeout,omitempty"`
+	// TrustedProxies are the addresses (CIDRs) of reverse proxies and load
+	// balancers in front of Verity whose X-Forwarded-For is believed: the
+	// client is the address left of the last trusted hop. Without them
+	// the connection's address is the client, whatever a header says.
+	// In the environment: CIDRs separated by commas.
+	TrustedProxies KeyList `json:"trustedProxies,omitempty"`
 }
 
 // TLS configures certificates for the listener.
@@ -586,6 +678,30 @@ func (c Config) Validate() error {
 	}
 	if err := c.Audit.Sinks.validate(); err != nil {
 		return err
+	}
+	for i, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return strictjson.Errorf(strictjson.Index("http.trustedProxies", i), "must be an address or a CIDR such as 10.0.0.0/8, not %q", p)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Detect.Playbooks {
+		path := strictjson.Index("detect.playbooks", i)
+		if p.Name == "" || seen[p.Name] {
+			return strictjson.Errorf(path+".name", "must name the playbook, once")
+		}
+		seen[p.Name] = true
+		if (p.WebhookURL == "") != (p.WebhookSecretFile == "") {
+			return strictjson.Errorf(path+".webhookSecretFile", "webhookURL and webhookSecretFile go together")
+		}
+		if p.WebhookURL != "" {
+			u, err := url.Parse(p.WebhookURL)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				return strictjson.Errorf(path+".webhookURL", "must be an http(s) URL")
+			}
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

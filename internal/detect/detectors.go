@@ -19,10 +19,14 @@ type Alert struct {
 	User     string     `json:"userPrincipalName,omitempty"`
 	UserID   string     `json:"userId,omitempty"`
 	IP       netip.Addr `json:"ipAddress,omitzero"`
-	First    time.Time  `json:"firstActivityDateTime"`
-	Last     time.Time  `json:"lastActivityDateTime"`
-	Evidence []string   `json:"evidence"` // ids of the sign-in records
-	Summary  string     `json:"summary"`
+	// AppID is the application concerned (a service principal's sign-in,
+	// a credential added to an application), for responses that act on
+	// it.
+	AppID    string    `json:"appId,omitempty"`
+	First    time.Time `json:"firstActivityDateTime"`
+	Last     time.Time `json:"lastActivityDateTime"`
+	Evidence []string  `json:"evidence"` // ids of the sign-in records
+	Summary  string    `json:"summary"`
 }
 
 // A Detector watches sign-ins in time order and raises alerts.
@@ -107,8 +111,8 @@ func sweepRaised[K comparable](m map[K]time.Time, now time.Time, span time.Durat
 // a short time (ATT&CK T1110.003). Default: 5 distinct accounts in 20
 // minutes.
 type PasswordSpray struct {
-	Accounts int
-	Window   time.Duration
+	Accounts int           `json:"accounts"`
+	Window   time.Duration `json:"window"`
 	byIP     map[netip.Addr]*window[*SignIn]
 	raised   map[netip.Addr]time.Time
 	sweep    sweeper
@@ -155,8 +159,8 @@ func (d *PasswordSpray) Observe(s *SignIn, raise func(Alert)) {
 // BruteForce: many failed credentials for one account, then a success
 // (ATT&CK T1110.001). Default: 10 failures in 20 minutes before it.
 type BruteForce struct {
-	Failures int
-	Window   time.Duration
+	Failures int           `json:"failures"`
+	Window   time.Duration `json:"window"`
 	byUser   map[string]*window[*SignIn]
 	sweep    sweeper
 }
@@ -209,9 +213,9 @@ func (d *BruteForce) Observe(s *SignIn, raise func(Alert)) {
 // fewer than MaxSuccessful accounts were (a shared gateway signs in many).
 // Defaults: 14 days, 0.5, 50.
 type DisabledAccountIP struct {
-	Window        time.Duration
-	Ratio         float64
-	MaxSuccessful int
+	Window        time.Duration `json:"window"`
+	Ratio         float64       `json:"ratio"`
+	MaxSuccessful int           `json:"maxSuccessful"`
 	byIP          map[netip.Addr]*disabledIP
 	raised        map[netip.Addr]time.Time
 	sweep         sweeper
@@ -293,8 +297,8 @@ func (d *DisabledAccountIP) Observe(s *SignIn, raise func(Alert)) {
 // Default: more than 10 denials (500121) within 5 minutes before the
 // success.
 type MFAFatigue struct {
-	Denials int
-	Window  time.Duration
+	Denials int           `json:"denials"`
+	Window  time.Duration `json:"window"`
 	byKey   map[string]*window[*SignIn]
 	sweep   sweeper
 }

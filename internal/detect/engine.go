@@ -49,6 +49,8 @@ type Engine struct {
 	// again. Batch bounds the events read at a time.
 	Lookback time.Duration
 	Batch    int
+	// Responder, when set, runs the playbooks on every alert.
+	Responder *Responder
 
 	started bool
 	cur     cursor
@@ -209,19 +211,31 @@ func (e *Engine) store(ctx context.Context, a Alert) error {
 		return err
 	}
 	_, err = e.st.CreateRecord(ctx, store.Record{Kind: AlertKind, ID: id, Subject: a.Detector, Body: body})
-	if errors.Is(err, store.ErrConflict) {
-		return nil
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		// Raised before (a replay): only the responses not yet taken are.
+	case err != nil:
 		return err
+	default:
+		e.log.Warn("detect: alert", "detector", a.Detector, "id", id, "user", a.User, "ip", a.IP.String(), "summary", a.Summary)
+		if level := userRiskOf(a); level != "" && a.UserID != "" {
+			// The user's risk, for the next decision about them.
+			if err := RaiseUserRisk(ctx, e.st, a.UserID, a.User, level, id); err != nil {
+				return err
+			}
+			e.log.Warn("detect: user at risk", "user", a.User, "level", level, "alert", id)
+		}
 	}
-	e.log.Warn("detect: alert", "detector", a.Detector, "id", id, "user", a.User, "ip", a.IP.String(), "summary", a.Summary)
-	if level := userRiskOf(a); level != "" && a.UserID != "" {
-		// The user's risk, for the next decision about them.
-		if err := RaiseUserRisk(ctx, e.st, a.UserID, a.User, level, id); err != nil {
+	if e.Responder != nil {
+		stored, _, err := GetAlert(ctx, e.st, id)
+		if err != nil {
 			return err
 		}
-		e.log.Warn("detect: user at risk", "user", a.User, "level", level, "alert", id)
+		// A failed action is audited and tried again when the alert is
+		// seen again; it does not hold detection up.
+		if err := e.Responder.Respond(ctx, &stored); err != nil {
+			e.log.Error("detect: response", "alert", id, "err", err)
+		}
 	}
 	return nil
 }

@@ -29,12 +29,16 @@ var levels = []string{"none", "low", "medium", "high"}
 
 // UserRisk is a user's risk record.
 type UserRisk struct {
-	UserID     string    `json:"userId"`
-	User       string    `json:"userPrincipalName,omitempty"`
-	Level      string    `json:"riskLevel"`
-	State      string    `json:"riskState"`
-	Detections []string  `json:"detections"` // alert ids
-	Updated    time.Time `json:"riskLastUpdatedDateTime"`
+	UserID     string   `json:"userId"`
+	User       string   `json:"userPrincipalName,omitempty"`
+	Level      string   `json:"riskLevel"`
+	State      string   `json:"riskState"`
+	Detections []string `json:"detections"` // alert ids
+	// Detail says why the state is what it is (Graph's riskDetail):
+	// adminConfirmedUserCompromised, adminDismissedAllRiskForUser,
+	// userPerformedSecuredPasswordChange, adminGeneratedTemporaryPassword.
+	Detail  string    `json:"riskDetail,omitempty"`
+	Updated time.Time `json:"riskLastUpdatedDateTime"`
 }
 
 // Active reports whether the risk counts in decisions: atRisk or
@@ -81,7 +85,7 @@ func RaiseUserRisk(ctx context.Context, st store.Store, userID, upn, level, aler
 			r.Level = level
 		}
 		if r.State != RiskConfirmedCompromised {
-			r.State = RiskAtRisk
+			r.State, r.Detail = RiskAtRisk, ""
 		}
 		if !slices.Contains(r.Detections, alertID) {
 			r.Detections = append(r.Detections, alertID)
@@ -190,6 +194,10 @@ func SetUserRiskState(ctx context.Context, st store.Store, userID, upn, state st
 			}
 		}
 		r.State, r.Level, r.Updated = state, level, time.Now().UTC()
+		r.Detail = "adminConfirmedUserCompromised"
+		if state == RiskDismissed {
+			r.Detail = "adminDismissedAllRiskForUser"
+		}
 		rec.Body, _ = json.Marshal(r)
 		if rec.Version == 0 {
 			_, err = st.CreateRecord(ctx, rec)
@@ -202,4 +210,53 @@ func SetUserRiskState(ctx context.Context, st store.Store, userID, upn, state st
 		return r, err
 	}
 	return UserRisk{}, fmt.Errorf("detect: set the risk of %s: too many concurrent updates", userID)
+}
+
+// GetUserRisk returns userID's risk record; a user without one has level
+// none.
+func GetUserRisk(ctx context.Context, st store.Store, userID string) (UserRisk, error) {
+	r := UserRisk{UserID: userID, Level: "none", State: "none", Detections: []string{}}
+	rec, err := st.GetRecord(ctx, UserRiskKind, userID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return r, nil
+	case err != nil:
+		return r, err
+	}
+	if err := json.Unmarshal(rec.Body, &r); err != nil {
+		return r, fmt.Errorf("detect: risk of %s: %w", userID, err)
+	}
+	return r, nil
+}
+
+// RemediateUserRisk marks userID's active risk remediated (level none)
+// with why (Graph's riskDetail, e.g. userPerformedSecuredPasswordChange):
+// the user proved it is them. It reports whether there was an active
+// risk to remediate.
+func RemediateUserRisk(ctx context.Context, st store.Store, userID, detail string) (bool, error) {
+	for range 5 {
+		rec, err := st.GetRecord(ctx, UserRiskKind, userID)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		var r UserRisk
+		if err := json.Unmarshal(rec.Body, &r); err != nil {
+			return false, fmt.Errorf("detect: risk of %s: %w", userID, err)
+		}
+		if !r.Active() {
+			return false, nil
+		}
+		r.State, r.Level, r.Detail, r.Updated = RiskRemediated, "none", detail, time.Now().UTC()
+		rec.Body, _ = json.Marshal(r)
+		if _, err := st.UpdateRecord(ctx, rec); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	return false, fmt.Errorf("detect: remediate the risk of %s: too many concurrent updates", userID)
 }

@@ -59,22 +59,23 @@ var thirdParty = []string{
 	"github.com/google/uuid",
 	"golang.org/x/crypto",
 	"golang.org/x/term",
-	"go.yaml.in/yaml/v2",                      // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
-	"github.com/pquerna/otp",                  // TOTP codes and enrollment QR codes for second-factor sign-in
-	"github.com/oschwald/maxminddb-golang/v2", // country of an IP for country named locations
-	"github.com/go-jose/go-jose/v4",           // JWK, JWKS and JWS for token-signing keys
-	"github.com/go-webauthn/webauthn",         // passkeys: WebAuthn registration and assertion ceremonies
-	"github.com/zitadel/oidc/v3",              // the OpenID Connect provider's protocol handling (op package), not hand-rolled
-	"go.opentelemetry.io/otel/trace/noop",     // zitadel/oidc's spans switched off: Verity exports no traces
-	"github.com/coreos/go-oidc/v3",            // federation: discovery, JWKS and ID token verification of external identity providers
-	"golang.org/x/oauth2",                     // federation: the authorization code exchange with PKCE at external identity providers
-	"golang.org/x/time/rate",                  // the proxy's rate limits: token buckets
-	"github.com/transparency-dev/merkle",      // the audit log's RFC 6962 Merkle tree: hashing, compact ranges, proofs
-	"github.com/transparency-dev/formats",     // the audit log's checkpoints in the C2SP tlog-checkpoint format
-	"golang.org/x/mod/sumdb/note",             // signed notes (Ed25519) that carry the checkpoints
-	"github.com/leodido/go-syslog/v4",         // the audit log's syslog sink: RFC 5424 messages
-	"go.opentelemetry.io/proto/otlp",          // the audit log's OTLP sink: OpenTelemetry log records
-	"google.golang.org/protobuf",              // encoding the OTLP records
+	"go.yaml.in/yaml/v2",                                       // multi-document YAML manifests (the parser under sigs.k8s.io/yaml)
+	"github.com/pquerna/otp",                                   // TOTP codes and enrollment QR codes for second-factor sign-in
+	"github.com/oschwald/maxminddb-golang/v2",                  // country of an IP for country named locations
+	"github.com/go-jose/go-jose/v4",                            // JWK, JWKS and JWS for token-signing keys
+	"github.com/go-webauthn/webauthn",                          // passkeys: WebAuthn registration and assertion ceremonies
+	"github.com/zitadel/oidc/v3",                               // the OpenID Connect provider's protocol handling (op package), not hand-rolled
+	"go.opentelemetry.io/otel/trace/noop",                      // zitadel/oidc's spans switched off: Verity exports no traces
+	"github.com/coreos/go-oidc/v3",                             // federation: discovery, JWKS and ID token verification of external identity providers
+	"golang.org/x/oauth2",                                      // federation: the authorization code exchange with PKCE at external identity providers
+	"golang.org/x/time/rate",                                   // the proxy's rate limits: token buckets
+	"github.com/transparency-dev/merkle",                       // the audit log's RFC 6962 Merkle tree: hashing, compact ranges, proofs
+	"github.com/transparency-dev/formats",                      // the audit log's checkpoints in the C2SP tlog-checkpoint format
+	"golang.org/x/mod/sumdb/note",                              // signed notes (Ed25519) that carry the checkpoints
+	"github.com/leodido/go-syslog/v4",                          // the audit log's syslog sink: RFC 5424 messages
+	"go.opentelemetry.io/proto/otlp",                           // the audit log's OTLP sink: OpenTelemetry log records
+	"google.golang.org/protobuf",                               // encoding the OTLP records
+	"github.com/standard-webhooks/standard-webhooks/libraries", // detection's webhooks: Standard Webhooks signatures
 }
 
 type pkg struct {

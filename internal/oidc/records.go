@@ -219,3 +219,19 @@ func marshal(v any) []byte {
 	}
 	return b
 }
+
+// RevokeUserGrants ends every grant of a user — its refresh tokens and the
+// access tokens issued from it — and says how many there were (sign out
+// everywhere, an automated response to an attack).
+func RevokeUserGrants(ctx context.Context, st store.Store, userID string) (int, error) {
+	recs, err := st.ListRecords(ctx, kindGrant, userID, 0)
+	if err != nil {
+		return 0, fmt.Errorf("revoke grants: %w", err)
+	}
+	for _, r := range recs {
+		if err := revokeGrant(ctx, st, r.ID); err != nil {
+			return 0, err
+		}
+	}
+	return len(recs), nil
+}

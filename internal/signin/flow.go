@@ -52,6 +52,10 @@ type flow struct {
 	// Replaces is the session a step-up started from (its record id): the
 	// new session replaces it.
 	Replaces string `json:"replaces,omitempty"`
+	// SignInRisk is the attempt's risk, assessed when its first factor
+	// was proved, with the detections that raised it.
+	SignInRisk access.RiskLevel `json:"signInRisk,omitempty"`
+	RiskEvents []string         `json:"riskEvents,omitempty"`
 
 	version int64
 }

@@ -129,6 +129,7 @@ func (s *Service) postSignIn(w http.ResponseWriter, r *http.Request) {
 	f := &flow{UserID: u.ID, UPN: upn, DisplayName: u.DisplayName, AppID: appID, ReturnTo: again.ReturnTo,
 		IP: ip.String(), UserAgent: r.UserAgent(), CorrelationID: ev.CorrelationID, CSRF: newCorrelationID(),
 		Started: now, PasswordAt: now, Methods: access.MethodPassword, Details: ev.AuthenticationDetails}
+	s.assessRisk(ctx, f, ev)
 	m, err := loadMethods(ctx, s.opts.Store, u.ID)
 	if err != nil {
 		s.fail(w, r, ev, err)
@@ -274,7 +275,7 @@ func (s *Service) evaluateAs(f *flow, now time.Time, client access.ClientApp, re
 	req := access.Request{Identity: access.IdentityUser, UserID: f.UserID, Applications: []string{f.AppID},
 		ClientApp: client, Platform: platform(f.UserAgent),
 		Methods: f.Methods, Satisfied: f.Satisfied, Now: now, SignInTime: f.PasswordAt, MFATime: f.MFAAt,
-		UserRisk: s.UserRisk(context.Background(), f.UserID)}
+		UserRisk: s.UserRisk(context.Background(), f.UserID), SignInRisk: f.SignInRisk}
 	if ip, err := parseAddr(f.IP); err == nil {
 		req.IP = ip
 		if s.opts.Countries != nil {
@@ -307,6 +308,11 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, res *a
 	}
 	ev.SessionID = sess.ID
 	ev.Status = Status{ErrorCode: CodeSuccess}
+	if f.SignInRisk != access.RiskNone && !f.MFAAt.Before(f.Started) && !f.MFAAt.IsZero() {
+		// The user proved a second factor in this sign-in: the risk that
+		// asked for it is remediated (Entra's self-remediation).
+		ev.RiskState, ev.RiskDetail = "remediated", "userPassedMFADrivenByRiskBasedPolicy"
+	}
 	if Strength(f.Methods) >= StrengthMultifactor {
 		ev.AuthenticationRequirement = "multiFactorAuthentication"
 	}
@@ -318,6 +324,13 @@ func (s *Service) finish(w http.ResponseWriter, r *http.Request, f *flow, res *a
 		return
 	}
 	endFlow(ctx, s.opts.Store, f)
+	if f.Satisfied&access.ControlPasswordChange != 0 && !f.MFAAt.IsZero() && s.opts.UserRiskRemediated != nil {
+		// A password changed with a second factor proved: the user's risk
+		// is remediated, as a risk policy's passwordChange control asks.
+		if err := s.opts.UserRiskRemediated(ctx, f.UserID, "userPerformedSecuredPasswordChange"); err != nil {
+			s.log.ErrorContext(ctx, "sign-in: remediate user risk", "user", f.UserID, "err", err)
+		}
+	}
 	if f.Replaces != "" {
 		_ = s.opts.Store.DeleteRecord(ctx, kindSession, f.Replaces) // the stepped-up session takes its place
 	}
@@ -388,7 +401,26 @@ func (s *Service) event(f *flow, now time.Time) *Event {
 	if ip, err := parseAddr(f.IP); err == nil {
 		s.locate(ev, ip)
 	}
+	if f.SignInRisk != access.RiskNone {
+		ev.RiskLevelDuringSignIn, ev.RiskState, ev.RiskEventTypesV2 = f.SignInRisk.String(), "atRisk", f.RiskEvents
+	}
 	return ev
+}
+
+// assessRisk sets the attempt's sign-in risk once its first factor is
+// proved: conditional access sees it in every decision of the flow, and
+// the sign-in log shows it.
+func (s *Service) assessRisk(ctx context.Context, f *flow, ev *Event) {
+	if s.opts.SignInRisk == nil {
+		return
+	}
+	probe := *ev
+	probe.UserID, probe.UserPrincipalName, probe.Status = f.UserID, f.UPN, Status{ErrorCode: CodeSuccess}
+	a := s.opts.SignInRisk(ctx, &probe)
+	f.SignInRisk, f.RiskEvents = a.Level, a.EventTypes
+	if a.Level != access.RiskNone {
+		s.log.WarnContext(ctx, "sign-in: risky sign-in", "user", f.UPN, "risk", a.Level.String(), "detections", a.EventTypes, "correlationId", f.CorrelationID)
+	}
 }
 
 // locate fills the event's location from the address.
@@ -396,7 +428,12 @@ func (s *Service) locate(ev *Event, ip netip.Addr) {
 	if !ip.IsValid() {
 		return
 	}
-	if s.opts.Countries != nil {
+	if s.opts.Locate != nil {
+		if l, ok := s.opts.Locate(ip); ok {
+			ev.Location = l
+		}
+	}
+	if s.opts.Countries != nil && ev.Location.CountryOrRegion == "" {
 		ev.Location.CountryOrRegion, _ = s.opts.Countries.Country(ip)
 	}
 	locs := s.opts.Live.Current().Directory().Locations()

@@ -38,7 +38,12 @@ type Event struct {
 	AppliedConditionalAccess  []AppliedPolicy      `json:"appliedConditionalAccessPolicies"`
 	RiskLevelDuringSignIn     string               `json:"riskLevelDuringSignIn"`
 	RiskState                 string               `json:"riskState"`
-	SessionID                 string               `json:"sessionId,omitempty"` // a digest, never the cookie
+	// RiskDetail says how an at-risk sign-in ended:
+	// userPassedMFADrivenByRiskBasedPolicy when the user proved a second
+	// factor the risk asked for.
+	RiskDetail       string   `json:"riskDetail,omitempty"`
+	RiskEventTypesV2 []string `json:"riskEventTypes_v2,omitempty"`
+	SessionID        string   `json:"sessionId,omitempty"` // a digest, never the cookie
 	// SignInEventTypes is interactiveUser, nonInteractiveUser (a refresh
 	// token redeemed) or servicePrincipal (client credentials), as Graph's
 	// beta signIn says.
@@ -52,8 +57,17 @@ type Event struct {
 
 // Location is where the address is, as far as Verity knows.
 type Location struct {
-	CountryOrRegion string   `json:"countryOrRegion,omitempty"`
-	NamedLocations  []string `json:"namedLocations,omitempty"` // ids of the named locations that contain the address
+	City            string          `json:"city,omitempty"`
+	State           string          `json:"state,omitempty"`
+	CountryOrRegion string          `json:"countryOrRegion,omitempty"`
+	GeoCoordinates  *GeoCoordinates `json:"geoCoordinates,omitempty"`
+	NamedLocations  []string        `json:"namedLocations,omitempty"` // ids of the named locations that contain the address
+}
+
+// GeoCoordinates are a location's latitude and longitude.
+type GeoCoordinates struct {
+	Latitude  float64 `json:"latitude"`
+	Longitude float64 `json:"longitude"`
 }
 
 // AuthenticationStep is one method used in the attempt.

@@ -111,6 +111,16 @@ func updateMethods(ctx context.Context, st store.Store, userID string, fn func(m
 	return nil, fmt.Errorf("authentication methods of %s: too many concurrent changes", userID)
 }
 
+// MustChangePassword reports whether the user's next sign-in must change
+// the password.
+func MustChangePassword(ctx context.Context, st store.Store, userID string) (bool, error) {
+	m, err := loadMethods(ctx, st, userID)
+	if err != nil {
+		return false, err
+	}
+	return m.MustChangePassword, nil
+}
+
 // SetMustChangePassword marks (or clears) that the user's next sign-in
 // must change the password, as an administrator's reset does.
 func SetMustChangePassword(ctx context.Context, st store.Store, userID string, must bool) error {

@@ -253,6 +253,7 @@ func (s *Service) postPasskeyLoginFinish(w http.ResponseWriter, r *http.Request)
 	f := &flow{UserID: u.ID, UPN: u.UserPrincipalName, DisplayName: u.DisplayName, AppID: appID, ReturnTo: returnTo,
 		IP: ip.String(), UserAgent: r.UserAgent(), CorrelationID: ev.CorrelationID, CSRF: newCorrelationID(), Started: now,
 		PasswordAt: now, MFAAt: now, Methods: access.MethodFIDO2, Satisfied: access.ControlMFA, Details: ev.AuthenticationDetails}
+	s.assessRisk(ctx, f, ev)
 	s.continueJSON(w, r, f)
 }
 

@@ -56,6 +56,18 @@ type Options struct {
 	// UserRisk returns a user's risk level for conditional access
 	// (userRiskLevels); nil: no risk signal.
 	UserRisk func(ctx context.Context, userID string) access.RiskLevel
+	// SignInRisk assesses the attempt in flight once its first factor is
+	// proved, from what the sign-in log says of it (address, location,
+	// client) — conditional access's signInRiskLevels; nil: no sign-in
+	// risk.
+	SignInRisk func(ctx context.Context, ev *Event) RiskAssessment
+	// UserRiskRemediated is told when a user proves it is them the way
+	// risk policies ask (a password changed because the user was at risk):
+	// the user's risk is remediated with detail. nil: nobody is told.
+	UserRiskRemediated func(ctx context.Context, userID, detail string) error
+	// Locate resolves an address to a city and coordinates for the sign-in
+	// log (and with it the travel detections); nil: country only.
+	Locate func(addr netip.Addr) (Location, bool)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// ExternalURL is where browsers reach Verity; its host is the passkey
@@ -66,6 +78,14 @@ type Options struct {
 	// (discovery, keys, token endpoint); a client with a 10-second timeout
 	// when nil.
 	HTTPClient *http.Client
+}
+
+// RiskAssessment is the risk of a sign-in attempt: a level and the risk
+// detections that raised it (Entra riskEventType names, e.g.
+// anonymizedIPAddress, impossibleTravel, unfamiliarFeatures).
+type RiskAssessment struct {
+	Level      access.RiskLevel
+	EventTypes []string
 }
 
 // Service serves the sign-in pages and answers who is signed in.
