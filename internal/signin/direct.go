@@ -89,6 +89,8 @@ func (s *Service) SignInDirect(ctx context.Context, d Direct) (DirectResult, err
 	}
 	f := &flow{UserID: u.ID, UPN: upn, AppID: appID, IP: d.IP.String(), UserAgent: d.UserAgent, Started: now, PasswordAt: now,
 		Methods: access.MethodPassword}
+	s.assessRisk(ctx, f, ev)
+	f.showRisk(ev)
 	// A code sent with the password counts whether or not a policy asks
 	// for it: the session is as strong as what was proved.
 	if d.OTP != "" {
@@ -151,6 +153,9 @@ func (s *Service) SignInDirect(ctx context.Context, d Direct) (DirectResult, err
 	ev.Status = Status{ErrorCode: CodeSuccess}
 	if Strength(f.Methods) >= StrengthMultifactor {
 		ev.AuthenticationRequirement = "multiFactorAuthentication"
+	}
+	if f.SignInRisk != access.RiskNone && !f.MFAAt.IsZero() {
+		ev.RiskState, ev.RiskDetail = "remediated", "userPassedMFADrivenByRiskBasedPolicy"
 	}
 	ev.AuthenticationMethodsUsed = (&Session{Methods: f.Methods}).AMR()
 	if err := record(ctx, s.opts.Store, d.RequestID, ev, resultSuccess); err != nil {

@@ -401,10 +401,15 @@ func (s *Service) event(f *flow, now time.Time) *Event {
 	if ip, err := parseAddr(f.IP); err == nil {
 		s.locate(ev, ip)
 	}
+	f.showRisk(ev)
+	return ev
+}
+
+// showRisk puts the attempt's sign-in risk in its log event.
+func (f *flow) showRisk(ev *Event) {
 	if f.SignInRisk != access.RiskNone {
 		ev.RiskLevelDuringSignIn, ev.RiskState, ev.RiskEventTypesV2 = f.SignInRisk.String(), "atRisk", f.RiskEvents
 	}
-	return ev
 }
 
 // assessRisk sets the attempt's sign-in risk once its first factor is

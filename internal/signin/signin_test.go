@@ -79,6 +79,12 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // SQLite store, decision snapshot and keyring, and alice with a password.
 func newEnv(t testing.TB, objs ...store.Object) *env {
 	t.Helper()
+	return newEnvWith(t, nil, objs...)
+}
+
+// newEnvWith is newEnv with options set by configure.
+func newEnvWith(t testing.TB, configure func(*signin.Options), objs ...store.Object) *env {
+	t.Helper()
 	ctx := context.Background()
 	st := storetest.OpenSQLite(t)
 	u := &directory.User{ID: aliceID, UserPrincipalName: aliceUPN, DisplayName: "Alice"}
@@ -148,7 +154,11 @@ func newEnv(t testing.TB, objs ...store.Object) *env {
 	srv := httptest.NewUnstartedServer(mux)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
-	svc, err = signin.New(signin.Options{Store: st, Live: live, Sealer: kr, Logger: log, AppID: appID, Now: c.Now, ExternalURL: srv.URL})
+	opts := signin.Options{Store: st, Live: live, Sealer: kr, Logger: log, AppID: appID, Now: c.Now, ExternalURL: srv.URL}
+	if configure != nil {
+		configure(&opts)
+	}
+	svc, err = signin.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
