@@ -124,7 +124,7 @@ func TestPlaybooks(t *testing.T) {
 
 	playbooks := []detect.Playbook{
 		{Name: "contain", Detectors: []string{"bruteForce", "mfaFatigue"}, MinSeverity: "high",
-			Actions: []string{detect.ActionRevokeSessions, detect.ActionBlockSignIn, detect.ActionRequirePasswordChange, detect.ActionWebhook},
+			Actions:    []string{detect.ActionRevokeSessions, detect.ActionBlockSignIn, detect.ActionRequirePasswordChange, detect.ActionWebhook},
 			WebhookURL: hook.URL, WebhookSecret: secret},
 		{Name: "rehearse", Actions: []string{detect.ActionConfirmCompromised, detect.ActionDisableServicePrincipal}, DryRun: true},
 		{Name: "sprays only", Detectors: []string{"passwordSpray"}, Actions: []string{detect.ActionBlockSignIn}},
