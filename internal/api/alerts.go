@@ -70,7 +70,15 @@ func (s *Server) getAlert(w http.ResponseWriter, r *http.Request, c *call) error
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, a)
+	// The automated responses taken on it, with the alert.
+	responses, err := detect.Responses(r.Context(), s.opts.Store, a.ID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, struct {
+		detect.StoredAlert
+		Responses []detect.Response `json:"responses"`
+	}{a, responses})
 }
 
 // updateAlert: POST /security/alerts/{id}/acknowledge or /close, with an
