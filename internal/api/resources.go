@@ -152,6 +152,9 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 				return err
 			}
 		}
+		// What the audit record says of the new object (its change record
+		// is written in the transaction, from these details).
+		c.details = auditedProperties(res)
 		var obj store.Object
 		rev, err := s.opts.Store.Update(r.Context(), func(ctx context.Context, tx store.Tx) error {
 			if err := checkIDFree(ctx, tx, k.kind, res.ObjectID()); err != nil {
@@ -170,7 +173,7 @@ func (s *Server) createObject(k resourceKind) handlerFunc {
 			return err
 		}
 		c.revision = rev
-		c.details = map[string]any{"id": obj.ID}
+		c.details["id"] = obj.ID
 		w.Header().Set("Location", strings.TrimSuffix(r.URL.Path, "/")+"/"+obj.ID)
 		w.Header().Set("ETag", etag(rev))
 		return writeJSON(w, http.StatusCreated, k.view(res))
@@ -428,4 +431,27 @@ func parseIfMatch(v string) (int64, error) {
 		return 0, &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "If-Match must be an ETag returned by this API", Target: "If-Match"}
 	}
 	return n, nil
+}
+
+// auditedProperties are the properties of a new object its audit record
+// names, for those who read the log (and for detection: who was given
+// which role, which account was made): the account's name, the role
+// assignment's principal, role and scope. Never a secret.
+func auditedProperties(res directory.Resource) map[string]any {
+	d := map[string]any{"id": res.ObjectID()}
+	switch v := res.(type) {
+	case *directory.User:
+		d["userPrincipalName"] = v.UserPrincipalName
+	case *directory.RoleAssignment:
+		d["principalId"], d["roleDefinitionId"], d["directoryScopeId"] = v.PrincipalID, v.RoleDefinitionID, v.DirectoryScopeID
+		if role, ok := directory.RoleByID(v.RoleDefinitionID); ok {
+			d["roleDefinitionName"] = role.DisplayName
+		}
+	case *rbac.Assignment:
+		d["principalId"], d["principalType"], d["roleDefinitionId"], d["scope"] = v.PrincipalID, v.PrincipalType, v.RoleDefinitionID, v.Scope
+		if role, ok := rbac.LookupRole(v.RoleDefinitionID); ok {
+			d["roleDefinitionName"] = role.RoleName
+		}
+	}
+	return d
 }

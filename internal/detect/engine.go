@@ -37,12 +37,20 @@ type cursor struct {
 	ReplayFrom uint64 `json:"replayFrom"`
 }
 
-// Engine runs detectors over the sign-ins of Verity's audit log, in leaf
-// order, and stores the alerts they raise.
+// Engine runs detectors over Verity's audit log, in leaf order — the
+// sign-in detectors over its sign-in records, the audit detectors over
+// the records of directory changes — and stores the alerts they raise.
 type Engine struct {
 	st           store.Store
 	newDetectors func() []Detector
 	detectors    []Detector
+	audit        []AuditDetector
+	// NewAuditDetectors makes the audit detectors (DefaultAuditDetectors
+	// unless set) whenever the engine starts reading.
+	NewAuditDetectors func() []AuditDetector
+	// Privileged, when set, tells the audit detectors whether a user holds
+	// a privileged role now (from the live directory).
+	Privileged func(userID string) bool
 	log          *slog.Logger
 	lease        *store.Lease
 	// Lookback is the detectors' longest window: what a restart reads
@@ -73,8 +81,8 @@ func NewEngine(st store.Store, newDetectors func() []Detector, log *slog.Logger)
 	}
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
-	return &Engine{st: st, newDetectors: newDetectors, log: log, lease: store.NewLease(st, "detect", hex.EncodeToString(id), leaseTTL),
-		Lookback: 14 * 24 * time.Hour, Batch: 1000}
+	return &Engine{st: st, newDetectors: newDetectors, NewAuditDetectors: DefaultAuditDetectors, log: log,
+		lease: store.NewLease(st, "detect", hex.EncodeToString(id), leaseTTL), Lookback: 14 * 24 * time.Hour, Batch: 1000}
 }
 
 // leaseTTL: another node's engine takes over this long after this one
@@ -92,7 +100,15 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if !e.started {
-		e.detectors, e.marks, e.cur = e.newDetectors(), nil, cursor{}
+		e.detectors, e.audit, e.marks, e.cur = e.newDetectors(), nil, nil, cursor{}
+		if e.NewAuditDetectors != nil {
+			e.audit = e.NewAuditDetectors()
+		}
+		for _, d := range e.audit {
+			if p, ok := d.(*AuthMethodsChangedPrivileged); ok && e.Privileged != nil {
+				p.Privileged = e.Privileged
+			}
+		}
 		rec, err := e.st.GetRecord(ctx, cursorKind, cursorID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
@@ -130,6 +146,11 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 				return n, err
 			}
 		}
+		if len(e.audit) > 0 {
+			if err := e.observeAudit(ctx, ev); err != nil {
+				return n, err
+			}
+		}
 		n++
 	}
 	if n == 0 {
@@ -157,6 +178,27 @@ func (e *Engine) observe(ctx context.Context, ev *store.AuditEvent) error {
 	var failed error
 	for _, d := range e.detectors {
 		d.Observe(&s, func(a Alert) {
+			if err := e.store(ctx, a); err != nil && failed == nil {
+				failed = err
+			}
+		})
+	}
+	return failed
+}
+
+// observeAudit runs the audit detectors over an event they can read (a
+// directory change; a sign-in in which the user registered a method).
+func (e *Engine) observeAudit(ctx context.Context, ev *store.AuditEvent) error {
+	r, ok := AuditRecordFromVerity(ev)
+	if !ok {
+		return nil
+	}
+	if ev.Action != SignInAction {
+		e.mark(r.Time, uint64(ev.Index))
+	}
+	var failed error
+	for _, d := range e.audit {
+		d.ObserveAudit(&r, func(a Alert) {
 			if err := e.store(ctx, a); err != nil && failed == nil {
 				failed = err
 			}
@@ -295,11 +337,14 @@ const (
 	StatusClosed       = "closed"
 )
 
-// DetectorNames are the names of the default detectors, the subjects
-// alerts are listed by.
+// DetectorNames are the names of the default detectors — sign-in, then
+// audit — the subjects alerts are listed by.
 func DetectorNames() []string {
 	var out []string
 	for _, d := range DefaultDetectors() {
+		out = append(out, d.Name())
+	}
+	for _, d := range DefaultAuditDetectors() {
 		out = append(out, d.Name())
 	}
 	return out

@@ -1,0 +1,378 @@
+package detect
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AuditRecord is one audit (directory change) record, whatever log it came
+// from: Microsoft Entra audit logs, Azure Key Vault audit events, or
+// Verity's own audit log (AuditRecordFromVerity).
+type AuditRecord struct {
+	// Time is when the change was made; zero when the export has none
+	// (hunting-query output).
+	Time          time.Time
+	ID            string // the record's id: the evidence alerts list
+	CorrelationID string // the operation's: one change logged twice shares it
+	// Operation is what was done, as Entra names it (OperationName,
+	// activityDisplayName): "Add member to role", "Update application –
+	// Certificates and secrets management", Key Vault's "SecretGet".
+	Operation string
+	Category  string // RoleManagement, UserManagement, ApplicationManagement, AuditEvent (Key Vault)...
+	Service   string // LoggedByService: "Core Directory", "PIM", "Azure Key Vault", "Verity"
+	Success   bool
+	// The initiator: a user (UPN lower-cased, object id) or an application
+	// (display name, service principal or app id), and its address.
+	InitiatorUPN, InitiatorID, InitiatorApp string
+	InitiatorIP                             netip.Addr
+	Targets                                 []AuditTarget
+	// AppID is the appId (client id) of the application the record is
+	// about, when the record says.
+	AppID string
+}
+
+// AuditTarget is one object a record changed: a user, an application, a
+// service principal, a role, a secret.
+type AuditTarget struct {
+	ID, Type, Name, UPN string
+	Modified            []ModifiedProperty
+}
+
+// ModifiedProperty is one changed property of a target, with the values
+// as the log writes them (Entra: JSON text, e.g. "\"AllPrincipals\"").
+type ModifiedProperty struct {
+	Name, Old, New string
+}
+
+// Service names of the records the readers make.
+const (
+	keyVaultService = "Azure Key Vault"
+	verityService   = "Verity"
+)
+
+// ReadAuditRecords reads audit records from r: Log Analytics rows
+// (AuditLogs, AzureDiagnostics or AZKVAuditLogs for Key Vault; CSV or JSON
+// lines, TitleCase columns, JSON-valued columns as JSON strings, a UTF-8
+// byte order mark, no time column in hunting-query output) and Azure
+// Monitor diagnostic records (time/category/operationName/properties{...},
+// keys in any case). Records that are not audit records (sign-ins,
+// Office activity) are skipped. Errors name the line (the record, in a
+// JSON array).
+func ReadAuditRecords(r io.Reader) ([]AuditRecord, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 1<<30))
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimPrefix(b, []byte("\ufeff"))
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+		return readJSONArrayAudit(t)
+	} else if len(t) > 0 && t[0] == '{' {
+		return readJSONLinesAudit(b)
+	}
+	return readCSVAudit(b)
+}
+
+func readCSVAudit(b []byte) ([]AuditRecord, error) {
+	cr := csv.NewReader(bytes.NewReader(b))
+	cr.FieldsPerRecord = -1
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("audit CSV: header: %w", err)
+	}
+	var out []AuditRecord
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit CSV: %w", err)
+		}
+		line, _ := cr.FieldPos(0)
+		row := make(map[string]any, len(head))
+		for i, name := range head {
+			if i < len(rec) && rec[i] != "" {
+				row[name] = rec[i]
+			}
+		}
+		a, ok, err := auditFromRow(row)
+		if err != nil {
+			return nil, fmt.Errorf("audit CSV line %d: %w", line, err)
+		}
+		if ok {
+			out = append(out, a)
+		}
+	}
+}
+
+// readJSONLinesAudit reads one JSON object after another (one a line, as
+// exported, though an object may span lines), counting lines to name the
+// one an error is on.
+func readJSONLinesAudit(b []byte) ([]AuditRecord, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var out []AuditRecord
+	line, counted := 1, 0
+	for {
+		start := int(dec.InputOffset())
+		for start < len(b) && (b[start] == ' ' || b[start] == '\t' || b[start] == '\r' || b[start] == '\n') {
+			start++
+		}
+		if start >= len(b) {
+			return out, nil
+		}
+		line += bytes.Count(b[counted:start], []byte("\n"))
+		counted = start
+		var row map[string]any
+		if err := dec.Decode(&row); err != nil {
+			return nil, fmt.Errorf("audit JSON line %d: %w", line, err)
+		}
+		a, ok, err := auditFromRow(row)
+		if err != nil {
+			return nil, fmt.Errorf("audit JSON line %d: %w", line, err)
+		}
+		if ok {
+			out = append(out, a)
+		}
+	}
+}
+
+func readJSONArrayAudit(b []byte) ([]AuditRecord, error) {
+	var rows []map[string]any
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, fmt.Errorf("audit JSON: %w", err)
+	}
+	var out []AuditRecord
+	for i, row := range rows {
+		a, ok, err := auditFromRow(row)
+		if err != nil {
+			return nil, fmt.Errorf("audit JSON record %d: %w", i+1, err)
+		}
+		if ok {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// auditFromRow reads one record; ok is false when it is not an audit
+// record.
+func auditFromRow(row map[string]any) (AuditRecord, bool, error) {
+	f := fields{row: row}
+	if p, ok := lookup(row, "properties"); ok {
+		f.props, _ = p.(map[string]any)
+	}
+	table := strings.ToLower(topString(row, "Type"))
+	logCategory := strings.ToLower(topString(row, "category"))
+	switch {
+	case strings.Contains(table, "signinlogs") || (f.props != nil && strings.Contains(logCategory, "signinlogs")):
+		return AuditRecord{}, false, nil
+	case isKeyVault(f, table, logCategory):
+		a, err := keyVaultAudit(f)
+		return a, err == nil, err
+	case f.get("initiatedBy", "InitiatedBy", "targetResources", "TargetResources", "loggedByService", "LoggedByService") != nil:
+		a, err := directoryAudit(f)
+		return a, err == nil, err
+	}
+	return AuditRecord{}, false, nil
+}
+
+// topString is a string value of the row itself (not its properties).
+func topString(row map[string]any, name string) string {
+	v, _ := lookup(row, name)
+	s, _ := v.(string)
+	return s
+}
+
+// isKeyVault reports whether a record is a Key Vault audit event.
+func isKeyVault(f fields, table, logCategory string) bool {
+	switch {
+	case table == "azkvauditlogs":
+		return true
+	case strings.EqualFold(f.str("ResourceType"), "VAULTS"), strings.EqualFold(f.str("ResourceProvider"), "MICROSOFT.KEYVAULT"):
+		return true
+	case logCategory == "auditevent":
+		return strings.Contains(strings.ToUpper(f.str("resourceId", "ResourceId", "_ResourceId")), "/VAULTS/")
+	}
+	return false
+}
+
+// auditTime is when the change was made: activityDateTime, else
+// TimeGenerated or the record's time; zero when the record has none.
+func auditTime(f fields) (time.Time, error) {
+	for _, names := range [][]string{{"activityDateTime", "ActivityDateTime", "ActivityDateTime [UTC]"}, {"TimeGenerated", "TimeGenerated [UTC]", "time"}} {
+		if v, name := f.named(names...); v != "" {
+			if t, ok := parseTime(v); ok {
+				return t, nil
+			}
+			return time.Time{}, fmt.Errorf("%s: not a time: %q", name, v)
+		}
+	}
+	return time.Time{}, nil
+}
+
+// directoryAudit reads an Entra audit record (AuditLogs).
+func directoryAudit(f fields) (AuditRecord, error) {
+	var a AuditRecord
+	var err error
+	if a.Time, err = auditTime(f); err != nil {
+		return a, err
+	}
+	a.ID = f.str("id", "Id")
+	a.CorrelationID = f.str("correlationId", "CorrelationId")
+	a.Operation = strings.TrimSpace(f.str("operationName", "OperationName"))
+	if a.Operation == "" {
+		a.Operation = strings.TrimSpace(f.str("activityDisplayName", "ActivityDisplayName"))
+	}
+	// A diagnostic record's own category is the log's ("AuditLogs"); the
+	// audit category is in its properties.
+	if f.props != nil {
+		a.Category = fields{row: f.props}.str("category")
+	}
+	if c := f.str("category", "Category"); a.Category == "" && !strings.EqualFold(c, "AuditLogs") {
+		a.Category = c
+	}
+	a.Service = f.str("loggedByService", "LoggedByService")
+	a.Success = strings.EqualFold(f.str("result", "Result"), "success")
+	ip := ""
+	if by := f.obj("initiatedBy", "InitiatedBy"); by != nil {
+		if u, ok := by["user"].(map[string]any); ok {
+			uf := fields{row: u}
+			a.InitiatorUPN, a.InitiatorID, ip = strings.ToLower(uf.str("userPrincipalName")), uf.str("id"), uf.str("ipAddress")
+		}
+		if app, ok := by["app"].(map[string]any); ok {
+			af := fields{row: app}
+			a.InitiatorApp = af.str("displayName")
+			if a.InitiatorID == "" {
+				a.InitiatorID = af.str("servicePrincipalId", "appId")
+			}
+			if ip == "" {
+				ip = af.str("ipAddress")
+			}
+		}
+	}
+	if who := f.str("InitiatingUserOrApp"); who != "" && a.InitiatorUPN == "" && a.InitiatorApp == "" {
+		if strings.Contains(who, "@") {
+			a.InitiatorUPN = strings.ToLower(who)
+		} else {
+			a.InitiatorApp = who
+		}
+	}
+	if ip == "" {
+		ip = f.str("InitiatingIpAddress", "callerIpAddress")
+	}
+	if ip == "" {
+		ip = additionalDetail(f, "ipaddr")
+	}
+	if addr, err := parseAddr(ip); err == nil {
+		a.InitiatorIP = addr
+	}
+	for _, t := range f.list("targetResources", "TargetResources") {
+		m, ok := t.(map[string]any)
+		if !ok {
+			continue
+		}
+		tf := fields{row: m}
+		target := AuditTarget{ID: tf.str("id"), Type: tf.str("type"), Name: tf.str("displayName"), UPN: strings.ToLower(tf.str("userPrincipalName"))}
+		for _, p := range tf.list("modifiedProperties") {
+			if pm, ok := p.(map[string]any); ok {
+				target.Modified = append(target.Modified, ModifiedProperty{Name: propText(pm["displayName"]), Old: propText(pm["oldValue"]), New: propText(pm["newValue"])})
+			}
+		}
+		a.Targets = append(a.Targets, target)
+	}
+	return a, nil
+}
+
+// parseAddr reads an address as logs write it (IPv4 in IPv6 unmapped).
+func parseAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	return a.Unmap(), err
+}
+
+// additionalDetail is the value of key in the record's additionalDetails
+// ([{key, value}]).
+func additionalDetail(f fields, key string) string {
+	for _, d := range f.list("additionalDetails", "AdditionalDetails") {
+		if m, ok := d.(map[string]any); ok && strings.EqualFold(propText(m["key"]), key) {
+			return propText(m["value"])
+		}
+	}
+	return ""
+}
+
+// propText is a JSON value as the log's text: a string as is, null as "",
+// anything else as JSON.
+func propText(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// keyVaultAudit reads a Key Vault audit event: AzureDiagnostics columns
+// (identity_claim_*), AZKVAuditLogs (Identity), or the diagnostic
+// record (identity.claim, properties).
+func keyVaultAudit(f fields) (AuditRecord, error) {
+	a := AuditRecord{Service: keyVaultService, Category: "AuditEvent"}
+	var err error
+	if a.Time, err = auditTime(f); err != nil {
+		return a, err
+	}
+	a.CorrelationID = f.str("correlationId", "CorrelationId")
+	a.ID = f.str("_ItemId")
+	if a.ID == "" {
+		a.ID = a.CorrelationID
+	}
+	a.Operation = f.str("operationName", "OperationName")
+	result := f.str("resultType", "ResultType", "resultSignature", "ResultSignature")
+	a.Success = strings.EqualFold(result, "Success") || strings.EqualFold(result, "OK")
+	a.InitiatorID = f.str("identity_claim_oid_g", "identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g")
+	a.InitiatorUPN = strings.ToLower(f.str("identity_claim_upn_s", "identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s"))
+	a.InitiatorApp = f.str("identity_claim_appid_g")
+	if id := f.obj("identity", "Identity"); id != nil {
+		if claim, ok := id["claim"].(map[string]any); ok {
+			cf := fields{row: claim}
+			if a.InitiatorID == "" {
+				a.InitiatorID = cf.str("oid", "http://schemas.microsoft.com/identity/claims/objectidentifier")
+			}
+			if a.InitiatorUPN == "" {
+				a.InitiatorUPN = strings.ToLower(cf.str("upn", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn"))
+			}
+			if a.InitiatorApp == "" {
+				a.InitiatorApp = cf.str("appid")
+			}
+		}
+	}
+	if addr, err := parseAddr(f.str("callerIpAddress", "CallerIPAddress")); err == nil {
+		a.InitiatorIP = addr
+	}
+	vault := f.str("Resource")
+	if vault == "" {
+		rid := f.str("resourceId", "ResourceId", "_ResourceId")
+		vault = rid[strings.LastIndexByte(rid, '/')+1:]
+	}
+	kind := "Vault"
+	switch op := strings.ToLower(a.Operation); {
+	case strings.HasPrefix(op, "secret"):
+		kind = "Secret"
+	case strings.HasPrefix(op, "key"):
+		kind = "Key"
+	case strings.HasPrefix(op, "certificate"):
+		kind = "Certificate"
+	}
+	a.Targets = []AuditTarget{{ID: f.str("id_s", "id", "Id", "requestUri_s", "RequestUri"), Type: kind, Name: vault}}
+	return a, nil
+}
