@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,6 +55,10 @@ func (s *Server) auditEvent(rt *Route, c *call, status int, r *http.Request, cha
 		result = "failure"
 	}
 	details := map[string]any{"method": r.Method}
+	// The caller's address (behind http.trustedProxies, the client's).
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		details["ipAddress"] = host
+	}
 	for k, v := range c.details {
 		details[k] = v
 	}

@@ -20,6 +20,7 @@ type verityDetails struct {
 	AppID   string `json:"appId"`
 	KeyID   string `json:"keyId"`
 	UPN     string `json:"userPrincipalName"`
+	IP      string `json:"ipAddress"`
 	Changes []struct {
 		Kind string `json:"kind"`
 		ID   string `json:"id"`
@@ -73,6 +74,9 @@ func AuditRecordFromVerity(ev *store.AuditEvent) (AuditRecord, bool) {
 	}
 	a := AuditRecord{Time: ev.Time.UTC(), ID: verityEventID(ev), CorrelationID: ev.RequestID, Service: verityService,
 		Success: ev.Result == "success", InitiatorID: ev.Actor}
+	if addr, err := parseAddr(d.IP); err == nil {
+		a.InitiatorIP = addr
+	}
 	switch ev.Action {
 	case "users.create", "identityProviders.provisionUser":
 		a.Operation, a.Category = "Add user", "UserManagement"
