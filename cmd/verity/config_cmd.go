@@ -29,6 +29,10 @@ It never connects to the database.`,
 			if err != nil {
 				return err
 			}
+			// The detectors' settings and playbooks, checked as a node does.
+			if _, _, err := detection(cfg.Detect); err != nil {
+				return err
+			}
 			if showEffective {
 				b, _ := json.MarshalIndent(redacted(cfg), "", "  ")
 				fmt.Fprintln(cmd.OutOrStdout(), string(b))

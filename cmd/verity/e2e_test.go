@@ -324,6 +324,11 @@ func TestConfigErrors(t *testing.T) {
 		{"corrupt", "\x00\x01 not yaml: [", "", "config"},
 		{"bad value", "log:\n  format: xml\n", "", `log.format: must be json or text, not "xml"`},
 		{"unknown env", "", "VERITY_STORE_DNS=x", "VERITY_STORE_DNS names no configuration field"},
+		{"detector setting", "detect:\n  detectors:\n    passwordSpray: {acounts: 10}\n", "", "detect.detectors.passwordSpray.acounts: unknown setting"},
+		{"detector CIDR", "detect:\n  detectors:\n    impossibleTravel: {exemptCIDRs: [10.0.0.0/33]}\n", "", "detect.detectors.impossibleTravel.exemptCIDRs"},
+		{"unknown detector", "detect:\n  disabled: [tarot]\n", "", `detect.disabled[0]: no such detector "tarot"`},
+		{"playbook action", "detect:\n  playbooks:\n    - {name: p, actions: [reboot]}\n", "", `detect.playbooks[0].actions: "reboot" is not an action`},
+		{"trusted proxy", "http:\n  trustedProxies: [lb.internal]\n", "", "http.trustedProxies[0]: must be an address or a CIDR"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			env := baseEnv()

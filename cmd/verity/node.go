@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ import (
 	"github.com/verityhq/verity/internal/config"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/detect"
+	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/geo"
 	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/localca"
@@ -66,6 +68,12 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 		case cfg.Proxy.SignInURL == "":
 			return errors.New("proxy.signInURL: verity proxy serves no sign-in; set the external URL of the Verity nodes that do")
 		}
+	}
+	// Detection's settings and playbooks before anything is opened: a
+	// mistake there stops the node at once.
+	newDetectors, playbooks, err := detection(cfg.Detect)
+	if err != nil {
+		return err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -146,8 +154,17 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 
 	go keys.Run(feedCtx, 0)
 	go auditLog.Run(feedCtx, cfg.Audit.CheckpointInterval.D())
-	// Detection reads the sign-in log from the audit log (docs/detect.md).
-	go detect.NewEngine(st, detect.DefaultDetectors, log).Run(feedCtx, time.Second)
+	// Detection reads the audit log — sign-ins and directory changes —
+	// and answers with the playbooks (docs/detect.md).
+	engine := detect.NewEngine(st, newDetectors, log)
+	engine.Responder = detect.NewResponder(st, nodeActions{st}, playbooks, log)
+	engine.Responder.DryRun = cfg.Detect.DryRun
+	engine.Privileged = func(userID string) bool { return privileged(live.Current(), userID) }
+	go engine.Run(feedCtx, time.Second)
+	if len(playbooks) > 0 {
+		log.Info("automated responses", "playbooks", len(playbooks), "dryRun", cfg.Detect.DryRun)
+	}
+	assessor := detect.NewAssessor(st, detect.RealtimeOptionsOf(newDetectors()))
 	if r := cfg.Audit.Retention.D(); r > 0 {
 		go audit.RunRetention(feedCtx, st, r, time.Hour, log)
 	}
@@ -202,9 +219,14 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	risk := detect.NewRiskCache(st)
 	signinOpts := signin.Options{Store: st, Live: live, Sealer: keys, Logger: log, AppID: api.AdminAPIAppID,
 		MaxFailures: cfg.Auth.MaxFailedLogins, LockDuration: cfg.Auth.LockoutDuration.D(), ExternalURL: url,
-		PasswordPolicy: policy, UserRisk: userRisk(risk, log)}
+		PasswordPolicy: policy, UserRisk: userRisk(risk, log), SignInRisk: signInRisk(assessor, log),
+		UserRiskRemediated: func(ctx context.Context, userID, detail string) error {
+			_, err := detect.RemediateUserRisk(ctx, st, userID, detail)
+			return err
+		}}
 	if geoDB != nil {
 		signinOpts.Countries = geoDB
+		signinOpts.Locate = locate(geoDB)
 	}
 	pages, err := signin.New(signinOpts)
 	if err != nil {
@@ -532,4 +554,60 @@ func userRisk(c *detect.RiskCache, log *slog.Logger) func(ctx context.Context, u
 		}
 		return access.RiskNone
 	}
+}
+
+// signInRisk judges sign-ins in flight with the detectors' rules; a log
+// that cannot be read leaves the attempt judged on itself alone.
+func signInRisk(a *detect.Assessor, log *slog.Logger) func(ctx context.Context, ev *signin.Event) signin.RiskAssessment {
+	return func(ctx context.Context, ev *signin.Event) signin.RiskAssessment {
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return signin.RiskAssessment{}
+		}
+		r, err := a.Assess(ctx, b)
+		if err != nil {
+			log.WarnContext(ctx, "sign-in risk: the user's sign-ins are unavailable", "user", ev.UserID, "err", err)
+		}
+		return signin.RiskAssessment{Level: riskLevel(r.Level), EventTypes: r.EventTypes}
+	}
+}
+
+func riskLevel(level string) access.RiskLevel {
+	switch level {
+	case "low":
+		return access.RiskLow
+	case "medium":
+		return access.RiskMedium
+	case "high":
+		return access.RiskHigh
+	}
+	return access.RiskNone
+}
+
+// locate gives the sign-in log a city, coordinates and network from the
+// geolocation database.
+func locate(db *geo.DB) func(addr netip.Addr) (signin.Location, int, bool) {
+	return func(addr netip.Addr) (signin.Location, int, bool) {
+		l, err := db.Locate(addr)
+		if err != nil || l.Country == "" && l.ASN == 0 {
+			return signin.Location{}, 0, false
+		}
+		out := signin.Location{City: l.City, State: l.State, CountryOrRegion: l.Country}
+		if l.HasCoordinates {
+			out.GeoCoordinates = &signin.GeoCoordinates{Latitude: l.Latitude, Longitude: l.Longitude}
+		}
+		return out, int(l.ASN), true
+	}
+}
+
+// privileged reports whether a user holds a privileged directory role or
+// may grant roles on the whole of Verity (Owner, User Access
+// Administrator) now.
+func privileged(snap *decision.Snapshot, userID string) bool {
+	for _, id := range snap.Directory().DirectoryRoles(userID) {
+		if r, ok := directory.RoleByID(id); ok && r.IsPrivileged {
+			return true
+		}
+	}
+	return snap.AdminAccess(userID) == decision.WriteAccess
 }

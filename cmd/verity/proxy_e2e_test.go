@@ -108,6 +108,17 @@ func helloUpstream(t *testing.T) *httptest.Server {
 // comes back to the page it asked for, with an assertion.
 func publishAndOpen(t *testing.T, n *node, tok, proxyURL, upstream string) {
 	t.Helper()
+	appURL, tr := publishHello(t, n, tok, proxyURL, upstream)
+	jar, _ := cookiejar.New(nil)
+	openAs(t, n, &http.Client{Transport: tr, Jar: jar, Timeout: 20 * time.Second}, appURL, n.user, n.password)
+}
+
+// publishHello publishes upstream at hello.localhost on the proxy at
+// proxyURL and waits until the proxy serves the route (an API client
+// without a session gets 401). It returns the application's URL and a
+// transport that reaches hello.localhost.
+func publishHello(t *testing.T, n *node, tok, proxyURL, upstream string) (string, *http.Transport) {
+	t.Helper()
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(proxyURL, "https://"))
 	appURL := "https://hello.localhost:" + port
 	status, body := n.do(tok, "POST", "/api/v1/applications", `{"displayName": "Hello"}`)
@@ -132,8 +143,6 @@ func publishAndOpen(t *testing.T, n *node, tok, proxyURL, upstream string) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Transport: tr, Jar: jar, Timeout: 20 * time.Second}
 
 	// The route reaches the proxy's snapshot within moments.
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -153,6 +162,13 @@ func publishAndOpen(t *testing.T, n *node, tok, proxyURL, upstream string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return appURL, tr
+}
+
+// openAs opens appURL/docs/a?x=1 in browser: sent to sign in at n as
+// user, and back at the page.
+func openAs(t *testing.T, n *node, browser *http.Client, appURL, user, password string) {
+	t.Helper()
 	resp, err := browser.Get(appURL + "/docs/a?x=1")
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +180,7 @@ func publishAndOpen(t *testing.T, n *node, tok, proxyURL, upstream string) {
 		t.Fatalf("the browser was not sent to sign in: %s\n%s", resp.Request.URL, page)
 	}
 	ret[1] = []byte(strings.ReplaceAll(string(ret[1]), "&amp;", "&"))
-	resp, err = browser.PostForm(n.url+"/signin", url.Values{"csrf": {string(csrf[1])}, "username": {n.user}, "password": {n.password},
+	resp, err = browser.PostForm(n.url+"/signin", url.Values{"csrf": {string(csrf[1])}, "username": {user}, "password": {password},
 		"return_to": {string(ret[1])}, "app": {string(appID[1])}})
 	if err != nil {
 		t.Fatal(err)

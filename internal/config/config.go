@@ -61,10 +61,10 @@ type Detect struct {
 	Detectors RawObjects `json:"detectors,omitempty"`
 	// Disabled lists detectors that do not run.
 	Disabled KeyList `json:"disabled,omitempty"`
-	// AnonymousIPFile lists anonymising addresses (a Tor exit list, VPN
+	// AnonymousAddressList lists anonymising addresses (a Tor exit list, VPN
 	// and proxy ranges): one address or CIDR per line, '#' comments. Read
 	// at start.
-	AnonymousIPFile string `json:"anonymousIPFile,omitempty"`
+	AnonymousAddressList string `json:"anonymousAddressList,omitempty"`
 	// Playbooks are the automated responses. In the environment:
 	// VERITY_DETECT_PLAYBOOKS as a JSON array.
 	Playbooks Playbooks `json:"playbooks,omitempty"`

@@ -47,6 +47,10 @@ func Configure(d any, settings json.RawMessage) error {
 			return fmt.Errorf("%s: %w", k, err)
 		}
 	}
+	// Settings that parse but cannot be (a CIDR that is not one).
+	if val, ok := d.(interface{ Validate() error }); ok {
+		return val.Validate()
+	}
 	return nil
 }
 

@@ -343,11 +343,17 @@ func (d *MFAFatigue) Observe(s *SignIn, raise func(Alert)) {
 
 // DefaultDetectors returns the detectors with their default thresholds.
 func DefaultDetectors() []Detector {
+	users := &userTable{} // one look-up of a sign-in's user for both
 	return []Detector{
 		&PasswordSpray{Accounts: 5, Window: 20 * time.Minute},
 		&BruteForce{Failures: 10, Window: 20 * time.Minute},
 		&MFAFatigue{Denials: 10, Window: 5 * time.Minute},
 		&DisabledAccountIP{Window: 14 * 24 * time.Hour, Ratio: 0.5, MaxSuccessful: 50},
+		&ImpossibleTravel{SpeedKmh: 1000, MinDistanceKm: 500, Window: 24 * time.Hour, users: users},
+		&UnfamiliarFeatures{LearningPeriod: 5 * 24 * time.Hour, MinSignIns: 10, Memory: 14 * 24 * time.Hour, Fraction: 0.5, users: users},
+		&AnonymousIP{Window: 24 * time.Hour},
+		&SessionReplay{Window: time.Hour, MinDistanceKm: 500},
+		&DistributedPasswordCracking{Failures: 30, Locations: 3, Window: 24 * time.Hour},
 	}
 }
 

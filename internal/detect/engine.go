@@ -51,8 +51,8 @@ type Engine struct {
 	// Privileged, when set, tells the audit detectors whether a user holds
 	// a privileged role now (from the live directory).
 	Privileged func(userID string) bool
-	log          *slog.Logger
-	lease        *store.Lease
+	log        *slog.Logger
+	lease      *store.Lease
 	// Lookback is the detectors' longest window: what a restart reads
 	// again. Batch bounds the events read at a time.
 	Lookback time.Duration

@@ -29,6 +29,7 @@ type SignIn struct {
 	AppName   string
 	IP        netip.Addr // invalid when the record has none
 	Country   string     // ISO 3166 alpha-2, "" when unknown
+	State     string
 	City      string
 	Lat, Lon  float64 // valid only when HasGeo
 	HasGeo    bool
@@ -37,6 +38,15 @@ type SignIn struct {
 	Success   bool // Code == 0
 	ClientApp string
 	UserAgent string
+	// DeviceID, Browser and OS are the record's deviceDetail: the device's
+	// directory id ("" for an unregistered one), the browser and operating
+	// system as Entra names them ("Edge 90.0.818", "Windows 10").
+	DeviceID, Browser, OS string
+	// SessionID is the session the sign-in belongs to (sessionId: every
+	// sign-in of one browser session carries it; Verity's is a digest of
+	// its session, never the cookie). TokenID is Entra's
+	// uniqueTokenIdentifier, the token the sign-in issued or redeemed.
+	SessionID, TokenID string
 	// Interactive is false for non-interactive and service principal
 	// sign-ins.
 	Interactive      bool
@@ -250,7 +260,7 @@ func signInFromRow(row map[string]any) (SignIn, bool, error) {
 	loc := f.obj("location", "LocationDetails", "LocationDetails_dynamic", "LocationDetails_string")
 	if loc != nil {
 		lf := fields{row: loc}
-		s.Country, s.City = strings.ToUpper(lf.str("countryOrRegion")), lf.str("city")
+		s.Country, s.State, s.City = strings.ToUpper(lf.str("countryOrRegion")), lf.str("state"), lf.str("city")
 		if geo, ok := loc["geoCoordinates"].(map[string]any); ok {
 			lat, okLat := geo["latitude"].(float64)
 			lon, okLon := geo["longitude"].(float64)
@@ -276,6 +286,12 @@ func signInFromRow(row map[string]any) (SignIn, bool, error) {
 	s.Success = s.Code == 0
 	s.ClientApp = f.str("clientAppUsed", "ClientAppUsed")
 	s.UserAgent = f.str("userAgent", "UserAgent")
+	if dev := f.obj("deviceDetail", "DeviceDetail", "DeviceDetail_dynamic", "DeviceDetail_string"); dev != nil {
+		df := fields{row: dev}
+		s.DeviceID, s.Browser, s.OS = df.str("deviceId"), df.str("browser"), df.str("operatingSystem")
+	}
+	s.SessionID = f.str("sessionId", "SessionId")
+	s.TokenID = f.str("uniqueTokenIdentifier", "UniqueTokenIdentifier")
 	s.CorrelationID = f.str("correlationId", "CorrelationId")
 	s.ServicePrincipal = category == "serviceprincipalsigninlogs" || category == "managedidentitysigninlogs" ||
 		(s.User == "" && f.str("servicePrincipalId", "ServicePrincipalId") != "")

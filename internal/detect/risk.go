@@ -55,6 +55,12 @@ func userRiskOf(a Alert) string {
 		return "high" // the account signed in after its password was guessed at
 	case "mfaFatigue":
 		return "high" // someone who had the password got the second factor accepted
+	case "sessionReplay":
+		return "high" // the session is in two places at once: a stolen cookie or token
+	case "impossibleTravel":
+		return "medium" // a sign-in from where the user cannot be (or a VPN)
+	case "unfamiliarFeatures", "anonymousIP":
+		return "low"
 	}
 	return ""
 }

@@ -434,8 +434,8 @@ func (s *Service) locate(ev *Event, ip netip.Addr) {
 		return
 	}
 	if s.opts.Locate != nil {
-		if l, ok := s.opts.Locate(ip); ok {
-			ev.Location = l
+		if l, asn, ok := s.opts.Locate(ip); ok {
+			ev.Location, ev.AutonomousSystemNumber = l, asn
 		}
 	}
 	if s.opts.Countries != nil && ev.Location.CountryOrRegion == "" {

@@ -26,6 +26,7 @@ type Event struct {
 	AppID                     string               `json:"appId"`
 	AppDisplayName            string               `json:"appDisplayName,omitempty"`
 	IPAddress                 string               `json:"ipAddress"`
+	AutonomousSystemNumber    int                  `json:"autonomousSystemNumber,omitempty"`
 	Location                  Location             `json:"location"`
 	ClientAppUsed             string               `json:"clientAppUsed"`
 	UserAgent                 string               `json:"userAgent,omitempty"`

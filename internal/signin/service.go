@@ -65,9 +65,10 @@ type Options struct {
 	// risk policies ask (a password changed because the user was at risk):
 	// the user's risk is remediated with detail. nil: nobody is told.
 	UserRiskRemediated func(ctx context.Context, userID, detail string) error
-	// Locate resolves an address to a city and coordinates for the sign-in
-	// log (and with it the travel detections); nil: country only.
-	Locate func(addr netip.Addr) (Location, bool)
+	// Locate resolves an address to a city, coordinates and autonomous
+	// system for the sign-in log (and with them the travel and
+	// unfamiliar-network detections); nil: country only.
+	Locate func(addr netip.Addr) (loc Location, asn int, ok bool)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// ExternalURL is where browsers reach Verity; its host is the passkey
