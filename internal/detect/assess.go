@@ -2,7 +2,6 @@ package detect
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/verityhq/verity/internal/store"
@@ -28,13 +27,9 @@ func NewAssessor(st store.Store, opts *RealtimeOptions) *Assessor {
 // object, as the sign-in log will hold it) describes. An error (the log
 // cannot be read) comes with the risk judged on the attempt alone.
 func (a *Assessor) Assess(ctx context.Context, attempt []byte) (SignInRiskResult, error) {
-	var row map[string]any
-	if err := json.Unmarshal(attempt, &row); err != nil {
+	s, err := signInFromVerity(attempt)
+	if err != nil {
 		return SignInRiskResult{Level: "none"}, fmt.Errorf("detect: assess: %w", err)
-	}
-	s, ok, err := signInFromRow(row)
-	if err != nil || !ok {
-		return SignInRiskResult{Level: "none"}, fmt.Errorf("detect: assess: not a sign-in: %v", err)
 	}
 	if s.UserID == "" {
 		return AssessSignIn(&s, nil, a.opts), nil
@@ -42,11 +37,7 @@ func (a *Assessor) Assess(ctx context.Context, attempt []byte) (SignInRiskResult
 	evs, err := a.st.ListAudit(ctx, store.AuditQuery{Actor: s.UserID, Action: SignInAction, Limit: a.History})
 	history := make([]SignIn, 0, len(evs))
 	for i := range evs {
-		var r map[string]any
-		if json.Unmarshal(evs[i].Details, &r) != nil {
-			continue
-		}
-		if h, ok, herr := signInFromRow(r); herr == nil && ok {
+		if h, herr := signInFromVerity(evs[i].Details); herr == nil {
 			history = append(history, h)
 		}
 	}

@@ -36,6 +36,9 @@ type AuditRecord struct {
 	// AppID is the appId (client id) of the application the record is
 	// about, when the record says.
 	AppID string
+	// Client is the client software the record names (Office activity's
+	// ClientInfoString: "Client=REST;;").
+	Client string
 }
 
 // AuditTarget is one object a record changed: a user, an application, a
@@ -55,16 +58,23 @@ type ModifiedProperty struct {
 const (
 	keyVaultService = "Azure Key Vault"
 	verityService   = "Verity"
+	exchangeService = "Exchange"
 )
+
+// mailItemsAccessed is the Office activity of mail read (Exchange's
+// mailbox auditing), the one Office operation the reader keeps.
+const mailItemsAccessed = "MailItemsAccessed"
 
 // ReadAuditRecords reads audit records from r: Log Analytics rows
 // (AuditLogs, AzureDiagnostics or AZKVAuditLogs for Key Vault; CSV or JSON
 // lines, TitleCase columns, JSON-valued columns as JSON strings, a UTF-8
-// byte order mark, no time column in hunting-query output) and Azure
+// byte order mark, no time column in hunting-query output), Azure
 // Monitor diagnostic records (time/category/operationName/properties{...},
-// keys in any case). Records that are not audit records (sign-ins,
-// Office activity) are skipped. Errors name the line (the record, in a
-// JSON array).
+// keys in any case), and the mail read in Office activity
+// (MailItemsAccessed, as an OfficeActivity row or an Office 365
+// Management API record). Records that are not audit records (sign-ins,
+// other Office activity) are skipped. Errors name the line (the record,
+// in a JSON array).
 func ReadAuditRecords(r io.Reader) ([]AuditRecord, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 1<<30))
 	if err != nil {
@@ -176,6 +186,12 @@ func auditFromRow(row map[string]any) (AuditRecord, bool, error) {
 	case isKeyVault(f, table, logCategory):
 		a, err := keyVaultAudit(f)
 		return a, err == nil, err
+	case isOfficeActivity(f, table):
+		if !strings.EqualFold(strings.TrimSpace(f.str("Operation")), mailItemsAccessed) {
+			return AuditRecord{}, false, nil
+		}
+		a, err := mailAccess(f)
+		return a, err == nil, err
 	case f.get("initiatedBy", "InitiatedBy", "targetResources", "TargetResources", "loggedByService", "LoggedByService") != nil:
 		a, err := directoryAudit(f)
 		return a, err == nil, err
@@ -203,10 +219,23 @@ func isKeyVault(f fields, table, logCategory string) bool {
 	return false
 }
 
+// isOfficeActivity reports whether a record is Office activity: an
+// OfficeActivity row, or an Office 365 Management API record (Operation
+// and Workload or RecordType; Entra and Azure name it OperationName).
+func isOfficeActivity(f fields, table string) bool {
+	return table == "officeactivity" || f.get("Operation") != nil && f.get("Workload", "OfficeWorkload", "RecordType") != nil
+}
+
 // auditTime is when the change was made: activityDateTime, else
 // TimeGenerated or the record's time; zero when the record has none.
 func auditTime(f fields) (time.Time, error) {
-	for _, names := range [][]string{{"activityDateTime", "ActivityDateTime", "ActivityDateTime [UTC]"}, {"TimeGenerated", "TimeGenerated [UTC]", "time"}} {
+	return firstTime(f, []string{"activityDateTime", "ActivityDateTime", "ActivityDateTime [UTC]"}, []string{"TimeGenerated", "TimeGenerated [UTC]", "time"})
+}
+
+// firstTime is the time in the first group of names the record has; zero
+// when it has none.
+func firstTime(f fields, groups ...[]string) (time.Time, error) {
+	for _, names := range groups {
 		if v, name := f.named(names...); v != "" {
 			if t, ok := parseTime(v); ok {
 				return t, nil
@@ -294,6 +323,50 @@ func directoryAudit(f fields) (AuditRecord, error) {
 func parseAddr(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(strings.TrimSpace(s))
 	return a.Unmap(), err
+}
+
+// parseClientAddr reads an address that may carry the client's port, as
+// Office activity writes it ("203.0.113.9:50312", "[2001:db8::1]:443").
+func parseClientAddr(s string) (netip.Addr, error) {
+	a, err := parseAddr(s)
+	if err == nil {
+		return a, nil
+	}
+	ap, err := netip.ParseAddrPort(strings.TrimSpace(s))
+	return ap.Addr().Unmap(), err
+}
+
+// mailAccess reads a MailItemsAccessed record of Office activity: the
+// application that read (ClientAppId), as whom (UserId), from where and
+// with what, and whose mailbox it read.
+func mailAccess(f fields) (AuditRecord, error) {
+	a := AuditRecord{Operation: mailItemsAccessed, Category: "ExchangeItem", Service: exchangeService}
+	var err error
+	if a.Time, err = firstTime(f, []string{"CreationTime"}, []string{"TimeGenerated", "TimeGenerated [UTC]"}); err != nil {
+		return a, err
+	}
+	if w := f.str("Workload", "OfficeWorkload"); w != "" {
+		a.Service = w
+	}
+	a.ID = f.str("OfficeId", "Id", "SourceRecordId")
+	a.CorrelationID = f.str("SessionId")
+	// Exchange logs the mail read, not refusals: a record without a
+	// status is a read.
+	status := f.str("ResultStatus")
+	a.Success = status == "" || foldIn(status, []string{"Succeeded", "Success", "True", "PartiallySucceeded"})
+	a.InitiatorUPN = strings.ToLower(f.str("UserId"))
+	a.InitiatorApp = f.str("ClientAppId")
+	a.AppID = f.str("AppId")
+	a.Client = f.str("ClientInfoString")
+	if addr, err := parseClientAddr(f.str("Client_IPAddress", "ClientIPAddress", "ClientIP")); err == nil {
+		a.InitiatorIP = addr
+	}
+	owner := f.str("MailboxOwnerUPN")
+	if owner == "" {
+		owner = f.str("UserId")
+	}
+	a.Targets = []AuditTarget{{ID: f.str("MailboxGuid"), Type: "Mailbox", Name: owner, UPN: strings.ToLower(owner)}}
+	return a, nil
 }
 
 // additionalDetail is the value of key in the record's additionalDetails

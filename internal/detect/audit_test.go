@@ -131,9 +131,11 @@ func TestAuditTrainingLab(t *testing.T) {
 }
 
 // TestAuditGoldenSAML replays OTRF's Golden SAML dataset (JSON lines with
-// a byte order mark): the tenant-wide Mail.ReadWrite grant and the first
-// credential on SimuLandApp, whose change is logged twice and raised once.
-// The mailbox access (OfficeActivity) is not an audit record.
+// a byte order mark), the audit log and the Office activity together: the
+// first credential on SimuLandApp, whose change is logged twice and raised
+// once; the tenant-wide Mail.ReadWrite grant; and the application's mail
+// read through Graph five minutes after it — the three detections
+// expected.json lists, nothing else.
 func TestAuditGoldenSAML(t *testing.T) {
 	t.Parallel()
 	var set struct {
@@ -146,16 +148,24 @@ func TestAuditGoldenSAML(t *testing.T) {
 		} `json:"expect"`
 	}
 	auditExpectations(t, "otrf-goldensaml", &set)
+	if len(set.Files) != 2 || len(set.Expect) != 3 {
+		t.Fatalf("expected.json changed: %+v", set)
+	}
 	recs := readAuditFile(t, "testdata/logs/"+set.Files[0])
 	if len(recs) != 4 {
 		t.Fatalf("%d records", len(recs))
 	}
-	if office := readAuditFile(t, "testdata/logs/"+set.Files[1]); len(office) != 0 {
-		t.Errorf("Office activity read as audit records: %+v", office)
+	office := readAuditFile(t, "testdata/logs/"+set.Files[1])
+	if len(office) != 1 || office[0].Operation != "MailItemsAccessed" {
+		t.Fatalf("Office activity %+v, want the one mail read", office)
 	}
+	if a := RunAudit(slices.Clone(office), DefaultAuditDetectors()); len(a) != 0 {
+		t.Errorf("the mail read alone raised %+v", a)
+	}
+	recs = append(recs, office...)
 	all := RunAudit(recs, DefaultAuditDetectors())
-	if len(all) != 2 {
-		t.Fatalf("alerts %+v, want the credential and the grant", all)
+	if len(all) != len(set.Expect) {
+		t.Fatalf("alerts %+v, want the credential, the grant and the mail read", all)
 	}
 	raised := 0 // by the detectors themselves, before RunAudit's dedupe by key
 	for _, d := range DefaultAuditDetectors() {
@@ -163,10 +173,10 @@ func TestAuditGoldenSAML(t *testing.T) {
 			d.ObserveAudit(&recs[i], func(Alert) { raised++ })
 		}
 	}
-	if raised != 2 {
-		t.Errorf("the detectors raised %d times, want twice (the credential's second row is the same change)", raised)
+	if raised != len(set.Expect) {
+		t.Errorf("the detectors raised %d times, want %d (the credential's second row is the same change)", raised, len(set.Expect))
 	}
-	cred, grant := alertsOf(all, "credentialAdded"), alertsOf(all, "consentGrant")
+	cred, grant, mail := alertsOf(all, "credentialAdded"), alertsOf(all, "consentGrant"), alertsOf(all, "mailAccessAfterConsent")
 	want := set.Expect[0]
 	at, _ := time.Parse(time.RFC3339Nano, want.Time)
 	if len(cred) != 1 || cred[0].Severity != "high" || !cred[0].First.Equal(at) || !strings.Contains(cred[0].Summary, "SimuLandApp") ||
@@ -179,6 +189,17 @@ func TestAuditGoldenSAML(t *testing.T) {
 	if len(grant) != 1 || !grant[0].First.Equal(at) || !strings.Contains(grant[0].Summary, "Mail.ReadWrite") ||
 		strings.Contains(grant[0].Summary, "User.Read") || !slices.Equal(grant[0].MITRE, want.MITRE) {
 		t.Errorf("grant %+v, want %+v", grant, want)
+	}
+	grantEvidence := grant[0].Evidence
+	want = set.Expect[2]
+	at, _ = time.Parse(time.RFC3339Nano, want.Time)
+	_, client, _ := strings.Cut(want.Detection, "ClientAppId ")
+	client = client[:min(len(client), 36)]
+	if len(mail) != 1 || mail[0].Severity != "high" || !mail[0].First.Equal(at) || !slices.Equal(mail[0].MITRE, want.MITRE) ||
+		mail[0].AppID != client || !strings.Contains(mail[0].Summary, client) || !strings.Contains(mail[0].Summary, "Mail.ReadWrite") ||
+		!strings.Contains(mail[0].Summary, "T1098.002") || mail[0].User != office[0].InitiatorUPN || mail[0].IP != office[0].InitiatorIP ||
+		!slices.Equal(mail[0].Evidence, append(slices.Clone(grantEvidence), office[0].ID)) {
+		t.Errorf("mail read %+v, want %+v", mail, want)
 	}
 }
 
@@ -513,13 +534,14 @@ func TestAuditReplay(t *testing.T) {
 		auditUser(auditT0.Add(time.Hour), "u2", "Delete user", "tmp@contoso.com"),
 		auditRoleAdd(auditT0.Add(2*time.Hour), "r1", "alice@contoso.com", "Global Administrator", "62e90394-69f5-4237-9190-012177145e10"),
 		auditCredential(auditT0.Add(3*time.Hour), "a1", "c1", "App1", "[]", auditKeys("k1")),
-		auditGrant(auditT0.Add(4*time.Hour), "g1", "c-g1", "AllPrincipals", "", "Mail.Read"))
+		auditGrant(auditT0.Add(4*time.Hour), "g1", "c-g1", "AllPrincipals", "", "Mail.Read"),
+		auditMailRead(auditT0.Add(4*time.Hour+30*time.Minute), "mr1", "app-1", "alice@contoso.com"))
 	r := auditUser(auditT0.Add(5*time.Hour), "m1", "Admin registered security info", "alice@contoso.com")
 	stream = append(stream, r)
 	slices.SortStableFunc(stream, func(a, b AuditRecord) int { return a.Time.Compare(b.Time) })
 
 	full := alertKeys(RunAudit(slices.Clone(stream), DefaultAuditDetectors()))
-	if len(full) != 7 {
+	if len(full) != len(DefaultAuditDetectors()) {
 		t.Fatalf("a full run raised %v, want one alert of each detector", full)
 	}
 	// Stopped half way, then restarted from the beginning.
@@ -568,6 +590,9 @@ func TestAuditStateIsSwept(t *testing.T) {
 		}
 		reg := auditUser(at, fmt.Sprint("m", i), "User registered security info", u)
 		recs = append(recs, reg)
+		if i%100 == 0 { // a new application reading mail every 200 minutes
+			recs = append(recs, auditMailRead(at, fmt.Sprint("mr", i), fmt.Sprint("app", i), u))
+		}
 		for j := range recs {
 			for _, d := range ds {
 				d.ObserveAudit(&recs[j], func(Alert) {})
@@ -591,6 +616,17 @@ func TestAuditStateIsSwept(t *testing.T) {
 			n, limit = len(d.seen), twoWeeks+twoWeeks/16
 		case *AuthMethodsChangedPrivileged:
 			n, limit = len(d.holders)+len(d.raised), 2*(twoWeeks+twoWeeks/16)+perDay
+		case *MailAccessAfterConsent:
+			// The grants of a day, each with the applications judged since
+			// (a read every 200 minutes), and the readers of 8 days.
+			judged := 0
+			for _, g := range d.grants {
+				judged += len(g.judged)
+			}
+			if readers := int(8*day/(200*time.Minute)) + 1; len(d.lastRead) > readers || len(d.lastRead) == 0 {
+				t.Errorf("%s remembers %d readers after 28 days, want at most %d", d.Name(), len(d.lastRead), readers)
+			}
+			n, limit = len(d.grants)+judged, (perDay+slack)*(1+perDay/100+1)
 		default:
 			continue
 		}
@@ -628,7 +664,7 @@ func TestAuditDetectorSettings(t *testing.T) {
 			}
 		}
 	}
-	if len(names) != 7 {
+	if len(names) != 8 {
 		t.Errorf("detectors %v", names)
 	}
 }
@@ -828,7 +864,8 @@ func TestPrivilegedRolesAreBuiltIn(t *testing.T) {
 // FuzzReadAuditRecords: any input is records or an error, never a panic;
 // the detectors take whatever the reader gives them.
 func FuzzReadAuditRecords(f *testing.F) {
-	for _, p := range []string{"testdata/logs/sentinel-training-lab/AuditLogs_Hunting.csv", "testdata/logs/otrf-goldensaml/AADAuditEvents.json"} {
+	for _, p := range []string{"testdata/logs/sentinel-training-lab/AuditLogs_Hunting.csv", "testdata/logs/otrf-goldensaml/AADAuditEvents.json",
+		"testdata/logs/otrf-goldensaml/OfficeActivityEvents.json"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

@@ -18,11 +18,15 @@ type AuditDetector interface {
 // thresholds (after the Sentinel rules each names).
 func DefaultAuditDetectors() []AuditDetector {
 	admin := []string{"Admin"}
+	// The scopes that read a mailbox: through Graph, EWS, or as the
+	// application itself (Exchange's full_access_as_app).
+	mailScopes := []string{"Mail.*", "MailboxSettings.*", "EWS.AccessAsUser.All", "full_access_as_app"}
 	return []AuditDetector{
 		&CredentialAdded{Operations: []string{"Certificates and secrets management", "Add service principal"}, Window: 24 * time.Hour},
-		&ConsentGrant{Scopes: []string{"Mail.*", "Files.*", "Sites.*", "MailboxSettings.*", "EWS.AccessAsUser.All", "full_access_as_app",
+		&ConsentGrant{Scopes: append(slices.Clone(mailScopes), "Files.*", "Sites.*",
 			"Directory.ReadWrite.All", "Directory.AccessAsUser.All", "RoleManagement.ReadWrite.Directory", "AppRoleAssignment.ReadWrite.All",
-			"Application.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All"}, Window: 24 * time.Hour},
+			"Application.ReadWrite.All", "User.ReadWrite.All", "Group.ReadWrite.All"), Window: 24 * time.Hour},
+		&MailAccessAfterConsent{Scopes: mailScopes, Window: 24 * time.Hour, Lookback: 7 * 24 * time.Hour},
 		&RoleAssignedOutsidePIM{DirectoryServices: []string{"Core Directory", verityService}, PIMInitiators: []string{"MS-PIM", "MS-PIM-Fairfax"},
 			RoleNameContains: admin},
 		&PrivilegedRoleAssigned{Lookback: 14 * 24 * time.Hour, RoleNameContains: admin},
@@ -296,8 +300,10 @@ type ConsentGrant struct {
 // Name implements AuditDetector.
 func (d *ConsentGrant) Name() string { return "consentGrant" }
 
-func (d *ConsentGrant) highImpact(scope string) bool {
-	return slices.ContainsFunc(d.Scopes, func(p string) bool {
+// scopeMatches reports whether scope is one of patterns (any case); a
+// pattern ending in "*" matches by prefix.
+func scopeMatches(patterns []string, scope string) bool {
+	return slices.ContainsFunc(patterns, func(p string) bool {
 		if pre, ok := strings.CutSuffix(p, "*"); ok {
 			return foldHasPrefix(scope, pre)
 		}
@@ -314,6 +320,104 @@ func scopeTokens(v string) []string {
 	})
 }
 
+// permissionGrant is what a consent record grants: the scopes it adds, to
+// which client, of which resource, and whether for the whole tenant.
+type permissionGrant struct {
+	scopes []string
+	// client names the client's service principal (object id or display
+	// name); clientAppID is its application id, when the record says.
+	client, clientAppID string
+	resource            string
+	tenantWide          bool
+}
+
+// readGrant reads a record that grants permissions — a delegated
+// permission grant, an app role assignment (an application permission,
+// tenant-wide by nature), a consent; ok is false for any other record.
+func readGrant(r *AuditRecord) (g permissionGrant, ok bool) {
+	switch {
+	case strings.EqualFold(r.Operation, "Add delegated permission grant"):
+		var old []string
+		for _, t := range r.Targets {
+			for _, m := range t.Modified {
+				switch m.Name {
+				case "DelegatedPermissionGrant.Scope":
+					g.scopes, old, g.resource = scopeTokens(unquoteValue(m.New)), scopeTokens(unquoteValue(m.Old)), t.Name
+				case "DelegatedPermissionGrant.ConsentType":
+					g.tenantWide = strings.EqualFold(unquoteValue(m.New), "AllPrincipals")
+				case "ServicePrincipal.ObjectID":
+					g.client = unquoteValue(m.New)
+				case "ServicePrincipal.AppId":
+					g.clientAppID = unquoteValue(m.New)
+				}
+			}
+		}
+		g.scopes = slices.DeleteFunc(g.scopes, func(s string) bool { return slices.Contains(old, s) })
+	case strings.EqualFold(r.Operation, "Add app role assignment to service principal"):
+		g.tenantWide = true
+		for _, t := range r.Targets {
+			for _, m := range t.Modified {
+				switch m.Name {
+				case "AppRole.Value":
+					g.scopes, g.resource = append(g.scopes, unquoteValue(m.New)), t.Name
+				case "ServicePrincipal.DisplayName", "ServicePrincipal.ObjectID":
+					if g.client == "" {
+						g.client = unquoteValue(m.New)
+					}
+				case "ServicePrincipal.AppId":
+					g.clientAppID = unquoteValue(m.New)
+				}
+			}
+		}
+	case strings.EqualFold(r.Operation, "Consent to application"):
+		for _, t := range r.Targets {
+			if g.client == "" {
+				g.client = t.Name
+			}
+			for _, m := range t.Modified {
+				switch m.Name {
+				case "ConsentContext.IsAdminConsent", "ConsentContext.OnBehalfOfAll":
+					g.tenantWide = g.tenantWide || strings.EqualFold(unquoteValue(m.New), "True")
+				case "ConsentAction.Permissions":
+					g.scopes = scopeTokens(m.New)
+					g.tenantWide = g.tenantWide || foldContains(m.New, "ConsentType: AllPrincipals")
+				}
+			}
+		}
+	default:
+		return g, false
+	}
+	return g, true
+}
+
+// tenantWideScopes are the scopes of a tenant-wide grant that match
+// patterns, sorted, each once; none when the grant is not tenant-wide.
+func (g *permissionGrant) tenantWideScopes(patterns []string) []string {
+	if !g.tenantWide {
+		return nil
+	}
+	scopes := slices.DeleteFunc(slices.Clone(g.scopes), func(s string) bool { return !scopeMatches(patterns, s) })
+	slices.Sort(scopes)
+	return slices.Compact(scopes)
+}
+
+// clientLabel names a grant's client in a summary.
+func (g *permissionGrant) clientLabel() string {
+	if g.client == "" {
+		return "an application"
+	}
+	return "application " + g.client
+}
+
+// changeRef is what identifies the change a record is part of: its
+// CorrelationId (one consent logs a grant and a consent), else the record.
+func changeRef(r *AuditRecord) string {
+	if r.CorrelationID != "" {
+		return r.CorrelationID
+	}
+	return recordRef(r)
+}
+
 // ObserveAudit implements AuditDetector.
 func (d *ConsentGrant) ObserveAudit(r *AuditRecord, raise func(Alert)) {
 	if d.raised != nil && d.sweep.due(r.Time, d.Window) {
@@ -322,68 +426,15 @@ func (d *ConsentGrant) ObserveAudit(r *AuditRecord, raise func(Alert)) {
 	if !r.Success {
 		return
 	}
-	var scopes []string
-	var client, resource string
-	tenantWide := false
-	switch {
-	case strings.EqualFold(r.Operation, "Add delegated permission grant"):
-		var old []string
-		for _, t := range r.Targets {
-			for _, m := range t.Modified {
-				switch m.Name {
-				case "DelegatedPermissionGrant.Scope":
-					scopes, old, resource = scopeTokens(unquoteValue(m.New)), scopeTokens(unquoteValue(m.Old)), t.Name
-				case "DelegatedPermissionGrant.ConsentType":
-					tenantWide = strings.EqualFold(unquoteValue(m.New), "AllPrincipals")
-				case "ServicePrincipal.ObjectID":
-					client = unquoteValue(m.New)
-				}
-			}
-		}
-		scopes = slices.DeleteFunc(scopes, func(s string) bool { return slices.Contains(old, s) })
-	case strings.EqualFold(r.Operation, "Add app role assignment to service principal"):
-		tenantWide = true
-		for _, t := range r.Targets {
-			for _, m := range t.Modified {
-				switch m.Name {
-				case "AppRole.Value":
-					scopes, resource = append(scopes, unquoteValue(m.New)), t.Name
-				case "ServicePrincipal.DisplayName", "ServicePrincipal.ObjectID":
-					if client == "" {
-						client = unquoteValue(m.New)
-					}
-				}
-			}
-		}
-	case strings.EqualFold(r.Operation, "Consent to application"):
-		for _, t := range r.Targets {
-			if client == "" {
-				client = t.Name
-			}
-			for _, m := range t.Modified {
-				switch m.Name {
-				case "ConsentContext.IsAdminConsent", "ConsentContext.OnBehalfOfAll":
-					tenantWide = tenantWide || strings.EqualFold(unquoteValue(m.New), "True")
-				case "ConsentAction.Permissions":
-					scopes = scopeTokens(m.New)
-					tenantWide = tenantWide || foldContains(m.New, "ConsentType: AllPrincipals")
-				}
-			}
-		}
-	default:
+	g, ok := readGrant(r)
+	if !ok {
 		return
 	}
-	scopes = slices.DeleteFunc(scopes, func(s string) bool { return !d.highImpact(s) })
-	if !tenantWide || len(scopes) == 0 {
+	scopes := g.tenantWideScopes(d.Scopes)
+	if len(scopes) == 0 {
 		return
 	}
-	slices.Sort(scopes)
-	scopes = slices.Compact(scopes)
-	change := r.CorrelationID
-	if change == "" {
-		change = recordRef(r)
-	}
-	key := d.Name() + "/" + change
+	key := d.Name() + "/" + changeRef(r)
 	if _, ok := d.raised[key]; ok {
 		return
 	}
@@ -391,18 +442,13 @@ func (d *ConsentGrant) ObserveAudit(r *AuditRecord, raise func(Alert)) {
 		d.raised = map[string]time.Time{}
 	}
 	d.raised[key] = r.Time
-	if client == "" {
-		client = "an application"
-	} else {
-		client = "application " + client
-	}
 	of := ""
-	if resource != "" {
-		of = " of " + resource
+	if g.resource != "" {
+		of = " of " + g.resource
 	}
 	raise(Alert{Detector: d.Name(), Key: key, MITRE: []string{"T1098.002"}, Severity: "medium", IP: r.InitiatorIP,
 		First: r.Time, Last: r.Time, Evidence: recordEvidence(r),
-		Summary: fmt.Sprintf("%s gave %s the permissions %s%s for every user (%s)", initiatorName(r), client, strings.Join(scopes, " "), of, r.Operation)})
+		Summary: fmt.Sprintf("%s gave %s the permissions %s%s for every user (%s)", initiatorName(r), g.clientLabel(), strings.Join(scopes, " "), of, r.Operation)})
 }
 
 // AccountCreatedDeleted: an account deleted within Window of its creation

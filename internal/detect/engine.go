@@ -164,13 +164,8 @@ func (e *Engine) Step(ctx context.Context) (int, error) {
 }
 
 func (e *Engine) observe(ctx context.Context, ev *store.AuditEvent) error {
-	var row map[string]any
-	if err := json.Unmarshal(ev.Details, &row); err != nil {
-		e.log.Warn("detect: a sign-in record that is not JSON", "leaf", ev.Index)
-		return nil
-	}
-	s, ok, err := signInFromRow(row)
-	if err != nil || !ok {
+	s, err := signInFromVerity(ev.Details)
+	if err != nil {
 		e.log.Warn("detect: a sign-in record it cannot read", "leaf", ev.Index, "err", err)
 		return nil
 	}

@@ -1,0 +1,4 @@
+package detect
+
+// SignInFromVerityForTest is signInFromVerity, for the external tests.
+var SignInFromVerityForTest = signInFromVerity
