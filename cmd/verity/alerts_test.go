@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -124,5 +125,58 @@ func TestRiskClosesTheLoop(t *testing.T) {
 			t.Fatalf("alice is still refused after her risk was dismissed: %d %s", status, body)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAlertsReplay runs `verity alerts replay` over the public labelled
+// exports: the Training Lab's disabled-account address and its five
+// credential additions, the Golden SAML consent, first credential and mail
+// read — and with the detect section of a configuration, a detector
+// disabled and a threshold raised.
+func TestAlertsReplay(t *testing.T) {
+	t.Parallel()
+	logs := filepath.Join("..", "..", "internal", "detect", "testdata", "logs")
+	files := []string{"alerts", "replay", "--json",
+		filepath.Join(logs, "sentinel-training-lab", "sign-in_adelete.csv"), filepath.Join(logs, "sentinel-training-lab", "disable_accounts.csv"),
+		filepath.Join(logs, "sentinel-training-lab", "AuditLogs_Hunting.csv"),
+		filepath.Join(logs, "otrf-goldensaml", "AADAuditEvents.json"), filepath.Join(logs, "otrf-goldensaml", "OfficeActivityEvents.json")}
+	count := func(out string) map[string]int {
+		got := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var a struct{ Detector string }
+			if err := json.Unmarshal([]byte(line), &a); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			got[a.Detector]++
+		}
+		return got
+	}
+	out, stderr, err := run(t, baseEnv(), "", files...)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, stderr)
+	}
+	if got := count(out); fmt.Sprint(got) != "map[consentGrant:1 credentialAdded:6 disabledAccountIP:1 mailAccessAfterConsent:1]" {
+		t.Fatalf("alerts %v\n%s", got, stderr)
+	}
+	cfg := filepath.Join(t.TempDir(), "verity.yaml")
+	if err := os.WriteFile(cfg, []byte("detect:\n  disabled: [mailAccessAfterConsent]\n  detectors:\n    disabledAccountIP: {ratio: 2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err = run(t, baseEnv(), "", append(files, "--config", cfg)...)
+	if err != nil {
+		t.Fatalf("replay with a configuration: %v\n%s", err, stderr)
+	}
+	if got := count(out); fmt.Sprint(got) != "map[consentGrant:1 credentialAdded:6]" {
+		t.Fatalf("alerts with a configuration %v", got)
+	}
+	if _, stderr, err := run(t, baseEnv(), "", "alerts", "replay", cfg); err == nil || !strings.Contains(stderr, cfg+": sign-in CSV record 1: no time") {
+		t.Fatalf("a file that is no log: %v %s", err, stderr)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.json")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := run(t, baseEnv(), "", "alerts", "replay", empty); err == nil || !strings.Contains(stderr, "no sign-in or audit record") {
+		t.Fatalf("an empty file: %v %s", err, stderr)
 	}
 }

@@ -30,7 +30,7 @@ It never connects to the database.`,
 				return err
 			}
 			// The detectors' settings and playbooks, checked as a node does.
-			if _, _, err := detection(cfg.Detect); err != nil {
+			if _, err := detection(cfg.Detect); err != nil {
 				return err
 			}
 			if showEffective {

@@ -71,7 +71,7 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	}
 	// Detection's settings and playbooks before anything is opened: a
 	// mistake there stops the node at once.
-	newDetectors, playbooks, err := detection(cfg.Detect)
+	detectors, err := detection(cfg.Detect)
 	if err != nil {
 		return err
 	}
@@ -156,15 +156,16 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	go auditLog.Run(feedCtx, cfg.Audit.CheckpointInterval.D())
 	// Detection reads the audit log — sign-ins and directory changes —
 	// and answers with the playbooks (docs/detect.md).
-	engine := detect.NewEngine(st, newDetectors, log)
-	engine.Responder = detect.NewResponder(st, nodeActions{st}, playbooks, log)
+	engine := detect.NewEngine(st, detectors.signIns, log)
+	engine.NewAuditDetectors = detectors.audit
+	engine.Responder = detect.NewResponder(st, nodeActions{st}, detectors.playbooks, log)
 	engine.Responder.DryRun = cfg.Detect.DryRun
 	engine.Privileged = func(userID string) bool { return privileged(live.Current(), userID) }
 	go engine.Run(feedCtx, time.Second)
-	if len(playbooks) > 0 {
-		log.Info("automated responses", "playbooks", len(playbooks), "dryRun", cfg.Detect.DryRun)
+	if len(detectors.playbooks) > 0 {
+		log.Info("automated responses", "playbooks", len(detectors.playbooks), "dryRun", cfg.Detect.DryRun)
 	}
-	assessor := detect.NewAssessor(st, detect.RealtimeOptionsOf(newDetectors()))
+	assessor := detect.NewAssessor(st, detect.RealtimeOptionsOf(detectors.signIns()))
 	if r := cfg.Audit.Retention.D(); r > 0 {
 		go audit.RunRetention(feedCtx, st, r, time.Hour, log)
 	}

@@ -120,79 +120,102 @@ func (a nodeActions) RequirePasswordChange(ctx context.Context, userID string) (
 	return true, signin.SetMustChangePassword(ctx, a.st, userID, true)
 }
 
-// detection builds the node's detectors and playbooks from cfg.Detect.
-func detection(cfg config.Detect) (func() []detect.Detector, []detect.Playbook, error) {
+// detectionSetup is detection as configured: makers of fresh detectors
+// (the engine makes them anew whenever it starts reading) and the
+// playbooks.
+type detectionSetup struct {
+	signIns   func() []detect.Detector
+	audit     func() []detect.AuditDetector
+	playbooks []detect.Playbook
+}
+
+// named is what detectors of both kinds are to configuration.
+type named interface{ Name() string }
+
+// configured applies cfg's settings to ds and drops the disabled ones.
+func configured[D named](ds []D, cfg config.Detect) ([]D, error) {
+	var out []D
+	for _, d := range ds {
+		if raw, ok := cfg.Detectors[d.Name()]; ok {
+			if err := detect.Configure(d, raw); err != nil {
+				return nil, fmt.Errorf("detect.detectors.%s.%w", d.Name(), err)
+			}
+		}
+		if !slices.Contains(cfg.Disabled, d.Name()) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// detection builds the node's detectors and playbooks from cfg.Detect;
+// every mistake is an error naming its path.
+func detection(cfg config.Detect) (detectionSetup, error) {
 	var anonymous []string
 	if cfg.AnonymousAddressList != "" {
 		f, err := os.Open(cfg.AnonymousAddressList)
 		if err != nil {
-			return nil, nil, fmt.Errorf("detect.anonymousAddressList: %w", err)
+			return detectionSetup{}, fmt.Errorf("detect.anonymousAddressList: %w", err)
 		}
 		list, err := detect.LoadAddressList(f)
 		f.Close()
 		if err != nil {
-			return nil, nil, fmt.Errorf("detect.anonymousAddressList: %w", err)
+			return detectionSetup{}, fmt.Errorf("detect.anonymousAddressList: %w", err)
 		}
 		for _, p := range list {
 			anonymous = append(anonymous, p.String())
 		}
 	}
-	build := func() ([]detect.Detector, error) {
-		all := detect.DefaultDetectors()
-		known := map[string]bool{}
-		var out []detect.Detector
-		for _, d := range all {
-			known[d.Name()] = true
-			if raw, ok := cfg.Detectors[d.Name()]; ok {
-				if err := detect.Configure(d, raw); err != nil {
-					return nil, fmt.Errorf("detect.detectors.%s.%w", d.Name(), err)
-				}
-			}
-			if a, ok := d.(*detect.AnonymousIP); ok && len(anonymous) > 0 {
+	known := detect.DetectorNames()
+	for name := range cfg.Detectors {
+		if !slices.Contains(known, name) {
+			return detectionSetup{}, fmt.Errorf("detect.detectors.%s: no such detector", name)
+		}
+	}
+	for i, name := range cfg.Disabled {
+		if !slices.Contains(known, name) {
+			return detectionSetup{}, fmt.Errorf("detect.disabled[%d]: no such detector %q", i, name)
+		}
+	}
+	signIns := func() ([]detect.Detector, error) {
+		ds := detect.DefaultDetectors()
+		for _, d := range ds {
+			if a, ok := d.(*detect.AnonymousIP); ok {
 				a.List = append(a.List, anonymous...)
 			}
-			if !slices.Contains(cfg.Disabled, d.Name()) {
-				out = append(out, d)
-			}
 		}
-		for name := range cfg.Detectors {
-			if !known[name] {
-				return nil, fmt.Errorf("detect.detectors.%s: no such detector", name)
-			}
-		}
-		for i, name := range cfg.Disabled {
-			if !known[name] {
-				return nil, fmt.Errorf("detect.disabled[%d]: no such detector %q", i, name)
-			}
-		}
-		return out, nil
+		return configured(ds, cfg)
 	}
-	if _, err := build(); err != nil {
-		return nil, nil, err
+	audit := func() ([]detect.AuditDetector, error) { return configured(detect.DefaultAuditDetectors(), cfg) }
+	if _, err := signIns(); err != nil {
+		return detectionSetup{}, err
 	}
-	var playbooks []detect.Playbook
+	if _, err := audit(); err != nil {
+		return detectionSetup{}, err
+	}
+	setup := detectionSetup{
+		signIns: func() []detect.Detector { ds, _ := signIns(); return ds }, // checked above
+		audit:   func() []detect.AuditDetector { ds, _ := audit(); return ds },
+	}
 	for i, c := range cfg.Playbooks {
 		p := detect.Playbook{Name: c.Name, Detectors: c.Detectors, MinSeverity: c.MinSeverity, Actions: c.Actions,
 			WebhookURL: c.WebhookURL, DryRun: c.DryRun}
 		if c.WebhookSecretFile != "" {
 			b, err := os.ReadFile(c.WebhookSecretFile)
 			if err != nil {
-				return nil, nil, fmt.Errorf("detect.playbooks[%d].webhookSecretFile: %w", i, err)
+				return detectionSetup{}, fmt.Errorf("detect.playbooks[%d].webhookSecretFile: %w", i, err)
 			}
 			p.WebhookSecret = strings.TrimSpace(string(b))
 		}
 		if err := p.Validate(); err != nil {
-			return nil, nil, fmt.Errorf("detect.playbooks[%d].%w", i, err)
+			return detectionSetup{}, fmt.Errorf("detect.playbooks[%d].%w", i, err)
 		}
 		for _, d := range p.Detectors {
-			if !slices.Contains(detect.DetectorNames(), d) {
-				return nil, nil, fmt.Errorf("detect.playbooks[%d].detectors: no such detector %q", i, d)
+			if !slices.Contains(known, d) {
+				return detectionSetup{}, fmt.Errorf("detect.playbooks[%d].detectors: no such detector %q", i, d)
 			}
 		}
-		playbooks = append(playbooks, p)
+		setup.playbooks = append(setup.playbooks, p)
 	}
-	return func() []detect.Detector {
-		ds, _ := build() // checked above
-		return ds
-	}, playbooks, nil
+	return setup, nil
 }
