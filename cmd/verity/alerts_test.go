@@ -169,7 +169,7 @@ func TestAlertsReplay(t *testing.T) {
 	if got := count(out); fmt.Sprint(got) != "map[consentGrant:1 credentialAdded:6]" {
 		t.Fatalf("alerts with a configuration %v", got)
 	}
-	if _, stderr, err := run(t, baseEnv(), "", "alerts", "replay", cfg); err == nil || !strings.Contains(stderr, cfg+": sign-in CSV record 1: no time") {
+	if _, stderr, err := run(t, baseEnv(), "", "alerts", "replay", cfg); err == nil || !strings.Contains(stderr, cfg+": sign-in CSV line 2: no time") {
 		t.Fatalf("a file that is no log: %v %s", err, stderr)
 	}
 	empty := filepath.Join(t.TempDir(), "empty.json")

@@ -545,15 +545,7 @@ func userRisk(c *detect.RiskCache, log *slog.Logger) func(ctx context.Context, u
 		if err != nil {
 			log.WarnContext(ctx, "user risk unavailable", "user", userID, "err", err)
 		}
-		switch level {
-		case "low":
-			return access.RiskLow
-		case "medium":
-			return access.RiskMedium
-		case "high":
-			return access.RiskHigh
-		}
-		return access.RiskNone
+		return riskLevel(level)
 	}
 }
 
@@ -573,6 +565,7 @@ func signInRisk(a *detect.Assessor, log *slog.Logger) func(ctx context.Context, 
 	}
 }
 
+// riskLevel is conditional access's risk level of detect's level names.
 func riskLevel(level string) access.RiskLevel {
 	switch level {
 	case "low":

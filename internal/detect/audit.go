@@ -1,8 +1,6 @@
 package detect
 
 import (
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -76,99 +74,7 @@ const mailItemsAccessed = "MailItemsAccessed"
 // other Office activity) are skipped. Errors name the line (the record,
 // in a JSON array).
 func ReadAuditRecords(r io.Reader) ([]AuditRecord, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 1<<30))
-	if err != nil {
-		return nil, err
-	}
-	b = bytes.TrimPrefix(b, []byte("\ufeff"))
-	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
-		return readJSONArrayAudit(t)
-	} else if len(t) > 0 && t[0] == '{' {
-		return readJSONLinesAudit(b)
-	}
-	return readCSVAudit(b)
-}
-
-func readCSVAudit(b []byte) ([]AuditRecord, error) {
-	cr := csv.NewReader(bytes.NewReader(b))
-	cr.FieldsPerRecord = -1
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("audit CSV: header: %w", err)
-	}
-	var out []AuditRecord
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("audit CSV: %w", err)
-		}
-		line, _ := cr.FieldPos(0)
-		row := make(map[string]any, len(head))
-		for i, name := range head {
-			if i < len(rec) && rec[i] != "" {
-				row[name] = rec[i]
-			}
-		}
-		a, ok, err := auditFromRow(row)
-		if err != nil {
-			return nil, fmt.Errorf("audit CSV line %d: %w", line, err)
-		}
-		if ok {
-			out = append(out, a)
-		}
-	}
-}
-
-// readJSONLinesAudit reads one JSON object after another (one a line, as
-// exported, though an object may span lines), counting lines to name the
-// one an error is on.
-func readJSONLinesAudit(b []byte) ([]AuditRecord, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var out []AuditRecord
-	line, counted := 1, 0
-	for {
-		start := int(dec.InputOffset())
-		for start < len(b) && (b[start] == ' ' || b[start] == '\t' || b[start] == '\r' || b[start] == '\n') {
-			start++
-		}
-		if start >= len(b) {
-			return out, nil
-		}
-		line += bytes.Count(b[counted:start], []byte("\n"))
-		counted = start
-		var row map[string]any
-		if err := dec.Decode(&row); err != nil {
-			return nil, fmt.Errorf("audit JSON line %d: %w", line, err)
-		}
-		a, ok, err := auditFromRow(row)
-		if err != nil {
-			return nil, fmt.Errorf("audit JSON line %d: %w", line, err)
-		}
-		if ok {
-			out = append(out, a)
-		}
-	}
-}
-
-func readJSONArrayAudit(b []byte) ([]AuditRecord, error) {
-	var rows []map[string]any
-	if err := json.Unmarshal(b, &rows); err != nil {
-		return nil, fmt.Errorf("audit JSON: %w", err)
-	}
-	var out []AuditRecord
-	for i, row := range rows {
-		a, ok, err := auditFromRow(row)
-		if err != nil {
-			return nil, fmt.Errorf("audit JSON record %d: %w", i+1, err)
-		}
-		if ok {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return readRows(r, "audit", auditFromRow)
 }
 
 // auditFromRow reads one record; ok is false when it is not an audit

@@ -55,79 +55,94 @@ type SignIn struct {
 }
 
 // ReadSignIns reads sign-in records from r in any of the shapes above
-// (told apart by the first byte: CSV, or one JSON object per line); a
-// record that is not a sign-in (an audit record in a mixed export) is
-// skipped. Errors name the record (line) they are about.
+// (told apart by the first byte: CSV, a JSON array, or one JSON object
+// after another); a record that is not a sign-in (an audit record in a
+// mixed export) is skipped. Errors name the line (the record of an array)
+// they are about.
 func ReadSignIns(r io.Reader) ([]SignIn, error) {
+	return readRows(r, "sign-in", signInFromRow)
+}
+
+// readRows reads an export's rows — CSV with a header, a JSON array, or
+// JSON objects one after another (one a line, as exported, though an
+// object may span lines) — and turns each into a T with from, which says
+// whether the row is one (ok) or to be skipped. what names the kind in
+// errors.
+func readRows[T any](r io.Reader, what string, from func(map[string]any) (T, bool, error)) ([]T, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 1<<30))
 	if err != nil {
 		return nil, err
 	}
 	b = bytes.TrimPrefix(b, []byte("\ufeff"))
-	if t := bytes.TrimSpace(b); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
-		return readJSONSignIns(t)
-	}
-	return readCSVSignIns(b)
-}
-
-func readCSVSignIns(b []byte) ([]SignIn, error) {
-	cr := csv.NewReader(bytes.NewReader(b))
-	cr.FieldsPerRecord = -1
-	head, err := cr.Read()
-	if err != nil {
-		return nil, fmt.Errorf("sign-in CSV: header: %w", err)
-	}
-	var out []SignIn
-	for line := 2; ; line++ {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return out, nil
-		}
+	var out []T
+	add := func(row map[string]any, where string) error {
+		v, ok, err := from(row)
 		if err != nil {
-			return nil, fmt.Errorf("sign-in CSV: %w", err)
-		}
-		row := map[string]any{}
-		for i, name := range head {
-			if i < len(rec) && rec[i] != "" {
-				row[name] = rec[i]
-			}
-		}
-		s, ok, err := signInFromRow(row)
-		if err != nil {
-			return nil, fmt.Errorf("sign-in CSV record %d: %w", line-1, err)
+			return fmt.Errorf("%s %s: %w", what, where, err)
 		}
 		if ok {
-			out = append(out, s)
+			out = append(out, v)
 		}
+		return nil
 	}
-}
-
-func readJSONSignIns(b []byte) ([]SignIn, error) {
-	var rows []map[string]any
-	if b[0] == '[' {
-		if err := json.Unmarshal(b, &rows); err != nil {
-			return nil, fmt.Errorf("sign-in JSON: %w", err)
+	t := bytes.TrimSpace(b)
+	switch {
+	case len(t) > 0 && t[0] == '[':
+		var rows []map[string]any
+		if err := json.Unmarshal(t, &rows); err != nil {
+			return nil, fmt.Errorf("%s JSON: %w", what, err)
 		}
-	} else {
+		for i, row := range rows {
+			if err := add(row, fmt.Sprintf("JSON record %d", i+1)); err != nil {
+				return nil, err
+			}
+		}
+	case len(t) > 0 && t[0] == '{':
 		dec := json.NewDecoder(bytes.NewReader(b))
-		for i := 1; ; i++ {
-			var row map[string]any
-			if err := dec.Decode(&row); err == io.EOF {
-				break
-			} else if err != nil {
-				return nil, fmt.Errorf("sign-in JSON lines: record %d: %w", i, err)
+		line, counted := 1, 0
+		for {
+			start := int(dec.InputOffset())
+			for start < len(b) && (b[start] == ' ' || b[start] == '\t' || b[start] == '\r' || b[start] == '\n') {
+				start++
 			}
-			rows = append(rows, row)
+			if start >= len(b) {
+				return out, nil
+			}
+			line += bytes.Count(b[counted:start], []byte("\n"))
+			counted = start
+			var row map[string]any
+			if err := dec.Decode(&row); err != nil {
+				return nil, fmt.Errorf("%s JSON line %d: %w", what, line, err)
+			}
+			if err := add(row, fmt.Sprintf("JSON line %d", line)); err != nil {
+				return nil, err
+			}
 		}
-	}
-	var out []SignIn
-	for i, row := range rows {
-		s, ok, err := signInFromRow(row)
+	default:
+		cr := csv.NewReader(bytes.NewReader(b))
+		cr.FieldsPerRecord = -1
+		head, err := cr.Read()
 		if err != nil {
-			return nil, fmt.Errorf("sign-in JSON record %d: %w", i+1, err)
+			return nil, fmt.Errorf("%s CSV: header: %w", what, err)
 		}
-		if ok {
-			out = append(out, s)
+		for {
+			rec, err := cr.Read()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s CSV: %w", what, err)
+			}
+			line, _ := cr.FieldPos(0)
+			row := make(map[string]any, len(head))
+			for i, name := range head {
+				if i < len(rec) && rec[i] != "" {
+					row[name] = rec[i]
+				}
+			}
+			if err := add(row, fmt.Sprintf("CSV line %d", line)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil

@@ -112,10 +112,11 @@ func TestAzureMonitorRecords(t *testing.T) {
 func TestBadRecords(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ in, want string }{
-		{"{\"category\":\"SignInLogs\",\"time\":\"2025-01-15 08:15:23\"}\n{oops\n", "record 2"},
+		{"{\"category\":\"SignInLogs\",\"time\":\"2025-01-15 08:15:23\"}\n{oops\n", "JSON line 2"},
 		{"{\"category\":\"SignInLogs\",\"time\":\"yesterday\"}\n", `time: not a time: "yesterday"`},
 		{"{\"category\":\"SignInLogs\"}\n", "no time"},
-		{"Id,UserPrincipalName,CreatedDateTime [UTC]\n1,a@b.c,4/28/2021, 2:08:45.221 PM\n", "record 1"},
+		{"Id,UserPrincipalName,CreatedDateTime [UTC]\n1,a@b.c,4/28/2021, 2:08:45.221 PM\n", "CSV line 2"},
+		{"[{\"category\":\"SignInLogs\",\"time\":\"2025-01-15 08:15:23\"}, {\"time\": \"soon\"}]", "JSON record 2"},
 	} {
 		_, err := ReadSignIns(strings.NewReader(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
