@@ -516,6 +516,7 @@ func (s *Service) finishFederated(w http.ResponseWriter, r *http.Request, st *fe
 		f.MFAAt = now
 		f.Details = append(f.Details, federatedStep(idp, true, now, "MFA requirement satisfied by claim in the token"))
 	}
+	s.assessRisk(ctx, f, ev)
 	// A password change cannot be asked of someone who signs in elsewhere.
 	var res access.Result
 	if err := s.evaluate(f, now, &res); err != nil {
