@@ -18,6 +18,7 @@ type riskyUserJSON struct {
 	UserPrincipalName       string   `json:"userPrincipalName,omitempty"`
 	RiskLevel               string   `json:"riskLevel"`
 	RiskState               string   `json:"riskState"`
+	RiskDetail              string   `json:"riskDetail,omitempty"`
 	RiskLastUpdatedDateTime string   `json:"riskLastUpdatedDateTime"`
 	Detections              []string `json:"detections"`
 }
@@ -27,7 +28,7 @@ func riskyUser(r detect.UserRisk) riskyUserJSON {
 	if d == nil {
 		d = []string{}
 	}
-	return riskyUserJSON{ID: r.UserID, UserPrincipalName: r.User, RiskLevel: r.Level, RiskState: r.State,
+	return riskyUserJSON{ID: r.UserID, UserPrincipalName: r.User, RiskLevel: r.Level, RiskState: r.State, RiskDetail: r.Detail,
 		RiskLastUpdatedDateTime: r.Updated.Format("2006-01-02T15:04:05Z07:00"), Detections: d}
 }
 
