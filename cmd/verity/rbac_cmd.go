@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,9 +22,11 @@ func newRBACCmd() *cobra.Command {
 	return cmd
 }
 
-// rbacInputs are the files every offline rbac command reads.
+// rbacInputs are the files every offline rbac command reads, and the
+// time it asks about.
 type rbacInputs struct {
 	definitions, assignments, denies, directory string
+	at                                          string
 }
 
 func (in *rbacInputs) register(cmd *cobra.Command) {
@@ -31,6 +34,19 @@ func (in *rbacInputs) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&in.assignments, "assignments", "", "role assignments: `az role assignment list` output, ARM JSON or Verity's export (required)")
 	cmd.Flags().StringVar(&in.denies, "deny-assignments", "", "deny assignments (Azure JSON)")
 	cmd.Flags().StringVar(&in.directory, "directory", "", `group memberships: {"users":[{"id","memberOf"}],"groups":[{"id","memberOf"}]} or a Graph user list with transitiveMemberOf`)
+	cmd.Flags().StringVar(&in.at, "at", "", "the time to answer for (RFC 3339): time-bound assignments count only inside their window (default now)")
+}
+
+// now is the time --at names, or the current time.
+func (in *rbacInputs) now() (time.Time, error) {
+	if in.at == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, in.at)
+	if err != nil {
+		return time.Time{}, badInput{fmt.Errorf("--at: want an RFC 3339 time such as 2026-01-02T15:04:05Z: %w", err)}
+	}
+	return t, nil
 }
 
 // engine compiles the inputs with the real ABAC condition language.
@@ -139,7 +155,11 @@ Exit status 0 when evaluated (allowed or not), 2 on bad input.`,
 			if err != nil {
 				return err
 			}
-			req := &rbac.Request{PrincipalID: principal, Action: action, DataAction: dataAction, Scope: scope, AllGrants: true}
+			now, err := in.now()
+			if err != nil {
+				return err
+			}
+			req := &rbac.Request{PrincipalID: principal, Action: action, DataAction: dataAction, Scope: scope, AllGrants: true, Now: now}
 			if attrs != "" {
 				b, err := readLimited(attrs)
 				if err != nil {
@@ -157,10 +177,11 @@ Exit status 0 when evaluated (allowed or not), 2 on bad input.`,
 				return badInput{errors.New(d.Reason.String())}
 			}
 			type grant struct {
-				RoleAssignmentID   string `json:"roleAssignmentId"`
-				RoleDefinitionName string `json:"roleDefinitionName"`
-				Scope              string `json:"scope"`
-				PrincipalID        string `json:"principalId"`
+				RoleAssignmentID   string     `json:"roleAssignmentId"`
+				RoleDefinitionName string     `json:"roleDefinitionName"`
+				Scope              string     `json:"scope"`
+				PrincipalID        string     `json:"principalId"`
+				EndDateTime        *time.Time `json:"endDateTime,omitempty"`
 			}
 			type deny struct {
 				ID                 string `json:"id"`
@@ -174,7 +195,7 @@ Exit status 0 when evaluated (allowed or not), 2 on bad input.`,
 				Reason    string  `json:"reason"`
 			}{Allowed: d.Allowed, GrantedBy: []grant{}, Reason: d.Reason.String()}
 			for _, g := range d.GrantedBy() {
-				out.GrantedBy = append(out.GrantedBy, grant{g.AssignmentID, g.RoleName, g.Scope, g.PrincipalID})
+				out.GrantedBy = append(out.GrantedBy, grant{g.AssignmentID, g.RoleName, g.Scope, g.PrincipalID, g.EndDateTime})
 			}
 			if d.DeniedBy != nil {
 				out.DeniedBy = &deny{d.DeniedBy.ID, d.DeniedBy.DenyAssignmentName, d.DeniedBy.Scope}
@@ -211,7 +232,11 @@ listed when their condition could hold. Output: {"principals": [...]}.`,
 			if err != nil {
 				return err
 			}
-			ids := e.WhoCan(action, scope, dataAction)
+			now, err := in.now()
+			if err != nil {
+				return err
+			}
+			ids := e.WhoCan(action, scope, dataAction, now)
 			if ids == nil {
 				ids = []string{}
 			}
@@ -240,6 +265,10 @@ func newRBACPermissionsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			now, err := in.now()
+			if err != nil {
+				return err
+			}
 			type entry struct {
 				RoleAssignmentID   string          `json:"roleAssignmentId"`
 				RoleDefinitionName string          `json:"roleDefinitionName"`
@@ -248,11 +277,12 @@ func newRBACPermissionsCmd() *cobra.Command {
 				Permissions        rbac.Permission `json:"permissions"`
 				Condition          string          `json:"condition,omitempty"`
 				DeniedBy           []string        `json:"deniedBy,omitempty"`
+				EndDateTime        *time.Time      `json:"endDateTime,omitempty"`
 			}
 			out := []entry{}
-			for _, g := range e.Permissions(principal, scope) {
+			for _, g := range e.Permissions(principal, scope, now) {
 				en := entry{RoleAssignmentID: g.AssignmentID, RoleDefinitionName: g.RoleName, Scope: g.Scope, PrincipalID: g.PrincipalID,
-					Permissions: g.Permission, Condition: g.Condition}
+					Permissions: g.Permission, Condition: g.Condition, EndDateTime: g.EndDateTime}
 				for _, d := range g.Denies {
 					en.DeniedBy = append(en.DeniedBy, d.ID)
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/strictjson"
@@ -23,9 +24,20 @@ type Principals interface {
 }
 
 // PrincipalLookup is an optional method of a Principals that answers all
-// three questions with one lookup; Resolve prefers it.
+// three questions with one lookup; Resolve prefers it to the three
+// methods.
 type PrincipalLookup interface {
 	Principal(id string) (groups, roles []string, guest bool)
+}
+
+// PrincipalLookupAt is an optional method of a Principals whose directory
+// roles can come through time-bound assignments (an activation of
+// Privileged Identity Management): PrincipalAt answers as Principal, with
+// the roles in force at now (a zero now is the current time). Resolve
+// prefers it to everything else, with Request.Now, so that a role that
+// lapsed a moment ago no longer counts. *directory.Snapshot serves it.
+type PrincipalLookupAt interface {
+	PrincipalAt(id string, now time.Time) (groups, roles []string, guest bool)
 }
 
 // SnapshotPrincipals adapts a directory snapshot to Principals.
@@ -37,7 +49,10 @@ func (s SnapshotPrincipals) IsGuest(id string) bool {
 	return ok && u.IsGuest()
 }
 
-var _ Principals = SnapshotPrincipals{}
+var (
+	_ Principals        = SnapshotPrincipals{}
+	_ PrincipalLookupAt = SnapshotPrincipals{}
+)
 
 // StaticDirectory is a small, fixed directory read from JSON, for the CLI
 // and for tests:

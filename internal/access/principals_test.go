@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/store"
@@ -93,6 +94,59 @@ func TestSnapshotPrincipals(t *testing.T) {
 	}
 	if testing.AllocsPerRun(100, func() { req.Resolve(p) }) != 0 {
 		t.Error("Resolve from a snapshot allocates")
+	}
+}
+
+// TestRoleWindow: a policy aimed at a directory role (includeRoles)
+// applies while the user's time-bound assignment of it is in force, at
+// the request's Now, and not before or after; resolving it still does
+// not allocate. Not parallel: it measures allocations.
+func TestRoleWindow(t *testing.T) {
+	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	end := start.Add(time.Hour)
+	member := &directory.User{ID: alice, UserPrincipalName: "alice@contoso.com", DisplayName: "Alice"}
+	ga := &directory.RoleAssignment{ID: "10000000-0000-4000-8000-000000000099", PrincipalID: alice, RoleDefinitionID: roleGA,
+		StartDateTime: &start, EndDateTime: &end, AssignmentType: directory.AssignmentActivated}
+	for _, r := range []interface{ Normalize() }{member, ga} {
+		r.Normalize()
+	}
+	if err := ga.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := directory.Build(context.Background(), objects{must(directory.Users.Object(member)), must(directory.RoleAssignments.Object(ga))}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := compile(t, CompileOptions{},
+		mkPolicy(t, `{"displayName": "admins need MFA", "conditions": {"users": {"includeUsers": [], "includeRoles": ["`+roleGA+`"]}},
+		  "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}}`))
+	p := SnapshotPrincipals{snap}
+	for _, tt := range []struct {
+		name    string
+		now     time.Time
+		applies bool
+	}{
+		{"before the activation", start.Add(-time.Second), false},
+		{"at its start", start, true},
+		{"during it", start.Add(59 * time.Minute), true},
+		{"at its end", end, false},
+		{"after it", end.Add(time.Hour), false},
+		{"no time: now, long after it", time.Time{}, false},
+	} {
+		req := &Request{Identity: IdentityUser, UserID: alice, Applications: []string{exchange}, Now: tt.now}
+		req.Resolve(p)
+		var res Result
+		e.Evaluate(req, &res)
+		if res.Policies[0].Applies != tt.applies {
+			t.Errorf("%s: roles %v, policy applies %v, want %v", tt.name, req.Roles, res.Policies[0].Applies, tt.applies)
+		}
+		if tt.applies && res.Outcome != OutcomeInterrupt {
+			t.Errorf("%s: outcome %v, want an MFA challenge", tt.name, res.Outcome)
+		}
+	}
+	req := &Request{Identity: IdentityUser, UserID: alice, Applications: []string{exchange}, Now: start}
+	if testing.AllocsPerRun(100, func() { req.Resolve(p) }) != 0 {
+		t.Error("Resolve of time-bound roles allocates")
 	}
 }
 

@@ -33,8 +33,8 @@ type Request struct {
 	GuestType        GuestType
 	ExternalTenantID string
 	// Groups are the user's transitive group ids (nested memberships
-	// included); Roles the template ids of the user's directory roles.
-	// Resolve fills both; order does not matter.
+	// included); Roles the template ids of the user's directory roles in
+	// force at Now. Resolve fills both; order does not matter.
 	Groups []string
 	Roles  []string
 
@@ -73,7 +73,8 @@ type Request struct {
 	// user last signed in with the first factor and with a second factor.
 	// They decide sign-in frequency: a zero Now skips the check, a zero
 	// SignInTime means the user is signing in now, a zero MFATime falls
-	// back to SignInTime.
+	// back to SignInTime. Resolve takes the directory roles in force at
+	// Now, the current time when Now is zero.
 	Now        time.Time
 	SignInTime time.Time
 	MFATime    time.Time
@@ -83,16 +84,20 @@ type Request struct {
 	AppliedPoliciesOnly bool
 }
 
-// Resolve fills the user's groups, roles and guest type from p. It does
-// not allocate: the slices are p's, and must not be modified.
+// Resolve fills the user's groups, roles (those in force at r.Now when p
+// knows time-bound assignments: PrincipalLookupAt) and guest type from p.
+// It does not allocate: the slices are p's, and must not be modified.
 func (r *Request) Resolve(p Principals) {
 	if r.Identity != IdentityUser || r.UserID == "" {
 		return
 	}
 	var guest bool
-	if l, ok := p.(PrincipalLookup); ok {
+	switch l := p.(type) {
+	case PrincipalLookupAt:
+		r.Groups, r.Roles, guest = l.PrincipalAt(r.UserID, r.Now)
+	case PrincipalLookup:
 		r.Groups, r.Roles, guest = l.Principal(r.UserID)
-	} else {
+	default:
 		r.Groups, r.Roles, guest = p.TransitiveMemberOf(r.UserID), p.DirectoryRoles(r.UserID), p.IsGuest(r.UserID)
 	}
 	if r.GuestType == 0 && guest {

@@ -84,10 +84,11 @@ func (s *Server) catchUp(ctx context.Context, snap *decision.Snapshot) *decision
 // scope; the answer and its reason go into the call's audit details.
 func (s *Server) require(ctx context.Context, snap *decision.Snapshot, c *call, action, scope string) error {
 	var d rbac.Decision
-	err := snap.Authorize(c.principal, action, scope, &d)
+	now := time.Now()
+	err := snap.Authorize(c.principal, action, scope, now, &d)
 	if err == nil && !d.Allowed {
 		if newer := s.catchUp(ctx, snap); newer != snap {
-			err = newer.Authorize(c.principal, action, scope, &d)
+			err = newer.Authorize(c.principal, action, scope, now, &d)
 		}
 	}
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
@@ -13,8 +14,9 @@ import (
 )
 
 // effectiveAccess answers "what can principal P do at scope S": every role
-// and permission block it holds there, directly or through groups, with
-// the deny assignments that apply (for access reviews and the console).
+// and permission block it holds there now, directly or through groups,
+// with the deny assignments that apply (for access reviews and the
+// console), and when a time-bound assignment ends.
 func (s *Server) effectiveAccess(w http.ResponseWriter, r *http.Request, c *call) error {
 	principal := strings.ToLower(r.URL.Query().Get("principalId"))
 	scope := r.URL.Query().Get("scope")
@@ -39,12 +41,14 @@ func (s *Server) effectiveAccess(w http.ResponseWriter, r *http.Request, c *call
 		NotDataActions     []string `json:"notDataActions"`
 		Condition          string   `json:"condition,omitempty"`
 		DeniedBy           []string `json:"deniedBy,omitempty"`
+		// EndDateTime is when a time-bound assignment stops granting.
+		EndDateTime *time.Time `json:"endDateTime,omitempty"`
 	}
 	out := []entry{}
-	for _, g := range eng.PermissionsOf(principal, snap.Directory().TransitiveMemberOf(principal), scope) {
+	for _, g := range eng.PermissionsOf(principal, snap.Directory().TransitiveMemberOf(principal), scope, time.Now()) {
 		e := entry{RoleAssignmentID: g.AssignmentID, RoleDefinitionName: g.RoleName, Scope: g.Scope, PrincipalID: g.PrincipalID,
 			Actions: g.Permission.Actions, NotActions: g.Permission.NotActions, DataActions: g.Permission.DataActions,
-			NotDataActions: g.Permission.NotDataActions, Condition: g.Condition}
+			NotDataActions: g.Permission.NotDataActions, Condition: g.Condition, EndDateTime: g.EndDateTime}
 		for _, d := range g.Denies {
 			e.DeniedBy = append(e.DeniedBy, d.ID)
 		}
@@ -54,8 +58,8 @@ func (s *Server) effectiveAccess(w http.ResponseWriter, r *http.Request, c *call
 }
 
 // whoCan answers "who can perform action A at scope S": the principals
-// whose role assignments grant it (groups not expanded), minus those a
-// deny assignment names.
+// whose role assignments in force now grant it (groups not expanded),
+// minus those a deny assignment names.
 func (s *Server) whoCan(w http.ResponseWriter, r *http.Request, c *call) error {
 	q := r.URL.Query()
 	action, scope := q.Get("action"), q.Get("scope")
@@ -77,7 +81,7 @@ func (s *Server) whoCan(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	ids := eng.WhoCan(action, scope, dataAction)
+	ids := eng.WhoCan(action, scope, dataAction, time.Now())
 	if ids == nil {
 		ids = []string{}
 	}

@@ -447,11 +447,27 @@ func auditedProperties(res directory.Resource) map[string]any {
 		if role, ok := directory.RoleByID(v.RoleDefinitionID); ok {
 			d["roleDefinitionName"] = role.DisplayName
 		}
+		auditedWindow(d, v.StartDateTime, v.EndDateTime, v.AssignmentType)
 	case *rbac.Assignment:
 		d["principalId"], d["principalType"], d["roleDefinitionId"], d["scope"] = v.PrincipalID, v.PrincipalType, v.RoleDefinitionID, v.Scope
 		if role, ok := rbac.LookupRole(v.RoleDefinitionID); ok {
 			d["roleDefinitionName"] = role.RoleName
 		}
+		auditedWindow(d, v.StartDateTime, v.EndDateTime, v.AssignmentType)
 	}
 	return d
+}
+
+// auditedWindow adds a time-bound assignment's window and type to its
+// audit details: a reviewer must see that a grant ends, and when.
+func auditedWindow(d map[string]any, start, end *time.Time, assignmentType string) {
+	if start != nil {
+		d["startDateTime"] = start.UTC().Format(time.RFC3339Nano)
+	}
+	if end != nil {
+		d["endDateTime"] = end.UTC().Format(time.RFC3339Nano)
+	}
+	if assignmentType != "" {
+		d["assignmentType"] = assignmentType
+	}
 }

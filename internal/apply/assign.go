@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
@@ -141,19 +142,36 @@ func (p *planner) roleAssignments() {
 }
 
 // assignmentKey is what identifies an assignment without its id:
-// principal, role and scope.
+// principal, role and scope, and the window of a time-bound one. A
+// manifest lists standing assignments only, so that one never claims (and
+// so makes permanent, or prunes) an activation of the same role.
 func assignmentKey(r directory.Resource) string {
 	switch a := r.(type) {
 	case *directory.RoleAssignment:
-		return a.PrincipalID + "|" + a.RoleDefinitionID + "|" + a.DirectoryScopeID
+		return a.PrincipalID + "|" + a.RoleDefinitionID + "|" + a.DirectoryScopeID + windowKey(a.StartDateTime, a.EndDateTime, a.AssignmentType)
 	case *rbacAssignment:
 		role := a.RoleDefinitionID
 		if d, ok := rbac.LookupRole(role); ok {
 			role = d.Name
 		}
-		return a.PrincipalID + "|" + role + "|" + a.Scope
+		return a.PrincipalID + "|" + role + "|" + a.Scope + windowKey(a.StartDateTime, a.EndDateTime, a.AssignmentType)
 	}
 	return ""
+}
+
+// windowKey is the part of an assignment's key that sets a time-bound or
+// activated assignment apart from a standing one: empty for the latter.
+func windowKey(start, end *time.Time, assignmentType string) string {
+	if start == nil && end == nil && assignmentType == "" {
+		return ""
+	}
+	bound := func(t *time.Time) string {
+		if t == nil {
+			return "-"
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return "|" + bound(start) + "|" + bound(end) + "|" + assignmentType
 }
 
 // assignmentPrincipal is the principal id of a stored assignment.

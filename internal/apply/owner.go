@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
@@ -14,7 +15,8 @@ import (
 // role (Owner) at scope "/", directly or through nested groups, when one
 // did before: nobody could administer Verity any more. The admin API
 // refuses the same. A store without such an owner (a fresh one) may stay
-// without.
+// without. A time-bound assignment (one that ends, or has not started)
+// does not count: it would leave the tenant without an Owner later.
 func (p *planner) keepsOwner() {
 	if len(p.errs.errs) > 0 {
 		return // the plan is refused anyway; its owners may be half resolved
@@ -22,7 +24,7 @@ func (p *planner) keepsOwner() {
 	var before, after []string
 	for _, o := range p.stored[rbac.Kind] {
 		r, err := fromObject(o)
-		if err != nil || !isOwner(r) {
+		if err != nil || !isOwner(r, p.now) {
 			continue
 		}
 		pid := r.(*rbacAssignment).PrincipalID
@@ -32,7 +34,7 @@ func (p *planner) keepsOwner() {
 		}
 	}
 	for _, it := range p.items[rbac.Kind] {
-		if isOwner(it.res) {
+		if isOwner(it.res, p.now) {
 			after = append(after, it.res.(*rbacAssignment).PrincipalID)
 		}
 	}
@@ -43,13 +45,14 @@ func (p *planner) keepsOwner() {
 		"locking everyone out of the admin API; keep one in the manifest"})
 }
 
-// isOwner reports whether r is an assignment of a writing role at "/".
-func isOwner(r directory.Resource) bool {
+// isOwner reports whether r is an assignment of a writing role at "/",
+// in force at now and for good.
+func isOwner(r directory.Resource, now time.Time) bool {
 	a, ok := r.(*rbacAssignment)
 	if !ok {
 		return false
 	}
-	return rbac.IsOwner(a.RoleDefinitionID) && a.Scope == "/"
+	return rbac.IsOwner(a.RoleDefinitionID) && a.Scope == "/" && a.Permanent(now)
 }
 
 // enabledUserAmong reports whether an enabled user is among the principals

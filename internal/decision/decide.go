@@ -64,7 +64,10 @@ var ErrUnavailable = errors.New("decision engine unavailable")
 // does not carry them. Conditional access goes first, as at sign-in: a
 // block denies, unmet controls challenge; then the action must be granted
 // at the scope. A request that RBAC denies is denied even if it could step
-// up: there is nothing to step up to.
+// up: there is nothing to step up to. Both sides decide at
+// req.Access.Now (the current time when zero): directory roles and role
+// assignments with a window count only inside it, however old the
+// snapshot.
 func (s *Snapshot) Decide(req *Request, d *Decision) error {
 	d.Verdict = Deny
 	if s.accessErr != nil || s.rbacErr != nil {
@@ -89,7 +92,8 @@ func (s *Snapshot) Decide(req *Request, d *Decision) error {
 	}
 	d.RBACChecked = req.Action != ""
 	if d.RBACChecked {
-		d.rbacReq = rbac.Request{PrincipalID: principal, Groups: rbacGroups, Action: req.Action, DataAction: req.DataAction, Scope: req.Scope}
+		d.rbacReq = rbac.Request{PrincipalID: principal, Groups: rbacGroups, Action: req.Action, DataAction: req.DataAction, Scope: req.Scope,
+			Now: req.Access.Now}
 		s.rbac.Check(&d.rbacReq, &d.RBAC)
 	}
 	switch {

@@ -176,7 +176,7 @@ func TestAzureRolesOnTheAdminAPI(t *testing.T) {
 	}
 	check := func(who, action, scope string) bool {
 		var d rbac.Decision
-		if err := snap.Authorize(who, action, scope, &d); err != nil {
+		if err := snap.Authorize(who, action, scope, time.Now(), &d); err != nil {
 			t.Fatal(err)
 		}
 		return d.Allowed

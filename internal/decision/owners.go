@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
@@ -15,15 +16,18 @@ import (
 // "/", directly or through groups, nested. Every change that could take
 // the last one away checks it before it commits: the API's deletes and
 // membership changes, manifests, and the group memberships an external
-// identity provider maintains.
+// identity provider maintains. Only a standing assignment counts: one with
+// an end (an activation of Privileged Identity Management) or a start
+// still to come would leave the tenant without an Owner later.
 func OwnerRemains(ctx context.Context, r store.Reader) (bool, error) {
 	var owners []string
+	now := time.Now()
 	if err := store.Each(ctx, r, rbac.Kind, func(o store.Object) error {
 		var a rbac.Assignment
 		if err := json.Unmarshal(o.Body, &a); err != nil {
 			return err
 		}
-		if rbac.IsOwner(a.RoleDefinitionID) && a.Scope == "/" {
+		if rbac.IsOwner(a.RoleDefinitionID) && a.Scope == "/" && a.Permanent(now) {
 			owners = append(owners, a.PrincipalID)
 		}
 		return nil

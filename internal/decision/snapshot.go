@@ -111,17 +111,18 @@ func (s *Snapshot) BuiltAt() time.Time { return s.builtAt }
 // Directory is the compiled directory.
 func (s *Snapshot) Directory() *directory.Snapshot { return s.directory }
 
-// AdminAccess summarises what a principal may do on the admin API, for
+// AdminAccess summarises what a principal may do on the admin API now, for
 // display: WriteAccess when it may grant roles at "/" (Owner, User Access
 // Administrator), ReadAccess when it may read the tenant's status, else
 // NoAccess. Every request is authorised on its own action and scope by
 // Authorize; this is not a decision.
 func (s *Snapshot) AdminAccess(principalID string) AdminLevel {
 	var d rbac.Decision
-	if s.Authorize(principalID, ActionGrantRoles, "/", &d) == nil && d.Allowed {
+	now := time.Now()
+	if s.Authorize(principalID, ActionGrantRoles, "/", now, &d) == nil && d.Allowed {
 		return WriteAccess
 	}
-	if s.Authorize(principalID, ActionReadStatus, "/", &d) == nil && d.Allowed {
+	if s.Authorize(principalID, ActionReadStatus, "/", now, &d) == nil && d.Allowed {
 		return ReadAccess
 	}
 	return NoAccess
@@ -188,15 +189,17 @@ func compileRBAC(ctx context.Context, r store.Reader, dir *directory.Snapshot) (
 var ErrNoRBAC = errors.New("role-based access is unavailable")
 
 // Authorize decides whether principalID may perform action at scope on
-// Verity's own resources, with the RBAC engine: the answer and its reasons
-// land in res. A disabled or deleted principal is refused whatever its
-// assignments. The error is non-nil only when there is no engine.
-func (s *Snapshot) Authorize(principalID, action, scope string, res *rbac.Decision) error {
+// Verity's own resources at time now, with the RBAC engine: the answer and
+// its reasons land in res. Role assignments with a window count only
+// inside it (a zero now is the current time). A disabled or deleted
+// principal is refused whatever its assignments. The error is non-nil only
+// when there is no engine.
+func (s *Snapshot) Authorize(principalID, action, scope string, now time.Time, res *rbac.Decision) error {
 	if s.rbacErr != nil {
 		*res = rbac.Decision{}
 		return fmt.Errorf("%w: %v", ErrNoRBAC, s.rbacErr)
 	}
-	s.rbac.Check(&rbac.Request{PrincipalID: principalID, Action: action, Scope: scope}, res)
+	s.rbac.Check(&rbac.Request{PrincipalID: principalID, Action: action, Scope: scope, Now: now}, res)
 	if res.Allowed && !s.directory.PrincipalEnabled(principalID) {
 		res.Allowed = false
 	}

@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -220,9 +221,10 @@ func (s *Snapshot) index() error {
 
 // compileRoles fills each node's directory roles: those assigned to it
 // and those assigned to the role-assignable groups it is a direct member
-// of.
+// of. A node any of whose roles comes through a time-bound assignment
+// also gets them through time (Snapshot.timedRoles).
 func (s *Snapshot) compileRoles() {
-	direct := map[int32][]string{}
+	direct := map[int32][]heldRole{}
 	for i := range s.assignments {
 		a := &s.assignments[i]
 		p, ok := s.principals[a.PrincipalID]
@@ -230,28 +232,46 @@ func (s *Snapshot) compileRoles() {
 			s.stats.DanglingAssignments++
 			continue
 		}
-		direct[p] = append(direct[p], a.RoleDefinitionID)
+		w, _ := a.windowOf()
+		direct[p] = append(direct[p], heldRole{a.RoleDefinitionID, w})
 	}
 	if len(direct) == 0 {
 		return
 	}
 	// Only a few principals hold roles; visit them and the direct members
 	// of role-assignable groups that hold roles.
-	grant := map[int32][]string{}
-	for p, roles := range direct {
-		grant[p] = append(grant[p], roles...)
+	grant := map[int32][]heldRole{}
+	for p, held := range direct {
+		grant[p] = append(grant[p], held...)
 		n := &s.nodes[p]
 		if n.kind != kindGroup || !s.groups[n.index].RoleAssignable() {
 			continue
 		}
 		for _, m := range s.groups[n.index].Members {
 			if q, ok := s.principals[m]; ok {
-				grant[q] = append(grant[q], roles...)
+				grant[q] = append(grant[q], held...)
 			}
 		}
 	}
-	for p, roles := range grant {
+	permanent := window{math.MinInt64, math.MaxInt64}
+	for p, held := range grant {
+		var roles []string
+		timed := false
+		for _, h := range held {
+			if h.window == permanent {
+				roles = append(roles, h.role)
+			} else {
+				timed = true
+			}
+		}
 		slices.Sort(roles)
 		s.nodes[p].roles = slices.Clip(slices.Compact(roles))
+		if timed {
+			if s.timedRoles == nil {
+				s.timedRoles = map[int32]*timedRoles{}
+			}
+			s.nodes[p].timed = true
+			s.timedRoles[p] = buildTimedRoles(held)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Snapshot is the directory compiled for the decision hot path, as of one
@@ -30,6 +31,9 @@ type Snapshot struct {
 	// order are sorted.
 	principals map[string]int32
 	nodes      []node
+	// timedRoles are the directory roles through time of the nodes (by
+	// index) that hold some through time-bound assignments: few.
+	timedRoles map[int32]*timedRoles
 
 	userByUPN map[string]int32 // lower-cased UPN -> users
 	// userByIdentity maps a federated identity (identityKey) to the user
@@ -53,13 +57,40 @@ type Snapshot struct {
 // precomputed relations. Every list is sorted by id and capped, so an
 // append by a careless caller copies instead of overwriting a neighbour.
 type node struct {
-	kind              principalKind
-	index             int32    // into users, groups or sps
-	memberOf          []string // groups the principal is a direct member of
+	kind principalKind
+	// timed says some of the roles come through time-bound assignments:
+	// Snapshot.timedRoles has them through time, and roles is then only
+	// the permanent ones. It sits in padding, so that a node stays two
+	// cache lines.
+	timed bool
+	index int32 // into users, groups or sps
+	// The first cache line holds what a decision asks of a principal
+	// (Principal: kind, index, roles, transitive); the second the rest.
+	roles             []string // directory role template ids, directly or through role-assignable groups
 	transitive        []string // groups the principal is a member of, directly or through nesting
+	memberOf          []string // groups the principal is a direct member of
 	transitivePos     []int32  // the same groups as positions in Snapshot.groups, for InGroup
 	transitiveMembers []string // groups only: principals in it, directly or through nesting
-	roles             []string // directory role template ids, directly or through role-assignable groups
+}
+
+// rolesAt is node i's roles at now (zero: the current time, read only
+// when some are time-bound). In a tenant without time-bound assignments
+// the answer does not wait on the node's flag.
+func (s *Snapshot) rolesAt(i int32, now time.Time) []string {
+	n := &s.nodes[i]
+	if s.timedRoles == nil || !n.timed {
+		return n.roles
+	}
+	return s.timedRolesAt(i, now)
+}
+
+// timedRolesAt is rolesAt for a node with time-bound roles, kept apart so
+// that rolesAt inlines.
+func (s *Snapshot) timedRolesAt(i int32, now time.Time) []string {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return s.timedRoles[i].at(unixNanos(now))
 }
 
 type principalKind uint8
@@ -352,26 +383,43 @@ func (s *Snapshot) WouldCycle(groupID, memberGroupID string) bool {
 	return groupID == memberGroupID || s.InGroup(groupID, memberGroupID)
 }
 
-// DirectoryRoles lists, sorted, the template ids of the directory roles
-// assigned to principalID, at any directory scope, directly or through a
-// role-assignable group it is a direct member of. As in Entra, roles of a
-// role-assignable group do not reach members of nested groups (Entra
-// forbids nesting groups in role-assignable groups).
+// DirectoryRoles is DirectoryRolesAt(principalID, time.Now()): the roles
+// in force now. Decisions that have a time of their own use
+// DirectoryRolesAt.
 func (s *Snapshot) DirectoryRoles(principalID string) []string {
-	if n := s.node(principalID); n != nil {
-		return n.roles
+	return s.DirectoryRolesAt(principalID, time.Time{})
+}
+
+// DirectoryRolesAt lists, sorted, the template ids of the directory roles
+// assigned to principalID at any directory scope, directly or through a
+// role-assignable group it is a direct member of, by assignments in force
+// at now: an assignment with a window counts from its StartDateTime until
+// just before its EndDateTime. A zero now is the current time. As in
+// Entra, roles of a role-assignable group do not reach members of nested
+// groups (Entra forbids nesting groups in role-assignable groups). It does
+// not allocate: the roles of principals with time-bound assignments are
+// precomputed for every interval between their bounds.
+func (s *Snapshot) DirectoryRolesAt(principalID string, now time.Time) []string {
+	if i, ok := s.principals[principalID]; ok {
+		return s.rolesAt(i, now)
 	}
 	return nil
 }
 
-// HasDirectoryRole reports whether DirectoryRoles(principalID) holds
-// roleTemplateID.
+// HasDirectoryRole is HasDirectoryRoleAt(principalID, roleTemplateID,
+// time.Now()).
 func (s *Snapshot) HasDirectoryRole(principalID, roleTemplateID string) bool {
-	n := s.node(principalID)
-	if n == nil {
+	return s.HasDirectoryRoleAt(principalID, roleTemplateID, time.Time{})
+}
+
+// HasDirectoryRoleAt reports whether DirectoryRolesAt(principalID, now)
+// holds roleTemplateID.
+func (s *Snapshot) HasDirectoryRoleAt(principalID, roleTemplateID string, now time.Time) bool {
+	i, ok := s.principals[principalID]
+	if !ok {
 		return false
 	}
-	_, found := slices.BinarySearch(n.roles, roleTemplateID)
+	_, found := slices.BinarySearch(s.rolesAt(i, now), roleTemplateID)
 	return found
 }
 
@@ -417,13 +465,20 @@ func (s *Snapshot) Applications() []Application { return s.apps }
 // ServicePrincipals lists every service principal, sorted by id.
 func (s *Snapshot) ServicePrincipals() []ServicePrincipal { return s.sps }
 
-// Principal answers, with one lookup, what a conditional access decision
-// asks of a principal: its transitive groups and directory roles (sorted)
-// and whether it is a guest user. Nothing for an unknown id.
+// Principal is PrincipalAt(id, time.Now()).
 func (s *Snapshot) Principal(id string) (groups, roles []string, guest bool) {
-	n := s.node(id)
-	if n == nil {
+	return s.PrincipalAt(id, time.Time{})
+}
+
+// PrincipalAt answers, with one lookup, what a conditional access decision
+// at now asks of a principal: its transitive groups, its directory roles
+// in force at now (sorted; see DirectoryRolesAt) and whether it is a guest
+// user. Nothing for an unknown id.
+func (s *Snapshot) PrincipalAt(id string, now time.Time) (groups, roles []string, guest bool) {
+	i, ok := s.principals[id]
+	if !ok {
 		return nil, nil, false
 	}
-	return n.transitive, n.roles, n.kind == kindUser && s.users[n.index].IsGuest()
+	n := &s.nodes[i]
+	return n.transitive, s.rolesAt(i, now), n.kind == kindUser && s.users[n.index].IsGuest()
 }

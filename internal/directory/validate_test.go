@@ -110,6 +110,14 @@ func TestParseValidation(t *testing.T) {
 		{"role assignment id", KindRoleAssignment, `{"id":"a/b","principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10"}`, "id", "only letters"},
 		{"role assignment condition", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","condition":"x"}`, "condition", "not supported"},
 		{"role assignment app scope", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","appScopeId":"/"}`, "appScopeId", "not supported"},
+		{"role assignment window", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","startDateTime":"2026-03-01T10:00:00+01:00","endDateTime":"2026-03-01T17:00:00Z"}`, "", ""},
+		{"role assignment end only", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","endDateTime":"2026-03-01T17:00:00Z"}`, "", ""},
+		{"role assignment end before start", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","startDateTime":"2026-03-01T17:00:00Z","endDateTime":"2026-03-01T17:00:00+01:00"}`, "endDateTime", "after startDateTime"},
+		{"role assignment end equals start", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","startDateTime":"2026-03-01T17:00:00Z","endDateTime":"2026-03-01T18:00:00+01:00"}`, "endDateTime", "after startDateTime"},
+		{"role assignment activated", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","endDateTime":"2026-03-01T17:00:00Z","assignmentType":"Activated","linkedRoleEligibilityScheduleId":"` + guidB + `"}`, "", ""},
+		{"role assignment activated without end", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","assignmentType":"Activated"}`, "endDateTime", "Activated"},
+		{"role assignment type", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","assignmentType":"Eligible"}`, "assignmentType", "Assigned or Activated"},
+		{"role assignment bad time", KindRoleAssignment, `{"principalId":"` + guidA + `","roleDefinitionId":"62e90394-69f5-4237-9190-012177145e10","endDateTime":"2026-03-01"}`, "endDateTime", "RFC 3339"},
 
 		// documents
 		{"malformed", KindUser, `{"userPrincipalName":`, "", "ends in the middle"},

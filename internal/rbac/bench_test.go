@@ -34,7 +34,17 @@ func (w *benchWorld) TransitiveMemberOf(id string) []string { return w.groups[id
 // PrincipalIDs makes the world a PrincipalLister, as the directory is.
 func (w *benchWorld) PrincipalIDs() iter.Seq[string] { return slices.Values(w.users) }
 
-var benchOnce = sync.OnceValue(func() *benchWorld {
+var benchOnce = sync.OnceValue(func() *benchWorld { return buildBenchWorld(false) })
+
+// benchWindowedOnce is the same world with every fourth assignment
+// time-bound (in force at benchNow, which its requests carry): what
+// windows cost Check.
+var benchWindowedOnce = sync.OnceValue(func() *benchWorld { return buildBenchWorld(true) })
+
+// benchNow is the windowed world's request time.
+var benchNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func buildBenchWorld(windowed bool) *benchWorld {
 	rng := rand.New(rand.NewPCG(1, 2))
 	guid := func() string {
 		return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff, rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff)
@@ -108,6 +118,10 @@ var benchOnce = sync.OnceValue(func() *benchWorld {
 		}
 		as = append(as, Assignment{ID: fmt.Sprintf("a-%d", i), PrincipalID: principals[rng.IntN(len(principals))],
 			RoleDefinitionID: role, Scope: scope(1 + rng.IntN(4))})
+		if windowed && i%4 == 0 {
+			start, end := benchNow.Add(-time.Hour), benchNow.Add(time.Hour)
+			as[i].StartDateTime, as[i].EndDateTime = &start, &end
+		}
 	}
 	denies := []DenyAssignment{{ID: "d1", DenyAssignmentName: "protect sub-9", Scope: "/subscriptions/sub-9",
 		Permissions: []Permission{{Actions: []string{"*/delete"}}}, Principals: []DenyPrincipal{{ID: EveryoneID, Type: "SystemDefined"}},
@@ -124,6 +138,9 @@ var benchOnce = sync.OnceValue(func() *benchWorld {
 	for len(w.requests) < 4096 {
 		u := w.users[rng.IntN(len(w.users))]
 		r := Request{PrincipalID: u, Scope: scope(4) + "/blobs/b.txt"}
+		if windowed {
+			r.Now = benchNow
+		}
 		if rng.IntN(2) == 0 {
 			r.Action = "Microsoft.Storage/storageAccounts/blobServices/containers/read"
 		} else {
@@ -135,7 +152,7 @@ var benchOnce = sync.OnceValue(func() *benchWorld {
 		}
 	}
 	return w
-})
+}
 
 // asParsed gives r's strings one allocation of their own, as a policy
 // enforcement point has them after reading a request: together, not
@@ -149,8 +166,14 @@ func asParsed(r Request) Request {
 	return r
 }
 
-func BenchmarkCheck(b *testing.B) {
-	w := benchOnce()
+func BenchmarkCheck(b *testing.B) { benchmarkCheck(b, benchOnce()) }
+
+// BenchmarkCheckWindowed is BenchmarkCheck where a quarter of the
+// assignments have a window: the difference is what comparing windows with
+// Request.Now costs.
+func BenchmarkCheckWindowed(b *testing.B) { benchmarkCheck(b, benchWindowedOnce()) }
+
+func benchmarkCheck(b *testing.B, w *benchWorld) {
 	b.Logf("assignments %d (skipped %d), principals %d, scopes %d", w.engine.assignCount, len(w.engine.skipped), len(w.engine.principalNames), len(w.engine.scopeNames))
 	var res Decision
 	lat := make([]time.Duration, 0, 1<<16)
@@ -205,7 +228,7 @@ func BenchmarkWhoCan(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		req := &w.requests[i%len(w.requests)]
 		t0 := time.Now()
-		n = len(w.engine.WhoCan(req.Action, req.Scope, req.DataAction))
+		n = len(w.engine.WhoCan(req.Action, req.Scope, req.DataAction, req.Now))
 		lat = append(lat, time.Since(t0))
 	}
 	b.StopTimer()

@@ -10,7 +10,9 @@ import "slices"
 // assignment of the principal or its groups at the scope or an ancestor
 // whose role permits the action on the right plane (Actions − NotActions,
 // or DataActions − NotDataActions, within one permission block) grants it,
-// if its conditions hold. Assignments are additive; NotActions never deny.
+// if its conditions hold and, when it has a window, Request.Now is in it.
+// Assignments are additive; NotActions never deny. Deny assignments have
+// no window.
 //
 // Check fills res (reset first) and does not allocate once res's buffers
 // have grown. GrantedBy names the first granting assignment and block it
@@ -21,7 +23,7 @@ import "slices"
 // explanations and reviews.
 func (e *Engine) Check(req *Request, res *Decision) {
 	res.Allowed, res.Reason, res.DeniedBy = false, ReasonNone, nil
-	res.engine, res.grantsBuilt = e, false
+	res.engine, res.grantsBuilt, res.nowSet = e, false, false
 	res.pending = res.pending[:0]
 	res.pids = res.pids[:0]
 	res.spans = res.spans[:0]
@@ -148,6 +150,7 @@ func (d *Decision) GrantedBy() []Grant {
 			d.grants = append(d.grants, Grant{
 				AssignmentID: a.id, PrincipalID: a.principalName,
 				RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.scopeName, Block: int(g.block),
+				EndDateTime: endOf(a),
 			})
 		}
 		d.grantsBuilt = true
@@ -193,8 +196,12 @@ const longSpan = 16
 
 // consider records the permission blocks of pe's role that grant the
 // request (all of them with AllGrants, else the first), or raises *reason
-// to why they do not. It reports whether one grants.
+// to why they do not. It reports whether one grants. An assignment whose
+// window does not hold the request's time is passed over as if absent.
 func (e *Engine) consider(pe *principalEntry, req *Request, res *Decision, reason *Reason) bool {
+	if pe.win != 0 && !e.inForce(pe, req, res) {
+		return false
+	}
 	if *reason == ReasonNoAssignment {
 		*reason = ReasonNotInRole
 	}
@@ -224,6 +231,19 @@ func (e *Engine) consider(pe *principalEntry, req *Request, res *Decision, reaso
 		}
 	}
 	return granted
+}
+
+// inForce reports whether the window of pe's assignment holds the
+// request's time, which it reads once per Check.
+func (e *Engine) inForce(pe *principalEntry, req *Request, res *Decision) bool {
+	if !res.nowSet {
+		res.now, res.nowSet = requestTime(req.Now), true
+	}
+	w := int32(pe.win) - 1
+	if pe.win == winFar {
+		w = e.assignments[pe.assignment].win
+	}
+	return e.windows[w].contains(res.now)
 }
 
 // conditionsHold evaluates the assignment's condition and the permission

@@ -25,7 +25,12 @@
 // AssignableScopes is left out at Compile (Engine.Skipped). An assignment
 // or permission block with an ABAC condition grants only when the
 // condition compiles (Options.CompileCondition, package rbac/condition)
-// and holds; without a compiler it never grants.
+// and holds; without a compiler it never grants. An assignment with a
+// window (StartDateTime, EndDateTime: Verity's form of an active
+// assignment from Privileged Identity Management) grants only while the
+// request's time is in it, start inclusive, end exclusive; the compiled
+// engine compares it on every check, so an activation lapses on time
+// without a rebuild.
 //
 // Verity's admin API is expressed as actions at scopes ("/",
 // "/directory/users/{id}", "/access/policies", "/audit"). Its own

@@ -2,10 +2,12 @@ package rbac
 
 import (
 	"slices"
+	"time"
 )
 
 // PermissionGrant is one permission block that a principal holds at a
-// scope through one role assignment: what Permissions reports.
+// scope through one role assignment: what Permissions reports. Its
+// Grant.EndDateTime says when the assignment stops being in force.
 type PermissionGrant struct {
 	Grant
 	Permission Permission
@@ -18,24 +20,27 @@ type PermissionGrant struct {
 }
 
 // Permissions lists what principal (with its transitive groups, from
-// Options.Principals) holds at scope: every permission block of every role
-// assigned to it or its groups at the scope or above, each with the deny
-// assignments that apply there. Assignments left out by Compile are not
-// listed. It allocates; it is for explanations, not the hot path.
-func (e *Engine) Permissions(principal, scope string) []PermissionGrant {
+// Options.Principals) holds at scope at time now: every permission block
+// of every role assigned to it or its groups at the scope or above whose
+// assignment is in force at now, each with the deny assignments that
+// apply there. Assignments left out by Compile are not listed. A zero now
+// is the current time, as in Request. It allocates; it is for
+// explanations, not the hot path.
+func (e *Engine) Permissions(principal, scope string, now time.Time) []PermissionGrant {
 	var groups []string
 	if e.opts.Principals != nil {
 		groups = e.opts.Principals.TransitiveMemberOf(principal)
 	}
-	return e.PermissionsOf(principal, groups, scope)
+	return e.PermissionsOf(principal, groups, scope, now)
 }
 
 // PermissionsOf is Permissions with the principal's transitive groups
 // given by the caller.
-func (e *Engine) PermissionsOf(principal string, groups []string, scope string) []PermissionGrant {
+func (e *Engine) PermissionsOf(principal string, groups []string, scope string, now time.Time) []PermissionGrant {
 	if len(scope) == 0 || scope[0] != '/' {
 		return nil
 	}
+	at := requestTime(now)
 	chain, exact := e.resolveScope(lower(nil, scope))
 	pids := e.principalIDs(principal, groups)
 	var denies []DenyRef
@@ -54,14 +59,14 @@ func (e *Engine) PermissionsOf(principal string, groups []string, scope string) 
 	for _, p := range pids {
 		for _, pe := range e.byPrincipal.of(p) {
 			a := &e.assignments[pe.assignment]
-			if !slices.Contains(chain, a.scope) {
+			if !slices.Contains(chain, a.scope) || !e.inForceAt(a, at) {
 				continue
 			}
 			role := &e.roles[a.role]
 			for b, perm := range role.def.Permissions {
 				out = append(out, PermissionGrant{
 					Grant: Grant{AssignmentID: a.src.ID, PrincipalID: e.principalNames[a.principal],
-						RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.src.Scope, Block: b},
+						RoleDefinitionID: role.def.ID, RoleName: role.def.RoleName, Scope: a.src.Scope, Block: b, EndDateTime: endOf(a)},
 					Permission: perm, Condition: a.src.Condition, Denies: denies,
 				})
 			}
@@ -82,8 +87,9 @@ func (e *Engine) principalIDs(principal string, groups []string) []int32 {
 
 // WhoCan lists the principal ids (lower-case, sorted, each once) holding a
 // role assignment that grants action (a data action when dataAction) at
-// scope: assigned at the scope or above, with a role whose permissions
-// contain the action. These are assignment principals: a group stands for
+// scope at time now (zero: the current time): assigned at the scope or
+// above, in force at now, with a role whose permissions contain the
+// action. These are assignment principals: a group stands for
 // its members, which the caller expands. Assignments with a condition are
 // included when the condition can be evaluated (it may still fail for a
 // given request); those whose condition cannot be evaluated are not.
@@ -91,10 +97,11 @@ func (e *Engine) principalIDs(principal string, groups []string) []int32 {
 // applies at the scope and covers the action are removed; a user denied
 // through a group membership is not, since the engine does not know group
 // members: run Check for each expanded user to be exact.
-func (e *Engine) WhoCan(action, scope string, dataAction bool) []string {
+func (e *Engine) WhoCan(action, scope string, dataAction bool, now time.Time) []string {
 	if action == "" || len(scope) == 0 || scope[0] != '/' {
 		return nil
 	}
+	at := requestTime(now)
 	a := lower(nil, action)
 	chain, exact := e.resolveScope(lower(nil, scope))
 
@@ -137,7 +144,7 @@ func (e *Engine) WhoCan(action, scope string, dataAction bool) []string {
 	for _, sc := range chain {
 		for _, ai := range e.byScope[sc] {
 			as := &e.assignments[ai]
-			if as.condUnevaluable {
+			if as.condUnevaluable || !e.inForceAt(as, at) {
 				continue
 			}
 			if _, dup := seen[as.principal]; dup {

@@ -3,6 +3,7 @@ package rbac
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestWhoCanAndPermissions(t *testing.T) {
@@ -31,19 +32,19 @@ func TestWhoCanAndPermissions(t *testing.T) {
 		{"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", true, []string{}},
 	}
 	for _, c := range cases {
-		if got := e.WhoCan(c.action, rg, c.data); !slices.Equal(got, c.want) {
+		if got := e.WhoCan(c.action, rg, c.data, time.Time{}); !slices.Equal(got, c.want) {
 			t.Errorf("WhoCan(%s) = %v, want %v", c.action, got, c.want)
 		}
 	}
-	p := e.Permissions("u1", rg)
+	p := e.Permissions("u1", rg, time.Time{})
 	if len(p) != 1 || p[0].RoleName != "Contributor" || p[0].PrincipalID != "g1" || len(p[0].Denies) != 0 {
 		t.Errorf("Permissions(u1) = %+v", p)
 	}
-	p = e.Permissions("u4", rg)
+	p = e.Permissions("u4", rg, time.Time{})
 	if len(p) != 1 || len(p[0].Denies) != 1 || p[0].Denies[0].ID != "d1" {
 		t.Errorf("Permissions(u4) = %+v", p)
 	}
-	if p := e.Permissions("u3", rg); len(p) != 0 {
+	if p := e.Permissions("u3", rg, time.Time{}); len(p) != 0 {
 		t.Errorf("Permissions(u3) = %+v", p)
 	}
 }

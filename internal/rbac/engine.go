@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Principals is what the engine needs to know about a principal: the ids
@@ -75,6 +76,13 @@ type Request struct {
 	// AllGrants asks Check to list every granting assignment in
 	// Decision.GrantedBy rather than stop at the first.
 	AllGrants bool
+	// Now is when the request happens: an assignment with a window
+	// (StartDateTime, EndDateTime) grants only while Now is in it, so that
+	// an activation stops granting the moment it ends, whatever the age of
+	// the engine. The zero Now means the current time (time.Now, read only
+	// when an assignment with a window is met), never "ignore windows";
+	// enforcement points pass their clock.
+	Now time.Time
 }
 
 // Reason says why a Decision came out as it did.
@@ -119,6 +127,9 @@ type Grant struct {
 	RoleName         string
 	Scope            string // the assignment's scope
 	Block            int    // index of the role's permission block
+	// EndDateTime is when the assignment stops being in force; nil when
+	// it does not end. It is the compiled Assignment's: do not modify.
+	EndDateTime *time.Time
 }
 
 // DenyRef identifies a deny assignment. It is shared by the engine:
@@ -149,6 +160,8 @@ type Decision struct {
 	cond              ConditionRequest
 	sink              uint64 // keeps the prefetching loads of Check alive
 	prefixes          scopePrefixes
+	now               int64 // Request.Now in unix nanoseconds, once nowSet
+	nowSet            bool
 }
 
 // Engine is an immutable, compiled set of role definitions, role
@@ -189,6 +202,10 @@ type Engine struct {
 	subjects    subjectTable
 	byScope     [][]int32 // scope id → assignments there
 	assignments []compiledAssignment
+
+	// windows are the time-bound assignments' windows, densely: few
+	// assignments have one, so this stays small and in cache.
+	windows []window
 
 	denies   []compiledDeny
 	deniesAt [][]int32 // scope id → deny assignments there
@@ -232,8 +249,12 @@ type compiledAssignment struct {
 	role                         int32
 	scope                        int32
 	principal                    int32
-	cond                         Condition
-	condUnevaluable              bool
+	// win indexes Engine.windows when timed. Both sit in what would be
+	// padding: a permanent assignment costs nothing more.
+	win             int32
+	cond            Condition
+	condUnevaluable bool
+	timed           bool
 }
 
 type compiledDeny struct {
@@ -365,6 +386,10 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		if a.Condition != "" {
 			ca.cond, ca.condUnevaluable = e.compileCondition(a.Condition, a.ConditionVersion, "assignment "+a.ID)
 		}
+		if w, ok := windowOf(a); ok {
+			ca.timed, ca.win = true, int32(len(e.windows))
+			e.windows = append(e.windows, w)
+		}
 		idx := int32(len(e.assignments))
 		e.assignments = append(e.assignments, ca)
 		e.byScope[scope] = append(e.byScope[scope], idx)
@@ -470,6 +495,11 @@ type principalEntry struct {
 	scope, role, assignment int32
 	conditional             bool  // the assignment has a condition (evaluable or not)
 	bit                     uint8 // scopeBit8(scope)
+	// win is 0 for an assignment without a window, else its index in
+	// Engine.windows plus one, so that Check finds the window without
+	// reading the assignment's record; winFar when the index does not fit
+	// and the record must be read.
+	win uint16
 }
 
 func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalIndex {
@@ -484,7 +514,7 @@ func buildPrincipalIndex(as []compiledAssignment, principals int) byPrincipalInd
 	for i := range as {
 		p := as[i].principal
 		idx.entries[next[p]] = principalEntry{scope: as[i].scope, role: as[i].role, assignment: int32(i),
-			conditional: as[i].cond != nil || as[i].condUnevaluable, bit: scopeBit8(as[i].scope)}
+			conditional: as[i].cond != nil || as[i].condUnevaluable, bit: scopeBit8(as[i].scope), win: entryWin(&as[i])}
 		next[p]++
 	}
 	// Within a principal, entries are ordered by scope (then assignment),

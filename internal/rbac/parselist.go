@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/verityhq/verity/internal/strictjson"
 )
@@ -60,12 +61,21 @@ type azAssignment struct {
 	ConditionVersion   string          `json:"conditionVersion"`
 	CreatedOn          string          `json:"createdOn"`
 	Properties         json.RawMessage `json:"properties"`
+	// A roleAssignmentScheduleInstance (an active assignment of Privileged
+	// Identity Management) also has its window and type.
+	StartDateTime                   *time.Time `json:"startDateTime"`
+	EndDateTime                     *time.Time `json:"endDateTime"`
+	AssignmentType                  string     `json:"assignmentType"`
+	LinkedRoleEligibilityScheduleID string     `json:"linkedRoleEligibilityScheduleId"`
 }
 
 // ParseAssignments reads role assignments as Azure exports them: the
 // output of `az role assignment list` (extra fields such as principalName
-// and canDelegate are ignored), ARM objects with "properties", a list
-// {"value": [...]}, or Verity's own. The assignment id is the GUID at the
+// and canDelegate are ignored), ARM objects with "properties" (role
+// assignments, or the roleAssignmentScheduleInstances of Privileged
+// Identity Management, whose startDateTime, endDateTime, assignmentType
+// and linkedRoleEligibilityScheduleId are kept), a list {"value": [...]},
+// or Verity's own. The assignment id is the GUID at the
 // end of an ARM id. Roles are resolved when the engine compiles.
 func ParseAssignments(data []byte) ([]Assignment, error) {
 	items, paths, err := listItems(data)
@@ -89,6 +99,8 @@ func ParseAssignments(data []byte) ([]Assignment, error) {
 			ID: lastSegment(az.ID), PrincipalID: az.PrincipalID, PrincipalType: az.PrincipalType,
 			RoleDefinitionID: az.RoleDefinitionID, RoleDefinitionName: az.RoleDefinitionName, Scope: az.Scope,
 			Description: az.Description, Condition: az.Condition, ConditionVersion: az.ConditionVersion, CreatedOn: az.CreatedOn,
+			StartDateTime: az.StartDateTime, EndDateTime: az.EndDateTime, AssignmentType: az.AssignmentType,
+			LinkedEligibilityScheduleID: az.LinkedRoleEligibilityScheduleID,
 		}
 		if !isGUID(a.ID) && isGUID(az.Name) {
 			a.ID = az.Name

@@ -30,6 +30,6 @@ func (s *Service) Assigned(userID, appID string) (bool, error) {
 		return false, err
 	}
 	var d rbac.Decision
-	eng.Check(&rbac.Request{PrincipalID: userID, Action: AppAccessAction, DataAction: true, Scope: "/apps/" + sp.AppID}, &d)
+	eng.Check(&rbac.Request{PrincipalID: userID, Action: AppAccessAction, DataAction: true, Scope: "/apps/" + sp.AppID, Now: s.opts.Now()}, &d)
 	return d.Allowed, nil
 }

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // FieldError is an error at one place in a document.
@@ -131,6 +132,7 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
 	rawMessage      = reflect.TypeFor[json.RawMessage]()
+	timeType        = reflect.TypeFor[time.Time]()
 )
 
 // check walks the decoded tree against t and reports the first mismatch.
@@ -142,6 +144,17 @@ func check(node any, t reflect.Type, path string) error {
 		return nil // null leaves the zero value, as encoding/json does
 	}
 	if t == rawMessage || t.Kind() == reflect.Interface {
+		return nil
+	}
+	if t == timeType {
+		// time.Time checks itself, but its error names no path.
+		s, ok := node.(string)
+		if !ok {
+			return Errorf(path, "must be an RFC 3339 date-time string, not %s", kindOf(node))
+		}
+		if _, err := time.Parse(time.RFC3339, s); err != nil {
+			return Errorf(path, "must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z, not %q", s)
+		}
 		return nil
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshaler) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 type inner struct {
@@ -19,6 +20,7 @@ type doc struct {
 	Items   []inner           `json:"items,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	Nested  *inner            `json:"nested,omitempty"`
+	Until   *time.Time        `json:"until,omitempty"`
 	embedded
 }
 
@@ -51,6 +53,9 @@ func TestUnmarshal(t *testing.T) {
 		{"empty", ``, "empty document"},
 		{"truncated", `{"name":"a"`, "document ends in the middle of a JSON value"},
 		{"case-variant field is unknown", `{"Name":"a"}`, "Name: unknown field"},
+		{"date-time", `{"until":"2026-01-02T15:04:05.5+01:00"}`, ""},
+		{"date-time not a string", `{"until":5}`, "until: must be an RFC 3339 date-time string, not a number"},
+		{"date-time without zone", `{"until":"2026-01-02T15:04:05"}`, `until: must be an RFC 3339 date-time such as 2026-01-02T15:04:05Z, not "2026-01-02T15:04:05"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
