@@ -34,6 +34,7 @@ var allowed = map[string][]string{
 	"internal/store":               {},
 	"internal/audit":               {"internal/store"},
 	"internal/detect":              {"internal/store"},
+	"internal/pim":                 {"internal/directory", "internal/rbac", "internal/store"},
 	"internal/strictjson":          {},
 	"internal/localca":             {},
 	"internal/geo":                 {},

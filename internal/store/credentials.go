@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -30,9 +31,9 @@ func (s *sqlStore) CreateToken(ctx context.Context, t Token) error {
 	if _, err := w.exec(ctx, `DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?`, toMicros(now)); err != nil {
 		return s.wrap(ctx, err, "create token for %s: delete expired tokens", t.PrincipalID)
 	}
-	n, err := w.exec(ctx, `INSERT INTO api_tokens (hash, principal_id, created_at, expires_at, description)
-		VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		t.Hash, t.PrincipalID, toMicros(t.CreatedAt), nullMicros(t.ExpiresAt), t.Description)
+	n, err := w.exec(ctx, `INSERT INTO api_tokens (hash, principal_id, created_at, expires_at, description, amr)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.Hash, t.PrincipalID, toMicros(t.CreatedAt), nullMicros(t.ExpiresAt), t.Description, strings.Join(t.AMR, " "))
 	if err != nil {
 		return s.wrap(ctx, err, "create token for %s", t.PrincipalID)
 	}
@@ -48,13 +49,14 @@ func (s *sqlStore) GetToken(ctx context.Context, hash []byte) (Token, error) {
 	var t Token
 	var created int64
 	var expires *int64
-	err := s.eng.reads().queryRow(ctx, `SELECT hash, principal_id, created_at, expires_at, description FROM api_tokens WHERE hash = ?`, hash).
-		Scan(&t.Hash, &t.PrincipalID, &created, &expires, &t.Description)
+	var amr string
+	err := s.eng.reads().queryRow(ctx, `SELECT hash, principal_id, created_at, expires_at, description, amr FROM api_tokens WHERE hash = ?`, hash).
+		Scan(&t.Hash, &t.PrincipalID, &created, &expires, &t.Description, &amr)
 	if err != nil {
 		// The hash is a secret's digest, but still never goes in a message.
 		return Token{}, s.wrap(ctx, err, "get token")
 	}
-	t.CreatedAt = fromMicros(created)
+	t.CreatedAt, t.AMR = fromMicros(created), strings.Fields(amr)
 	if expires != nil {
 		t.ExpiresAt = fromMicros(*expires)
 		if now := time.Now(); !t.ExpiresAt.After(now) {

@@ -69,6 +69,9 @@ type Token struct {
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
 	Description string
+	// AMR says how the principal signed in for the token (OpenID Connect
+	// amr values: "pwd", "otp", "mfa", "hwk", ...).
+	AMR []string
 }
 
 // Credential is a secret that proves a principal's identity, kept apart from

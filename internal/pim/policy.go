@@ -1,0 +1,308 @@
+// Package pim is just-in-time privilege, in the model of Microsoft Entra
+// Privileged Identity Management: a principal is *eligible* for a role at
+// a scope, and *activates* it for a bounded time — with the checks the
+// role's settings ask for (MFA, justification, ticket, approval) — which
+// makes a time-bound active assignment that the decision engine honours
+// to the second and that ends on time. Role settings follow Graph's
+// unifiedRoleManagementPolicy rules; requests follow ARM's
+// roleAssignmentScheduleRequests (SelfActivate, SelfDeactivate,
+// SelfExtend, SelfRenew, AdminAssign, AdminRemove, ...). Every step is a
+// store transaction that carries its audit record.
+package pim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Policy is a role's PIM settings at a scope (Graph
+// unifiedRoleManagementPolicy, ARM roleManagementPolicies): how long
+// eligibilities, active assignments and activations may last, and what an
+// activation needs.
+type Policy struct {
+	// ActivationMaxDuration bounds an activation (1h–24h; default 8h).
+	ActivationMaxDuration Duration `json:"activationMaxDuration"`
+	// On activation: a second factor in the requester's sign-in, a
+	// justification, ticket information, an authentication context
+	// (a conditional access claim value such as "c1").
+	RequireMFA            bool   `json:"requireMfa"`
+	RequireJustification  bool   `json:"requireJustification"`
+	RequireTicket         bool   `json:"requireTicketInfo"`
+	AuthenticationContext string `json:"authenticationContext,omitempty"`
+	// RequireApproval sends activations to Approvers (users or groups, by
+	// id), who must answer within ApprovalTimeout (default 1 day); the
+	// approver justifies when ApproverJustificationRequired.
+	RequireApproval               bool     `json:"requireApproval"`
+	Approvers                     []string `json:"approvers,omitempty"`
+	ApprovalTimeout               Duration `json:"approvalTimeout"`
+	ApproverJustificationRequired bool     `json:"approverJustificationRequired"`
+	// Eligibilities and active assignments made by administrators:
+	// whether they must end, and how long they may last.
+	EligibilityExpirationRequired bool     `json:"eligibilityExpirationRequired"`
+	EligibilityMaxDuration        Duration `json:"eligibilityMaxDuration"`
+	AssignmentExpirationRequired  bool     `json:"assignmentExpirationRequired"`
+	AssignmentMaxDuration         Duration `json:"assignmentMaxDuration"`
+	// AssignmentRequireJustification: an administrator's active assignment
+	// needs a justification.
+	AssignmentRequireJustification bool `json:"assignmentRequireJustification"`
+	// Notify are webhook URLs told of every request and its outcome
+	// (Graph's notification rules name e-mail recipients; Verity posts).
+	Notify []string `json:"notify,omitempty"`
+}
+
+// DefaultPolicy is Microsoft's documented default for a role: eligible
+// for up to a year and active for up to 180 days without an end required,
+// activations of up to 8 hours with MFA and a justification, no approval.
+func DefaultPolicy() Policy {
+	return Policy{ActivationMaxDuration: Duration(8 * time.Hour), RequireMFA: true, RequireJustification: true,
+		ApprovalTimeout: Duration(24 * time.Hour), ApproverJustificationRequired: true,
+		EligibilityMaxDuration: Duration(365 * 24 * time.Hour), AssignmentMaxDuration: Duration(180 * 24 * time.Hour),
+		AssignmentRequireJustification: true}
+}
+
+// Validate reports the first invalid setting with its name.
+func (p *Policy) Validate() error {
+	switch {
+	case p.ActivationMaxDuration.D() < 30*time.Minute || p.ActivationMaxDuration.D() > 24*time.Hour:
+		return errors.New("activationMaxDuration: must be between 30m and 24h")
+	case p.RequireApproval && len(p.Approvers) == 0:
+		return errors.New("approvers: approval needs at least one approver")
+	case p.ApprovalTimeout.D() < time.Hour || p.ApprovalTimeout.D() > 7*24*time.Hour:
+		return errors.New("approvalTimeout: must be between 1h and 7 days")
+	case p.EligibilityMaxDuration.D() < 24*time.Hour:
+		return errors.New("eligibilityMaxDuration: must be at least 1 day")
+	case p.AssignmentMaxDuration.D() < 24*time.Hour:
+		return errors.New("assignmentMaxDuration: must be at least 1 day")
+	case p.AuthenticationContext != "" && !validClaim(p.AuthenticationContext):
+		return errors.New(`authenticationContext: must be an authentication context claim value, "c1" to "c99"`)
+	case len(p.Approvers) > 100:
+		return errors.New("approvers: at most 100")
+	}
+	for i, u := range p.Notify {
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			return fmt.Errorf("notify[%d]: must be an http(s) URL", i)
+		}
+	}
+	return nil
+}
+
+func validClaim(c string) bool {
+	n, err := strconv.Atoi(strings.TrimPrefix(c, "c"))
+	return strings.HasPrefix(c, "c") && err == nil && n >= 1 && n <= 99
+}
+
+// graphRule is one rule of a Graph unifiedRoleManagementPolicy, with the
+// fields of every rule type it may be.
+type graphRule struct {
+	Type                 string   `json:"@odata.type"`
+	ID                   string   `json:"id"`
+	IsExpirationRequired *bool    `json:"isExpirationRequired"`
+	MaximumDuration      string   `json:"maximumDuration"`
+	EnabledRules         []string `json:"enabledRules"`
+	IsEnabled            *bool    `json:"isEnabled"`
+	ClaimValue           *string  `json:"claimValue"`
+	Setting              *struct {
+		IsApprovalRequired bool `json:"isApprovalRequired"`
+		ApprovalStages     []struct {
+			TimeOutInDays                   int  `json:"approvalStageTimeOutInDays"`
+			IsApproverJustificationRequired bool `json:"isApproverJustificationRequired"`
+			PrimaryApprovers                []struct {
+				ID       string `json:"id"`
+				UserID   string `json:"userId"`
+				GroupID  string `json:"groupId"`
+				Type     string `json:"@odata.type"`
+				Describe string `json:"description"`
+			} `json:"primaryApprovers"`
+		} `json:"approvalStages"`
+	} `json:"setting"`
+	NotificationRecipients []string `json:"notificationRecipients"`
+}
+
+// PolicyFromGraphRules reads the rules of a Graph unifiedRoleManagementPolicy
+// (the `rules` array, as Graph returns it with $expand=rules) over the
+// defaults. Rules Verity does not apply (notifications by e-mail) are
+// read and left; an unknown rule id is an error naming it.
+func PolicyFromGraphRules(rules json.RawMessage) (Policy, error) {
+	var list []graphRule
+	if err := json.Unmarshal(rules, &list); err != nil {
+		return Policy{}, fmt.Errorf("rules: %w", err)
+	}
+	p := DefaultPolicy()
+	for i, r := range list {
+		at := fmt.Sprintf("rules[%d] (%s)", i, r.ID)
+		switch r.ID {
+		case "Expiration_Admin_Eligibility", "Expiration_Admin_Assignment", "Expiration_EndUser_Assignment":
+			d, err := ParseISODuration(r.MaximumDuration)
+			if err != nil {
+				return Policy{}, fmt.Errorf("%s.maximumDuration: %w", at, err)
+			}
+			required := r.IsExpirationRequired != nil && *r.IsExpirationRequired
+			switch r.ID {
+			case "Expiration_Admin_Eligibility":
+				p.EligibilityExpirationRequired, p.EligibilityMaxDuration = required, Duration(d)
+			case "Expiration_Admin_Assignment":
+				p.AssignmentExpirationRequired, p.AssignmentMaxDuration = required, Duration(d)
+			default:
+				p.ActivationMaxDuration = Duration(d)
+			}
+		case "Enablement_EndUser_Assignment":
+			p.RequireMFA = slices.Contains(r.EnabledRules, "MultiFactorAuthentication")
+			p.RequireJustification = slices.Contains(r.EnabledRules, "Justification")
+			p.RequireTicket = slices.Contains(r.EnabledRules, "Ticketing")
+		case "Enablement_Admin_Assignment":
+			p.AssignmentRequireJustification = slices.Contains(r.EnabledRules, "Justification")
+		case "Enablement_Admin_Eligibility":
+		case "Approval_EndUser_Assignment":
+			if r.Setting == nil {
+				return Policy{}, fmt.Errorf("%s: no setting", at)
+			}
+			p.RequireApproval = r.Setting.IsApprovalRequired
+			p.Approvers = nil
+			if len(r.Setting.ApprovalStages) > 0 {
+				st := r.Setting.ApprovalStages[0]
+				if st.TimeOutInDays > 0 {
+					p.ApprovalTimeout = Duration(time.Duration(st.TimeOutInDays) * 24 * time.Hour)
+				}
+				p.ApproverJustificationRequired = st.IsApproverJustificationRequired
+				for _, a := range st.PrimaryApprovers {
+					for _, id := range []string{a.UserID, a.GroupID, a.ID} {
+						if id != "" {
+							p.Approvers = append(p.Approvers, id)
+							break
+						}
+					}
+				}
+			}
+		case "AuthenticationContext_EndUser_Assignment":
+			p.AuthenticationContext = ""
+			if r.IsEnabled != nil && *r.IsEnabled && r.ClaimValue != nil {
+				p.AuthenticationContext = *r.ClaimValue
+			}
+		default:
+			if !strings.HasPrefix(r.ID, "Notification_") {
+				return Policy{}, fmt.Errorf("%s: not a rule Verity knows", at)
+			}
+		}
+	}
+	if err := p.Validate(); err != nil {
+		return Policy{}, err
+	}
+	return p, nil
+}
+
+// Duration is a time.Duration written as an ISO 8601 duration in JSON
+// ("PT8H", "P365D"), as Graph and ARM write them; a Go duration string
+// ("8h") is read too.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes the ISO 8601 form.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(FormatISODuration(d.D())) }
+
+// UnmarshalJSON reads "PT8H" or "8h".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New(`must be a duration such as "PT8H"`)
+	}
+	v, err := ParseISODuration(s)
+	if err != nil {
+		if g, gerr := time.ParseDuration(s); gerr == nil && g > 0 {
+			v, err = g, nil
+		}
+	}
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseISODuration reads the ISO 8601 durations Graph and ARM use: days,
+// hours, minutes and seconds ("P365D", "PT8H", "P1DT30M", "PT90S"); years
+// and months, whose length varies, are refused.
+func ParseISODuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("%q is not an ISO 8601 duration such as PT8H or P30D", s)
+	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
+	if !ok || rest == "" {
+		return 0, bad
+	}
+	var total time.Duration
+	inTime := false
+	for rest != "" {
+		if rest[0] == 'T' {
+			if inTime {
+				return 0, bad
+			}
+			inTime, rest = true, rest[1:]
+			if rest == "" {
+				return 0, bad
+			}
+			continue
+		}
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9') {
+			i++
+		}
+		if i == 0 || i == len(rest) || i > 6 {
+			return 0, bad
+		}
+		n, _ := strconv.Atoi(rest[:i])
+		unit := time.Duration(0)
+		switch u := rest[i]; {
+		case !inTime && u == 'D':
+			unit = 24 * time.Hour
+		case !inTime && u == 'W':
+			unit = 7 * 24 * time.Hour
+		case inTime && u == 'H':
+			unit = time.Hour
+		case inTime && u == 'M':
+			unit = time.Minute
+		case inTime && u == 'S':
+			unit = time.Second
+		default:
+			return 0, bad
+		}
+		total += time.Duration(n) * unit
+		rest = rest[i+1:]
+	}
+	if total <= 0 {
+		return 0, bad
+	}
+	return total, nil
+}
+
+// FormatISODuration writes d as ISO 8601 (whole seconds): "PT8H",
+// "P365D", "P1DT2H30M".
+func FormatISODuration(d time.Duration) string {
+	if d <= 0 {
+		return "PT0S"
+	}
+	d = d.Round(time.Second)
+	var b strings.Builder
+	b.WriteByte('P')
+	if days := d / (24 * time.Hour); days > 0 {
+		b.WriteString(strconv.FormatInt(int64(days), 10) + "D")
+		d -= days * 24 * time.Hour
+	}
+	if d > 0 {
+		b.WriteByte('T')
+		for _, u := range []struct {
+			unit time.Duration
+			c    string
+		}{{time.Hour, "H"}, {time.Minute, "M"}, {time.Second, "S"}} {
+			if n := d / u.unit; n > 0 {
+				b.WriteString(strconv.FormatInt(int64(n), 10) + u.c)
+				d -= n * u.unit
+			}
+		}
+	}
+	return b.String()
+}
