@@ -35,6 +35,7 @@ import (
 	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/localca"
 	"github.com/verityhq/verity/internal/oidc"
+	"github.com/verityhq/verity/internal/pim"
 	"github.com/verityhq/verity/internal/proxy"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
@@ -162,6 +163,10 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	engine.Responder.DryRun = cfg.Detect.DryRun
 	engine.Privileged = func(userID string) bool { return privileged(live.Current(), userID) }
 	go engine.Run(feedCtx, time.Second)
+	// Just-in-time roles: pending requests time out, ended activations
+	// leave the listings (decisions stop honouring them at their end).
+	pimSweeper := pim.New(st)
+	go pimSweeper.Run(feedCtx, 30*time.Second, func(err error) { log.Error("pim: sweep", "err", err) })
 	if len(detectors.playbooks) > 0 {
 		log.Info("automated responses", "playbooks", len(detectors.playbooks), "dryRun", cfg.Detect.DryRun)
 	}

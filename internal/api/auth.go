@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
 		if err != nil {
 			return err
 		}
-		c.principal = tok.PrincipalID
+		c.principal, c.mfa = tok.PrincipalID, slices.Contains(tok.AMR, "mfa")
 	case ok && strings.EqualFold(scheme, "Bearer") && s.opts.AccessTokens != nil && strings.Count(secret, ".") == 2 && len(secret) <= 8192:
 		sub, err := s.opts.AccessTokens.VerifyAccessToken(r.Context(), secret, s.opts.AccessTokenClient)
 		if err != nil {
@@ -174,7 +175,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	secret, hashed := authn.NewToken()
 	now := time.Now()
 	ttl := s.opts.Auth.TokenTTL.D()
-	if err := s.opts.Store.CreateToken(r.Context(), store.Token{Hash: hashed, PrincipalID: res.UserID, CreatedAt: now, ExpiresAt: now.Add(ttl), Description: "login"}); err != nil {
+	amr := (&signin.Session{Methods: res.Methods}).AMR() // how the token's holder signed in
+	if err := s.opts.Store.CreateToken(r.Context(), store.Token{Hash: hashed, PrincipalID: res.UserID, CreatedAt: now, ExpiresAt: now.Add(ttl),
+		Description: "login", AMR: amr}); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, loginResponse{
@@ -183,8 +186,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *call) error {
 	})
 }
 
-// remoteAddr is the TCP peer of the request (forwarded-for headers are
-// not trusted).
+// remoteAddr is the request's client: the TCP peer, or behind
+// http.trustedProxies the address ForwardedFor found.
 func remoteAddr(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

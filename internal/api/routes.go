@@ -70,6 +70,17 @@ func (s *Server) registerRoutes() {
 
 	s.handle(http.MethodGet, v1+"/auditLogs/directoryAudits", "auditLogs.list", allow("Verity.Audit/events/read", "/audit"), s.listAudit)
 	s.handle(http.MethodGet, v1+"/auditLogs/signIns", "auditLogs.signIns", allow("Verity.Audit/signIns/read", "/audit"), s.listSignIns)
+	// Just-in-time roles (docs/pim.md): the handlers check each request
+	// against the caller's own eligibilities or rights at its scope.
+	s.handle(http.MethodGet, v1+"/pim/eligibilities", "pim.eligibilities.list", authenticated, s.listEligibilities)
+	s.handle(http.MethodGet, v1+"/pim/requests", "pim.requests.list", authenticated, s.listPIMRequests)
+	s.handle(http.MethodPost, v1+"/pim/requests", "pim.requests.create", authenticated, s.createPIMRequest)
+	s.handle(http.MethodGet, v1+"/pim/requests/{id}", "pim.requests.get", authenticated, s.getPIMRequest)
+	s.handle(http.MethodPost, v1+"/pim/requests/{id}/approve", "pim.requests.approve", authenticated, s.decidePIMRequest(true))
+	s.handle(http.MethodPost, v1+"/pim/requests/{id}/deny", "pim.requests.deny", authenticated, s.decidePIMRequest(false))
+	s.handle(http.MethodPost, v1+"/pim/requests/{id}/cancel", "pim.requests.cancel", authenticated, s.cancelPIMRequest)
+	s.handle(http.MethodGet, v1+"/pim/policies", "pim.policies.get", authenticated, s.getPIMPolicy)
+	s.handle(http.MethodPut, v1+"/pim/policies", "pim.policies.set", authenticated, s.putPIMPolicy)
 	s.handle(http.MethodGet, v1+"/identityProtection/riskyUsers", "riskyUsers.list", allow("Verity.Identity/riskyUsers/read", "/identity"), s.listRiskyUsers)
 	s.handle(http.MethodPost, v1+"/identityProtection/riskyUsers/confirmCompromised", "riskyUsers.confirmCompromised", allow("Verity.Identity/riskyUsers/write", "/identity"), s.setRisk(detect.RiskConfirmedCompromised))
 	s.handle(http.MethodPost, v1+"/identityProtection/riskyUsers/dismiss", "riskyUsers.dismiss", allow("Verity.Identity/riskyUsers/write", "/identity"), s.setRisk(detect.RiskDismissed))

@@ -1,0 +1,277 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/verityhq/verity/internal/pim"
+	"github.com/verityhq/verity/internal/strictjson"
+)
+
+// PIM: eligibilities, role settings, requests and their approval
+// (docs/pim.md). Self requests need only a signed-in caller (the service
+// holds them to the caller's own eligibilities); admin requests, role
+// settings and the whole lists need Microsoft.Authorization/roleAssignments/write
+// (or read) at the role's scope — directory roles at /directory.
+
+const (
+	pimWrite = "Microsoft.Authorization/roleAssignments/write"
+	pimRead  = "Microsoft.Authorization/roleAssignments/read"
+)
+
+// pimScope is where the rights to manage a role kind's assignments at
+// scope are checked.
+func pimScope(roleKind, scope string) string {
+	if roleKind == pim.RoleKindDirectory {
+		return "/directory"
+	}
+	if scope == "" {
+		return "/"
+	}
+	return scope
+}
+
+func (s *Server) pimService() *pim.Service {
+	svc := pim.New(s.opts.Store)
+	svc.Groups = func(id string) []string { return s.opts.Live.Current().Directory().TransitiveMemberOf(id) }
+	return svc
+}
+
+// pimCaller is the caller as PIM sees it: who, how they signed in, and
+// whether they may manage role assignments at scope.
+func (s *Server) pimCaller(r *http.Request, c *call, roleKind, scope string) pim.Caller {
+	caller := pim.Caller{ID: c.principal, MFA: c.mfa, AuthContexts: c.authContexts}
+	caller.Admin = s.require(r.Context(), s.opts.Live.Current(), c, pimWrite, pimScope(roleKind, scope)) == nil
+	if c.details != nil {
+		delete(c.details, "authorization") // asking is not being refused
+	}
+	return caller
+}
+
+// pimProblem turns PIM's refusals into problems with their codes.
+func pimProblem(err error) error {
+	var pe *pim.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	status := http.StatusBadRequest
+	switch pe.Code {
+	case pim.ErrForbidden.Code, pim.ErrNotApprover.Code, pim.ErrOwnRequest.Code:
+		status = http.StatusForbidden
+	case pim.ErrNotFound.Code:
+		status = http.StatusNotFound
+	case pim.ErrAlreadyActive.Code, pim.ErrPending.Code, pim.ErrNotPending.Code:
+		status = http.StatusConflict
+	case pim.ErrMFARequired.Code, pim.ErrAuthContext.Code:
+		status = http.StatusUnauthorized
+	}
+	return &Problem{Status: status, Code: pe.Code, Message: pe.Message, Target: pe.Field}
+}
+
+// createPIMRequest: POST /pim/requests with a roleAssignmentScheduleRequest.
+func (s *Server) createPIMRequest(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req pim.Request
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if req.ID != "" || req.Status != "" || len(req.Approvals) > 0 {
+		return invalid(strictjson.Errorf("id", "id, status and approvals are the service's to set"))
+	}
+	out, err := s.pimService().Submit(r.Context(), s.pimCaller(r, c, req.RoleKind, req.Scope), req)
+	if err != nil {
+		return pimProblem(err)
+	}
+	c.recorded = true // the transaction carried its audit record
+	return writeJSON(w, http.StatusCreated, out)
+}
+
+// listPIMRequests: GET /pim/requests[?status=&principalId=&approver=me].
+// A caller sees their own requests and those they may approve; an
+// administrator of / sees every request.
+func (s *Server) listPIMRequests(w http.ResponseWriter, r *http.Request, c *call) error {
+	qs := r.URL.Query()
+	status := qs.Get("status")
+	admin := s.require(r.Context(), s.opts.Live.Current(), c, pimRead, "/") == nil
+	delete(c.details, "authorization")
+	groups := s.opts.Live.Current().Directory().TransitiveMemberOf(c.principal)
+	mine := append([]string{c.principal}, groups...)
+	list, err := pim.Requests(r.Context(), s.opts.Store, func(p *pim.Request) bool {
+		if status != "" && !strings.EqualFold(p.Status, status) {
+			return false
+		}
+		if v := qs.Get("principalId"); v != "" && p.PrincipalID != v {
+			return false
+		}
+		if qs.Get("approver") == "me" {
+			return p.Status == pim.StatusPendingApproval && s.canApprove(r, c, p, mine)
+		}
+		return admin || p.RequestorID == c.principal || p.PrincipalID == c.principal || s.canApprove(r, c, p, mine)
+	})
+	if err != nil {
+		return err
+	}
+	if list == nil {
+		list = []pim.Request{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"value": list})
+}
+
+// canApprove: the caller is an approver of an activation (by the role's
+// settings), or an administrator of the scope for an extension.
+func (s *Server) canApprove(r *http.Request, c *call, p *pim.Request, mine []string) bool {
+	if p.RequestorID == c.principal || p.PrincipalID == c.principal {
+		return false
+	}
+	if p.RequestType != pim.SelfActivate {
+		ok := s.require(r.Context(), s.opts.Live.Current(), c, pimWrite, pimScope(p.RoleKind, p.Scope)) == nil
+		delete(c.details, "authorization")
+		return ok
+	}
+	pol, err := pim.GetPolicy(r.Context(), s.opts.Store, p.RoleKind, p.RoleDefinitionID, p.Scope)
+	return err == nil && slices.ContainsFunc(pol.Approvers, func(a string) bool { return slices.Contains(mine, a) })
+}
+
+func (s *Server) getPIMRequest(w http.ResponseWriter, r *http.Request, c *call) error {
+	req, err := pim.GetRequest(r.Context(), s.opts.Store, r.PathValue("id"))
+	if err != nil {
+		return pimProblem(err)
+	}
+	mine := append([]string{c.principal}, s.opts.Live.Current().Directory().TransitiveMemberOf(c.principal)...)
+	admin := s.require(r.Context(), s.opts.Live.Current(), c, pimRead, pimScope(req.RoleKind, req.Scope)) == nil
+	delete(c.details, "authorization")
+	if !admin && req.RequestorID != c.principal && req.PrincipalID != c.principal && !s.canApprove(r, c, &req, mine) {
+		return pimProblem(pim.ErrNotFound) // not the caller's to see
+	}
+	return writeJSON(w, http.StatusOK, req)
+}
+
+// decidePIMRequest: POST /pim/requests/{id}/approve or /deny with
+// {"justification": "..."}.
+func (s *Server) decidePIMRequest(approve bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		var body struct {
+			Justification string `json:"justification"`
+		}
+		if r.ContentLength != 0 {
+			if err := decodeJSON(r, &body); err != nil {
+				return err
+			}
+		}
+		req, err := pim.GetRequest(r.Context(), s.opts.Store, r.PathValue("id"))
+		if err != nil {
+			return pimProblem(err)
+		}
+		out, err := s.pimService().Decide(r.Context(), s.pimCaller(r, c, req.RoleKind, req.Scope), req.ID, approve, body.Justification)
+		if err != nil {
+			return pimProblem(err)
+		}
+		c.recorded = true
+		return writeJSON(w, http.StatusOK, out)
+	}
+}
+
+func (s *Server) cancelPIMRequest(w http.ResponseWriter, r *http.Request, c *call) error {
+	out, err := s.pimService().Cancel(r.Context(), pim.Caller{ID: c.principal}, r.PathValue("id"))
+	if err != nil {
+		return pimProblem(err)
+	}
+	c.recorded = true
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// listEligibilities: GET /pim/eligibilities[?principalId=]. A caller sees
+// their own (and their groups'); an administrator of / every one.
+func (s *Server) listEligibilities(w http.ResponseWriter, r *http.Request, c *call) error {
+	admin := s.require(r.Context(), s.opts.Live.Current(), c, pimRead, "/") == nil
+	delete(c.details, "authorization")
+	mine := append([]string{c.principal}, s.opts.Live.Current().Directory().TransitiveMemberOf(c.principal)...)
+	all, err := pim.Eligibilities(r.Context(), s.opts.Store, "")
+	if err != nil {
+		return err
+	}
+	out := []pim.Eligibility{}
+	for _, e := range all {
+		if v := r.URL.Query().Get("principalId"); v != "" && e.PrincipalID != v {
+			continue
+		}
+		if admin || slices.Contains(mine, e.PrincipalID) {
+			out = append(out, e)
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"value": out})
+}
+
+// pimPolicyBody is a role's settings as the API takes them: Verity's
+// fields, or Graph's unifiedRoleManagementPolicy rules.
+type pimPolicyBody struct {
+	RoleKind         string          `json:"roleKind"`
+	RoleDefinitionID string          `json:"roleDefinitionId"`
+	Scope            string          `json:"scope"`
+	Policy           *pim.Policy     `json:"policy,omitempty"`
+	Rules            json.RawMessage `json:"rules,omitempty"`
+}
+
+// getPIMPolicy: GET /pim/policies?roleDefinitionId=&scope=&roleKind=.
+func (s *Server) getPIMPolicy(w http.ResponseWriter, r *http.Request, c *call) error {
+	qs := r.URL.Query()
+	kind, role, scope := qs.Get("roleKind"), qs.Get("roleDefinitionId"), qs.Get("scope")
+	if kind == "" {
+		kind = pim.RoleKindRBAC
+	}
+	if role == "" {
+		return invalid(strictjson.Errorf("roleDefinitionId", "required"))
+	}
+	if scope == "" {
+		scope = "/"
+	}
+	if err := s.require(r.Context(), s.opts.Live.Current(), c, pimRead, pimScope(kind, scope)); err != nil {
+		return err
+	}
+	p, err := pim.GetPolicy(r.Context(), s.opts.Store, kind, role, scope)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, pim.PolicyRecord{RoleKind: kind, RoleDefinitionID: role, Scope: scope, Policy: p})
+}
+
+// putPIMPolicy: PUT /pim/policies with a role's settings at a scope
+// (Owner or User Access Administrator there).
+func (s *Server) putPIMPolicy(w http.ResponseWriter, r *http.Request, c *call) error {
+	var body pimPolicyBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.RoleKind == "" {
+		body.RoleKind = pim.RoleKindRBAC
+	}
+	if body.Scope == "" {
+		body.Scope = "/"
+	}
+	if body.RoleDefinitionID == "" {
+		return invalid(strictjson.Errorf("roleDefinitionId", "required"))
+	}
+	if (body.Policy == nil) == (len(body.Rules) == 0) {
+		return invalid(strictjson.Errorf("policy", "give the settings either as policy or as Graph rules"))
+	}
+	if err := s.require(r.Context(), s.opts.Live.Current(), c, pimWrite, pimScope(body.RoleKind, body.Scope)); err != nil {
+		return err
+	}
+	var p pim.Policy
+	if body.Policy != nil {
+		p = *body.Policy
+	} else {
+		var err error
+		if p, err = pim.PolicyFromGraphRules(body.Rules); err != nil {
+			return invalid(strictjson.Errorf("rules", "%s", err.Error()))
+		}
+	}
+	rec := pim.PolicyRecord{RoleKind: body.RoleKind, RoleDefinitionID: body.RoleDefinitionID, Scope: body.Scope, Policy: p}
+	if err := s.pimService().SetPolicy(r.Context(), c.principal, rec); err != nil {
+		return pimProblem(err)
+	}
+	c.recorded = true
+	return writeJSON(w, http.StatusOK, rec)
+}

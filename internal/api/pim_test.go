@@ -1,0 +1,97 @@
+package api_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPIMOverAPI: an administrator sets a role's settings (approval by
+// bob) and makes alice eligible; alice asks to activate — refused without
+// MFA under the default settings, waiting for approval under the new
+// ones; she cannot approve it herself; bob sees it among his and approves
+// with a justification; alice then holds the role for the window, listed
+// with its end; every step is in the audit log.
+func TestPIMOverAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	alice, bob := e.createUser("alice@contoso.com"), e.createUser("bob@contoso.com")
+	for _, u := range []string{"alice@contoso.com", "bob@contoso.com"} {
+		e.admin("POST", "/api/v1/users/"+u+"/password", map[string]any{"password": "correct horse battery staple 7"}).want(http.StatusNoContent)
+	}
+	aliceTok, _ := e.login("alice@contoso.com", "correct horse battery staple 7")
+	bobTok, _ := e.login("bob@contoso.com", "correct horse battery staple 7")
+	const scope = "/apps/payroll"
+	e.admin("POST", "/api/v1/pim/requests", map[string]any{"requestType": "AdminAssign", "principalId": alice, "roleDefinitionId": "Contributor",
+		"scope": scope, "scheduleInfo": map[string]any{"expiration": map[string]any{"type": "AfterDuration", "duration": "P30D"}}}).want(http.StatusCreated)
+	var els struct{ Value []struct{ ID, PrincipalID string } }
+	e.call(aliceTok, "GET", "/api/v1/pim/eligibilities", nil).want(http.StatusOK).decode(&els)
+	if len(els.Value) != 1 || els.Value[0].PrincipalID != alice {
+		t.Fatalf("alice's eligibilities %+v", els.Value)
+	}
+	e.call(bobTok, "GET", "/api/v1/pim/eligibilities", nil).want(http.StatusOK).decode(&els)
+	if len(els.Value) != 0 {
+		t.Fatalf("bob sees alice's eligibility: %+v", els.Value)
+	}
+	e.call(aliceTok, "POST", "/api/v1/pim/requests", map[string]any{"requestType": "AdminAssign", "principalId": alice, "roleDefinitionId": "Owner",
+		"scope": "/"}).problem(http.StatusForbidden, "AuthorizationFailed", "")
+	activate := map[string]any{"requestType": "SelfActivate", "roleDefinitionId": "Contributor", "scope": scope, "justification": "month end close",
+		"scheduleInfo": map[string]any{"expiration": map[string]any{"type": "AfterDuration", "duration": "PT2H"}}}
+	// The default settings ask for MFA: a password-only sign-in is refused.
+	e.call(aliceTok, "POST", "/api/v1/pim/requests", activate).problem(http.StatusUnauthorized, "MfaRequired", "")
+	e.call(aliceTok, "PUT", "/api/v1/pim/policies", map[string]any{"roleDefinitionId": "Contributor", "scope": scope,
+		"policy": map[string]any{"activationMaxDuration": "PT4H", "requireMfa": false, "requireJustification": true, "requireApproval": true,
+			"approvers": []string{bob}, "approvalTimeout": "P1D", "eligibilityMaxDuration": "P365D", "assignmentMaxDuration": "P180D"}}).
+		problem(http.StatusForbidden, "Forbidden", "")
+	e.admin("PUT", "/api/v1/pim/policies", map[string]any{"roleDefinitionId": "Contributor", "scope": scope,
+		"policy": map[string]any{"activationMaxDuration": "PT4H", "requireMfa": false, "requireJustification": true, "requireApproval": true,
+			"approvers": []string{bob}, "approvalTimeout": "P1D", "approverJustificationRequired": true,
+			"eligibilityMaxDuration": "P365D", "assignmentMaxDuration": "P180D"}}).want(http.StatusOK)
+	e.admin("PUT", "/api/v1/pim/policies", map[string]any{"roleDefinitionId": "Contributor", "scope": scope,
+		"policy": map[string]any{"activationMaxDuration": "P2D"}}).problem(http.StatusBadRequest, "InvalidRoleAssignmentRequest", "policy")
+	var req struct {
+		ID, Status string
+		Approvals  []struct{ ApproverID string }
+	}
+	e.call(aliceTok, "POST", "/api/v1/pim/requests", activate).want(http.StatusCreated).decode(&req)
+	if req.Status != "PendingApproval" {
+		t.Fatalf("request %+v", req)
+	}
+	e.call(aliceTok, "POST", "/api/v1/pim/requests/"+req.ID+"/approve", map[string]any{"justification": "me"}).problem(http.StatusForbidden, "SelfApprovalNotAllowed", "")
+	var mine struct{ Value []struct{ ID string } }
+	e.call(bobTok, "GET", "/api/v1/pim/requests?approver=me", nil).want(http.StatusOK).decode(&mine)
+	if len(mine.Value) != 1 || mine.Value[0].ID != req.ID {
+		t.Fatalf("bob's requests to approve %+v", mine.Value)
+	}
+	e.call(bobTok, "POST", "/api/v1/pim/requests/"+req.ID+"/approve", nil).problem(http.StatusBadRequest, "JustificationRule", "")
+	e.call(bobTok, "POST", "/api/v1/pim/requests/"+req.ID+"/approve", map[string]any{"justification": "ticket checked"}).want(http.StatusOK).decode(&req)
+	if req.Status != "Provisioned" || len(req.Approvals) != 1 || req.Approvals[0].ApproverID != bob {
+		t.Fatalf("approved %+v", req)
+	}
+	var perms struct {
+		Value []struct {
+			RoleDefinitionName string
+			EndDateTime        *time.Time
+		}
+	}
+	e.admin("GET", "/api/v1/authorization/permissions?principalId="+alice+"&scope="+scope, nil).want(http.StatusOK).decode(&perms)
+	if len(perms.Value) != 1 || perms.Value[0].RoleDefinitionName != "Contributor" || perms.Value[0].EndDateTime == nil ||
+		perms.Value[0].EndDateTime.Sub(time.Now()) > 2*time.Hour || perms.Value[0].EndDateTime.Sub(time.Now()) < time.Hour {
+		t.Fatalf("alice's permissions %+v", perms.Value)
+	}
+	e.call(bobTok, "GET", "/api/v1/pim/requests/"+req.ID, nil).want(http.StatusOK)
+	e.call(e.token, "GET", "/api/v1/pim/requests/nope", nil).problem(http.StatusNotFound, "NotFound", "")
+	actions := map[string]bool{}
+	for _, ev := range e.audit() {
+		actions[ev.Action] = true
+	}
+	for _, a := range []string{"pim.adminAssign", "pim.setPolicy", "pim.selfActivate", "pim.approve"} {
+		if !actions[a] {
+			t.Errorf("no %s in the audit log", a)
+		}
+	}
+	if strings.Contains(e.logs.String(), "correct horse") {
+		t.Error("a password in the log")
+	}
+}
