@@ -25,7 +25,9 @@ func TestPIMOverAPI(t *testing.T) {
 	const scope = "/apps/payroll"
 	e.admin("POST", "/api/v1/pim/requests", map[string]any{"requestType": "AdminAssign", "principalId": alice, "roleDefinitionId": "Contributor",
 		"scope": scope, "scheduleInfo": map[string]any{"expiration": map[string]any{"type": "AfterDuration", "duration": "P30D"}}}).want(http.StatusCreated)
-	var els struct{ Value []struct{ ID, PrincipalID string } }
+	var els struct {
+		Value []struct{ ID, PrincipalID string }
+	}
 	e.call(aliceTok, "GET", "/api/v1/pim/eligibilities", nil).want(http.StatusOK).decode(&els)
 	if len(els.Value) != 1 || els.Value[0].PrincipalID != alice {
 		t.Fatalf("alice's eligibilities %+v", els.Value)
