@@ -68,12 +68,29 @@ func putEligibility(ctx context.Context, tx store.Tx, e *Eligibility, create boo
 	return tx.Put(ctx, obj)
 }
 
+// putRequest stores a request. A pending one holds the natural key of
+// its type, principal, role and scope, so that the store itself keeps a
+// second pending request for the same out (and finds it without a scan).
 func putRequest(ctx context.Context, tx store.Tx, r *Request) error {
 	body, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	return tx.Put(ctx, store.Object{Kind: RequestKind, ID: r.ID, Body: body})
+	obj := store.Object{Kind: RequestKind, ID: r.ID, Body: body}
+	if r.Status == StatusPendingApproval {
+		obj.Key = pendingKey(r)
+	}
+	err = tx.Put(ctx, obj)
+	if errors.Is(err, store.ErrConflict) {
+		return ErrPending
+	}
+	return err
+}
+
+// pendingKey is the natural key of a pending request.
+func pendingKey(r *Request) string {
+	sum := sha256.Sum256([]byte(r.RequestType + "\x00" + key(r.RoleKind, r.PrincipalID, r.RoleDefinitionID, r.Scope)))
+	return "pending:" + hex.EncodeToString(sum[:16])
 }
 
 func getRequest(ctx context.Context, r store.Reader, id string) (*Request, error) {
@@ -119,19 +136,11 @@ func Requests(ctx context.Context, r store.Reader, keep func(*Request) bool) ([]
 // pendingFor reports whether a request of the same type for the same
 // principal, role and scope waits for approval.
 func pendingFor(ctx context.Context, r store.Reader, req *Request) (bool, error) {
-	found := false
-	err := eachObject(ctx, r, RequestKind, func(o store.Object) error {
-		var p Request
-		if err := json.Unmarshal(o.Body, &p); err != nil {
-			return fmt.Errorf("request %s: %w", o.ID, err)
-		}
-		if p.Status == StatusPendingApproval && p.RequestType == req.RequestType &&
-			key(p.RoleKind, p.PrincipalID, p.RoleDefinitionID, p.Scope) == key(req.RoleKind, req.PrincipalID, req.RoleDefinitionID, req.Scope) {
-			found = true
-		}
-		return nil
-	})
-	return found, err
+	_, err := r.GetByKey(ctx, RequestKind, pendingKey(req))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // canonicalRole is a role id as requests and eligibilities keep it: an
