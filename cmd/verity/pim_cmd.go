@@ -161,7 +161,30 @@ approver's approval — then the request waits, and 'verity pim requests' shows 
 	requests.Flags().StringVar(&status, "status", "", "only requests in this status")
 	requests.Flags().BoolVar(&toApprove, "to-approve", false, "only the requests waiting for your approval")
 
-	cmd.AddCommand(eligible, activate, deactivate, requests, pimDecideCmd("approve", true), pimDecideCmd("deny", false))
+	var ff clientFlags
+	findings := &cobra.Command{
+		Use:   "findings",
+		Short: "Standing privilege PIM would take away: privileged roles held for good, too many Owners or Global Administrators, unused eligibilities",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, _, err := ff.newClient(true)
+			if err != nil {
+				return err
+			}
+			var page struct{ Value []pim.Finding }
+			if err := c.do(cmd.Context(), "GET", "/api/v1/pim/findings", nil, &page); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEVERITY\tKIND\tSUMMARY\tDO")
+			for _, f := range page.Value {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Kind, f.Summary, f.Recommendation)
+			}
+			return tw.Flush()
+		},
+	}
+	ff.register(findings)
+	cmd.AddCommand(eligible, activate, deactivate, requests, pimDecideCmd("approve", true), pimDecideCmd("deny", false), findings)
 	return cmd
 }
 

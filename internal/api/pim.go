@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/verityhq/verity/internal/pim"
 	"github.com/verityhq/verity/internal/strictjson"
@@ -274,4 +275,17 @@ func (s *Server) putPIMPolicy(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	c.recorded = true
 	return writeJSON(w, http.StatusOK, rec)
+}
+
+// pimFindings: GET /pim/findings — the standing privilege PIM would take
+// away (administrators of /).
+func (s *Server) pimFindings(w http.ResponseWriter, r *http.Request, c *call) error {
+	fs, err := pim.Findings(r.Context(), s.opts.Store, time.Now(), pim.DefaultFindingsOptions())
+	if err != nil {
+		return err
+	}
+	if fs == nil {
+		fs = []pim.Finding{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"value": fs})
 }

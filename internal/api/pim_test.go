@@ -84,6 +84,19 @@ func TestPIMOverAPI(t *testing.T) {
 	}
 	e.call(bobTok, "GET", "/api/v1/pim/requests/"+req.ID, nil).want(http.StatusOK)
 	e.call(e.token, "GET", "/api/v1/pim/requests/nope", nil).problem(http.StatusNotFound, "NotFound", "")
+	var findings struct{ Value []struct{ Kind, PrincipalID string } }
+	e.admin("GET", "/api/v1/pim/findings", nil).want(http.StatusOK).decode(&findings)
+	standing := false
+	for _, f := range findings.Value {
+		standing = standing || f.Kind == "standingPrivilegedAssignment" && f.PrincipalID == e.adminID
+		if f.PrincipalID == alice {
+			t.Errorf("alice's activation is a finding: %+v", f)
+		}
+	}
+	if !standing {
+		t.Errorf("the bootstrap Owner is not a standing assignment: %+v", findings.Value)
+	}
+	e.call(aliceTok, "GET", "/api/v1/pim/findings", nil).problem(http.StatusForbidden, "Forbidden", "")
 	actions := map[string]bool{}
 	for _, ev := range e.audit() {
 		actions[ev.Action] = true
