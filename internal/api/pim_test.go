@@ -84,7 +84,9 @@ func TestPIMOverAPI(t *testing.T) {
 	}
 	e.call(bobTok, "GET", "/api/v1/pim/requests/"+req.ID, nil).want(http.StatusOK)
 	e.call(e.token, "GET", "/api/v1/pim/requests/nope", nil).problem(http.StatusNotFound, "NotFound", "")
-	var findings struct{ Value []struct{ Kind, PrincipalID string } }
+	var findings struct {
+		Value []struct{ Kind, PrincipalID string }
+	}
 	e.admin("GET", "/api/v1/pim/findings", nil).want(http.StatusOK).decode(&findings)
 	standing := false
 	for _, f := range findings.Value {
