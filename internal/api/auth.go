@@ -43,11 +43,11 @@ func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
 		}
 		c.principal, c.mfa = tok.PrincipalID, slices.Contains(tok.AMR, "mfa")
 	case ok && strings.EqualFold(scheme, "Bearer") && s.opts.AccessTokens != nil && strings.Count(secret, ".") == 2 && len(secret) <= 8192:
-		sub, err := s.opts.AccessTokens.VerifyAccessToken(r.Context(), secret, s.opts.AccessTokenClient)
+		sub, mfa, err := s.opts.AccessTokens.VerifyAccessToken(r.Context(), secret, s.opts.AccessTokenClient)
 		if err != nil {
 			return problemf(http.StatusUnauthorized, CodeUnauthenticated, "the access token is invalid, expired or revoked; sign in again")
 		}
-		c.principal = sub
+		c.principal, c.mfa = sub, mfa
 	default:
 		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "malformed Authorization header: want \"Bearer vrt_...\" or a Verity access token")
 	}

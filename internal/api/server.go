@@ -64,9 +64,10 @@ type Options struct {
 }
 
 // AccessTokenVerifier checks an access token for a client and returns its
-// subject. *oidc.Provider implements it.
+// subject and whether the sign-in behind it proved a second factor.
+// *oidc.Provider implements it.
 type AccessTokenVerifier interface {
-	VerifyAccessToken(ctx context.Context, token, clientID string) (string, error)
+	VerifyAccessToken(ctx context.Context, token, clientID string) (subject string, mfa bool, err error)
 }
 
 // Server is the admin API of one node.

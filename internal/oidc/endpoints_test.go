@@ -98,11 +98,21 @@ func TestStepUpAndACR(t *testing.T) {
 	if cl["acr"] != signin.ACRMultifactor || !strings.Contains(strings.Join(toStrings(cl["amr"]), " "), "mfa") {
 		t.Fatalf("after MFA: acr %v amr %v", cl["acr"], cl["amr"])
 	}
+	// A resource inside Verity (the admin API) learns the second factor
+	// from the access token.
+	if sub, mfa, err := e.p.VerifyAccessToken(context.Background(), tr.AccessToken, ""); err != nil || !mfa || sub != aliceID {
+		t.Fatalf("the MFA access token: %s %v %v", sub, mfa, err)
+	}
 	// acr_values asks for multifactor strength from an application with
 	// no policy: a password session steps up.
 	c2 := e.browser()
-	if u, _, _ := e.authorize(c2, e.spa()); u.Query().Get("code") == "" {
+	sp := e.spa()
+	u2, _, _ := e.authorize(c2, sp)
+	if u2.Query().Get("code") == "" {
 		t.Fatal("password sign-in for the expenses app failed")
+	}
+	if _, mfa, err := e.p.VerifyAccessToken(context.Background(), e.exchange(sp, u2.Query().Get("code")).AccessToken, ""); err != nil || mfa {
+		t.Fatalf("a password-only access token: mfa %v %v", mfa, err)
 	}
 	s := e.spa()
 	s.extra = url.Values{"acr_values": {signin.ACRMultifactor}}

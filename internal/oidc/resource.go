@@ -9,22 +9,24 @@ import (
 	"time"
 
 	"github.com/verityhq/verity/internal/access"
+	"github.com/verityhq/verity/internal/signin"
 )
 
 // VerifyAccessToken is how a resource inside Verity (the admin API)
 // accepts an access token this provider issued: a signature by a
 // published key, this issuer, not expired, issued to clientID (its
 // audience), its grant not revoked and its subject still able to sign in.
-// It returns the subject (a user or service principal object id).
-func (p *Provider) VerifyAccessToken(ctx context.Context, token, clientID string) (string, error) {
+// It returns the subject (a user or service principal object id) and
+// whether the user's sign-in behind the token proved a second factor.
+func (p *Provider) VerifyAccessToken(ctx context.Context, token, clientID string) (string, bool, error) {
 	info, err := p.InspectAccessToken(ctx, token)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if clientID != "" && !slices.Contains(info.Audience, clientID) {
-		return "", errors.New("access token: issued to another client")
+		return "", false, errors.New("access token: issued to another client")
 	}
-	return info.Subject, nil
+	return info.Subject, !info.App && signin.Strength(info.Methods) >= signin.StrengthMultifactor, nil
 }
 
 // AccessTokenInfo is what a verified access token says, for a resource
