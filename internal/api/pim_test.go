@@ -79,7 +79,7 @@ func TestPIMOverAPI(t *testing.T) {
 	}
 	e.admin("GET", "/api/v1/authorization/permissions?principalId="+alice+"&scope="+scope, nil).want(http.StatusOK).decode(&perms)
 	if len(perms.Value) != 1 || perms.Value[0].RoleDefinitionName != "Contributor" || perms.Value[0].EndDateTime == nil ||
-		perms.Value[0].EndDateTime.Sub(time.Now()) > 2*time.Hour || perms.Value[0].EndDateTime.Sub(time.Now()) < time.Hour {
+		time.Until(*perms.Value[0].EndDateTime) > 2*time.Hour || time.Until(*perms.Value[0].EndDateTime) < time.Hour {
 		t.Fatalf("alice's permissions %+v", perms.Value)
 	}
 	e.call(bobTok, "GET", "/api/v1/pim/requests/"+req.ID, nil).want(http.StatusOK)
