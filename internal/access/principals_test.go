@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -106,7 +107,7 @@ func TestRoleWindow(t *testing.T) {
 	end := start.Add(time.Hour)
 	member := &directory.User{ID: alice, UserPrincipalName: "alice@contoso.com", DisplayName: "Alice"}
 	ga := &directory.RoleAssignment{ID: "10000000-0000-4000-8000-000000000099", PrincipalID: alice, RoleDefinitionID: roleGA,
-		StartDateTime: &start, EndDateTime: &end, AssignmentType: directory.AssignmentActivated}
+		Schedule: schedule.Schedule{StartDateTime: &start, EndDateTime: &end, AssignmentType: schedule.Activated}}
 	for _, r := range []interface{ Normalize() }{member, ga} {
 		r.Normalize()
 	}

@@ -128,10 +128,8 @@ type call struct {
 	// and the audit record names it.
 	revision int64
 	details  map[string]any
-	// mfa: the caller's sign-in behind its token proved a second factor;
-	// authContexts are the authentication contexts it satisfied.
-	mfa          bool
-	authContexts []string
+	// mfa: the caller's sign-in behind its token proved a second factor.
+	mfa bool
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error

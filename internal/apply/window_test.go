@@ -8,6 +8,7 @@ import (
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/store/storetest"
 )
@@ -20,7 +21,7 @@ func timeBound(t *testing.T, principal, role, scope string) store.Object {
 	start := time.Now().UTC().Add(-time.Minute)
 	end := start.Add(time.Hour)
 	a := rbac.Assignment{ID: directory.NewID(), PrincipalID: principal, RoleDefinitionID: role, Scope: scope,
-		StartDateTime: &start, EndDateTime: &end, AssignmentType: rbac.AssignmentActivated}
+		Schedule: schedule.Schedule{StartDateTime: &start, EndDateTime: &end, AssignmentType: schedule.Activated}}
 	a.Normalize()
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/store"
 	"github.com/verityhq/verity/internal/store/storetest"
 )
@@ -21,7 +22,7 @@ var windowStart = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 // assignWindow is assign with a window [start, end).
 func assignWindow(t testing.TB, id, principal, role, scope string, start, end time.Time) store.Object {
 	a := rbac.Assignment{ID: id, PrincipalID: principal, RoleDefinitionID: role, Scope: scope,
-		StartDateTime: &start, EndDateTime: &end, AssignmentType: rbac.AssignmentActivated}
+		Schedule: schedule.Schedule{StartDateTime: &start, EndDateTime: &end, AssignmentType: schedule.Activated}}
 	a.Normalize()
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)
@@ -35,7 +36,7 @@ func assignWindow(t testing.TB, id, principal, role, scope string, start, end ti
 
 // directoryRoleWindow is a directory role assignment in force in [start, end).
 func directoryRoleWindow(t testing.TB, id, principal, role string, start, end time.Time) store.Object {
-	a := &directory.RoleAssignment{ID: id, PrincipalID: principal, RoleDefinitionID: role, StartDateTime: &start, EndDateTime: &end}
+	a := &directory.RoleAssignment{ID: id, PrincipalID: principal, RoleDefinitionID: role, Schedule: schedule.Schedule{StartDateTime: &start, EndDateTime: &end}}
 	a.Normalize()
 	if err := a.Validate(); err != nil {
 		t.Fatal(err)

@@ -3,12 +3,12 @@ package directory
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -232,7 +232,7 @@ func (s *Snapshot) compileRoles() {
 			s.stats.DanglingAssignments++
 			continue
 		}
-		w, _ := a.windowOf()
+		w, _ := a.Schedule.Window()
 		direct[p] = append(direct[p], heldRole{a.RoleDefinitionID, w})
 	}
 	if len(direct) == 0 {
@@ -253,12 +253,11 @@ func (s *Snapshot) compileRoles() {
 			}
 		}
 	}
-	permanent := window{math.MinInt64, math.MaxInt64}
 	for p, held := range grant {
 		var roles []string
 		timed := false
 		for _, h := range held {
-			if h.window == permanent {
+			if h.Window == schedule.Always {
 				roles = append(roles, h.role)
 			} else {
 				timed = true

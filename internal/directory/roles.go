@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -105,37 +105,12 @@ type RoleAssignment struct {
 	// them; Validate rejects them rather than grant more than was meant.
 	AppScopeID string `json:"appScopeId,omitempty"`
 	Condition  string `json:"condition,omitempty"`
-	// StartDateTime and EndDateTime bound when the assignment is in force,
-	// from StartDateTime (inclusive) until EndDateTime (exclusive), RFC
-	// 3339, stored in UTC; nil means no bound on that side. Graph keeps
-	// them on unifiedRoleAssignmentScheduleInstance; Verity keeps them on
-	// the assignment, so that a role activated through Privileged Identity
-	// Management lapses on time: the snapshot's *At methods compare them
-	// with the decision's time, without a rebuild.
-	StartDateTime *time.Time `json:"startDateTime,omitempty"`
-	EndDateTime   *time.Time `json:"endDateTime,omitempty"`
-	// AssignmentType says how the assignment came to be, as Graph's
-	// schedule instances do: "Assigned" by an administrator, or
-	// "Activated" by its principal from an eligibility (an activation
-	// always ends). It does not change what the assignment grants.
-	AssignmentType string `json:"assignmentType,omitempty"`
-	// LinkedEligibilityScheduleID names the eligibility an activated
-	// assignment came from; informational.
-	LinkedEligibilityScheduleID string `json:"linkedRoleEligibilityScheduleId,omitempty"`
-}
-
-// Assignment types.
-const (
-	AssignmentAssigned  = "Assigned"
-	AssignmentActivated = "Activated"
-)
-
-// InForce reports whether now lies in the assignment's window: at or
-// after StartDateTime and before EndDateTime. An assignment without a
-// window is always in force.
-func (a *RoleAssignment) InForce(now time.Time) bool {
-	return (a.StartDateTime == nil || !now.Before(*a.StartDateTime)) &&
-		(a.EndDateTime == nil || now.Before(*a.EndDateTime))
+	// The window and origin of a time-bound assignment (Privileged
+	// Identity Management); the zero Schedule is a standing assignment.
+	// Graph keeps these on unifiedRoleAssignmentScheduleInstance; Verity
+	// keeps them on the assignment, and the snapshot's *At methods compare
+	// them with the decision's time.
+	schedule.Schedule
 }
 
 // ObjectID implements Resource.
@@ -162,17 +137,7 @@ func (a *RoleAssignment) Normalize() {
 	} else {
 		a.DirectoryScopeID = "/" + lowerGUID(strings.TrimPrefix(a.DirectoryScopeID, "/"))
 	}
-	a.StartDateTime = utcTime(a.StartDateTime)
-	a.EndDateTime = utcTime(a.EndDateTime)
-}
-
-// utcTime is t in UTC, as a new value (the caller's is left alone).
-func utcTime(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
+	a.Schedule.Normalize()
 }
 
 // Validate implements Resource.
@@ -195,79 +160,14 @@ func (a *RoleAssignment) Validate() error {
 	if a.Condition != "" {
 		return strictjson.Errorf("condition", "conditions on directory role assignments are not supported")
 	}
-	if err := checkWindow(a.StartDateTime, a.EndDateTime); err != nil {
-		return err
-	}
-	switch a.AssignmentType {
-	case "", AssignmentAssigned:
-	case AssignmentActivated:
-		if a.EndDateTime == nil {
-			return strictjson.Errorf("endDateTime", "required on an Activated assignment: an activation ends")
-		}
-	default:
-		return strictjson.Errorf("assignmentType", "must be Assigned or Activated")
-	}
-	if len(a.LinkedEligibilityScheduleID) > 1024 || strings.ContainsFunc(a.LinkedEligibilityScheduleID, unicode.IsControl) {
-		return strictjson.Errorf("linkedRoleEligibilityScheduleId", "must be at most 1024 characters, without control characters")
-	}
-	return nil
-}
-
-// checkWindow accepts an assignment's window: each bound absent or a UTC
-// date-time (Normalize converts it), the end after the start.
-func checkWindow(start, end *time.Time) error {
-	for _, f := range [...]struct {
-		path string
-		t    *time.Time
-	}{{"startDateTime", start}, {"endDateTime", end}} {
-		switch {
-		case f.t == nil:
-		case f.t.IsZero():
-			return strictjson.Errorf(f.path, "must be a date-time, not the zero time; leave it out for no bound")
-		case f.t.Location() != time.UTC:
-			return strictjson.Errorf(f.path, "must be in UTC (Normalize converts it)")
-		}
-	}
-	if start != nil && end != nil && !end.After(*start) {
-		return strictjson.Errorf("endDateTime", "must be after startDateTime (%s)", start.Format(time.RFC3339Nano))
-	}
-	return nil
-}
-
-// window is a time range [notBefore, notAfter) in unix nanoseconds; an
-// open side is at the int64 limit.
-type window struct{ notBefore, notAfter int64 }
-
-// windowOf is the assignment's window, and whether it has one.
-func (a *RoleAssignment) windowOf() (window, bool) {
-	w := window{math.MinInt64, math.MaxInt64}
-	if a.StartDateTime != nil {
-		w.notBefore = unixNanos(*a.StartDateTime)
-	}
-	if a.EndDateTime != nil {
-		w.notAfter = unixNanos(*a.EndDateTime)
-	}
-	return w, a.StartDateTime != nil || a.EndDateTime != nil
-}
-
-// unixNanos is t in unix nanoseconds, clamped to the int64 range (years
-// 1678 to 2262), which keeps the order of times.
-func unixNanos(t time.Time) int64 {
-	const lim = math.MaxInt64 / int64(time.Second)
-	switch s := t.Unix(); {
-	case s <= -lim:
-		return math.MinInt64
-	case s >= lim:
-		return math.MaxInt64
-	}
-	return t.UnixNano()
+	return a.Schedule.Validate()
 }
 
 // heldRole is a role that reaches a principal through one assignment,
 // with the assignment's window.
 type heldRole struct {
 	role string
-	window
+	schedule.Window
 }
 
 // timedRoles is the directory roles of a principal that holds one or more
@@ -303,16 +203,16 @@ func buildTimedRoles(held []heldRole) *timedRoles {
 	var events []event
 	count := map[string]int{}
 	for _, h := range held {
-		if h.notAfter <= h.notBefore {
+		if h.NotAfter <= h.NotBefore {
 			continue
 		}
-		if h.notBefore == math.MinInt64 {
+		if h.NotBefore == math.MinInt64 {
 			count[h.role]++
 		} else {
-			events = append(events, event{h.notBefore, h.role, 1})
+			events = append(events, event{h.NotBefore, h.role, 1})
 		}
-		if h.notAfter != math.MaxInt64 {
-			events = append(events, event{h.notAfter, h.role, -1})
+		if h.NotAfter != math.MaxInt64 {
+			events = append(events, event{h.NotAfter, h.role, -1})
 		}
 	}
 	slices.SortFunc(events, func(a, b event) int { return cmp.Compare(a.at, b.at) })

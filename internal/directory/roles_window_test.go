@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -20,7 +21,7 @@ func TestDirectoryRolesAt(t *testing.T) {
 	fromNow := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
 	ga, sr, dr := GlobalAdministratorRoleID, securityReaderRoleID, directoryReadersRoleID
 	ra := func(n int, principal, role string, from, until *time.Time) Resource {
-		return &RoleAssignment{ID: id("r", n), PrincipalID: principal, RoleDefinitionID: role, StartDateTime: from, EndDateTime: until}
+		return &RoleAssignment{ID: id("r", n), PrincipalID: principal, RoleDefinitionID: role, Schedule: schedule.Schedule{StartDateTime: from, EndDateTime: until}}
 	}
 	resources := []Resource{
 		&User{ID: id("u", 1), UserPrincipalName: "perm@contoso.com", DisplayName: "perm"},
@@ -92,7 +93,7 @@ func TestDirectoryRolesAt(t *testing.T) {
 	}
 
 	// InForce agrees with the window's bounds.
-	pim := &RoleAssignment{StartDateTime: at(0), EndDateTime: at(time.Hour)}
+	pim := &RoleAssignment{Schedule: schedule.Schedule{StartDateTime: at(0), EndDateTime: at(time.Hour)}}
 	for d, want := range map[time.Duration]bool{-time.Nanosecond: false, 0: true, time.Hour - 1: true, time.Hour: false} {
 		if got := pim.InForce(start.Add(d)); got != want {
 			t.Errorf("InForce(start%+v) = %v, want %v", d, got, want)

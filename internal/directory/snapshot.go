@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/verityhq/verity/internal/schedule"
 )
 
 // Snapshot is the directory compiled for the decision hot path, as of one
@@ -90,7 +92,7 @@ func (s *Snapshot) timedRolesAt(i int32, now time.Time) []string {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	return s.timedRoles[i].at(unixNanos(now))
+	return s.timedRoles[i].at(schedule.UnixNanos(now))
 }
 
 type principalKind uint8

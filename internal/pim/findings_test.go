@@ -10,6 +10,7 @@ import (
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/pim"
 	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -35,7 +36,7 @@ func TestFindings(t *testing.T) {
 	end := c.Now().Add(time.Hour)
 	start := c.Now()
 	put(rbac.Assignment{ID: "00000000-0000-4000-8000-000000000011", PrincipalID: "jit", RoleDefinitionID: owner.ID, Scope: "/apps/x",
-		StartDateTime: &start, EndDateTime: &end, AssignmentType: "Activated"})
+		Schedule: schedule.Schedule{StartDateTime: &start, EndDateTime: &end, AssignmentType: "Activated"}})
 	for i := range 5 {
 		a := &directory.RoleAssignment{ID: fmt.Sprintf("ga-%d", i), PrincipalID: fmt.Sprint("admin", i), RoleDefinitionID: "62e90394-69f5-4237-9190-012177145e10", DirectoryScopeID: "/"}
 		a.Normalize()

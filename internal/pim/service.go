@@ -13,6 +13,7 @@ import (
 
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -269,9 +270,9 @@ func (s *Service) provision(ctx context.Context, tx store.Tx, r *Request, now ti
 		start = now
 		r.ScheduleInfo.StartDateTime, r.ScheduleInfo.Expiration.EndDateTime = &start, end
 	}
-	assignmentType := "Activated"
+	assignmentType := schedule.Activated
 	if r.RequestType == AdminAssign {
-		assignmentType = "Assigned"
+		assignmentType = schedule.Assigned
 	}
 	obj, err := assignmentObject(r, start, end, assignmentType)
 	if err != nil {
@@ -292,7 +293,7 @@ func assignmentObject(r *Request, start time.Time, end *time.Time, assignmentTyp
 	switch r.RoleKind {
 	case RoleKindDirectory:
 		a := &directory.RoleAssignment{ID: id, PrincipalID: r.PrincipalID, RoleDefinitionID: r.RoleDefinitionID, DirectoryScopeID: r.Scope,
-			StartDateTime: &start, EndDateTime: end, AssignmentType: assignmentType, LinkedEligibilityScheduleID: r.LinkedEligibilityID}
+			Schedule: schedule.Schedule{StartDateTime: &start, EndDateTime: end, AssignmentType: assignmentType, LinkedEligibilityScheduleID: r.LinkedEligibilityID}}
 		a.Normalize()
 		if err := a.Validate(); err != nil {
 			return store.Object{}, invalid("roleDefinitionId", err.Error())
@@ -300,7 +301,7 @@ func assignmentObject(r *Request, start time.Time, end *time.Time, assignmentTyp
 		return directory.RoleAssignments.Object(a)
 	default:
 		a := rbac.Assignment{ID: id, PrincipalID: r.PrincipalID, RoleDefinitionID: r.RoleDefinitionID, Scope: r.Scope,
-			StartDateTime: &start, EndDateTime: end, AssignmentType: assignmentType, LinkedEligibilityScheduleID: r.LinkedEligibilityID,
+			Schedule:    schedule.Schedule{StartDateTime: &start, EndDateTime: end, AssignmentType: assignmentType, LinkedEligibilityScheduleID: r.LinkedEligibilityID},
 			Description: "PIM: " + r.RequestType + " " + r.ID}
 		a.Normalize()
 		body, err := json.Marshal(a)
@@ -313,12 +314,18 @@ func assignmentObject(r *Request, start time.Time, end *time.Time, assignmentTyp
 
 // activation is an active assignment a PIM request made.
 type activation struct {
-	kind, id          string
-	start             time.Time
-	end               *time.Time
-	principal, role   string
-	scope, assigned   string
-	linkedEligibility string
+	kind, id        string
+	principal, role string
+	scope           string
+	schedule.Schedule
+}
+
+// start is when the activation began (the zero time when unbounded).
+func (a *activation) start() time.Time {
+	if a.StartDateTime == nil {
+		return time.Time{}
+	}
+	return *a.StartDateTime
 }
 
 // activations lists the time-bound and activated assignments of a role
@@ -330,34 +337,24 @@ func activations(ctx context.Context, r store.Reader, roleKind string) ([]activa
 	}
 	var out []activation
 	err := eachObject(ctx, r, kind, func(o store.Object) error {
-		var v struct {
-			PrincipalID      string     `json:"principalId"`
-			RoleDefinitionID string     `json:"roleDefinitionId"`
-			Scope            string     `json:"scope"`
-			DirectoryScopeID string     `json:"directoryScopeId"`
-			Start            *time.Time `json:"startDateTime"`
-			End              *time.Time `json:"endDateTime"`
-			AssignmentType   string     `json:"assignmentType"`
-			Linked           string     `json:"linkedRoleEligibilityScheduleId"`
+		var a activation
+		if roleKind == RoleKindDirectory {
+			v, err := directory.RoleAssignments.FromObject(o)
+			if err != nil {
+				return err
+			}
+			a = activation{principal: v.PrincipalID, role: v.RoleDefinitionID, scope: v.DirectoryScopeID, Schedule: v.Schedule}
+		} else {
+			var v rbac.Assignment
+			if err := json.Unmarshal(o.Body, &v); err != nil {
+				return fmt.Errorf("%s %s: %w", kind, o.ID, err)
+			}
+			a = activation{principal: v.PrincipalID, role: v.RoleDefinitionID, scope: v.Scope, Schedule: v.Schedule}
 		}
-		if err := json.Unmarshal(o.Body, &v); err != nil {
-			return fmt.Errorf("%s %s: %w", kind, o.ID, err)
-		}
-		if v.AssignmentType == "" && v.End == nil {
+		if a.AssignmentType == "" && a.EndDateTime == nil {
 			return nil // a standing assignment, not PIM's
 		}
-		scope := v.Scope
-		if roleKind == RoleKindDirectory {
-			scope = v.DirectoryScopeID
-			if scope == "" {
-				scope = "/"
-			}
-		}
-		a := activation{kind: kind, id: o.ID, end: v.End, principal: v.PrincipalID, role: v.RoleDefinitionID, scope: scope,
-			assigned: v.AssignmentType, linkedEligibility: v.Linked}
-		if v.Start != nil {
-			a.start = *v.Start
-		}
+		a.kind, a.id = kind, o.ID
 		out = append(out, a)
 		return nil
 	})
@@ -374,7 +371,7 @@ func (s *Service) activeActivation(ctx context.Context, tx store.Reader, r *Requ
 	for i := range list {
 		a := &list[i]
 		if key(r.RoleKind, a.principal, a.role, a.scope) == key(r.RoleKind, r.PrincipalID, r.RoleDefinitionID, r.Scope) &&
-			a.assigned == "Activated" && !now.Before(a.start) && (a.end == nil || now.Before(*a.end)) {
+			a.AssignmentType == schedule.Activated && a.InForce(now) {
 			return a, nil
 		}
 	}
@@ -391,13 +388,13 @@ func (s *Service) deactivate(ctx context.Context, tx store.Tx, r *Request, now t
 	if a == nil {
 		return ErrNotActive
 	}
-	if now.Sub(a.start) < deactivateGrace {
+	if now.Sub(a.start()) < deactivateGrace {
 		return ErrTooSoon
 	}
 	if err := tx.Delete(ctx, a.kind, a.id); err != nil {
 		return err
 	}
-	r.TargetID, r.LinkedEligibilityID, r.Status, r.CompletedDateTime = a.id, a.linkedEligibility, StatusRevoked, &now
+	r.TargetID, r.LinkedEligibilityID, r.Status, r.CompletedDateTime = a.id, a.LinkedEligibilityScheduleID, StatusRevoked, &now
 	return nil
 }
 
@@ -555,7 +552,7 @@ func (s *Service) adminRemove(ctx context.Context, tx store.Tx, r *Request, now 
 			return err
 		}
 		for _, a := range list {
-			if slices.Contains(ids, a.linkedEligibility) {
+			if slices.Contains(ids, a.LinkedEligibilityScheduleID) {
 				if err := tx.Delete(ctx, a.kind, a.id); err != nil {
 					return err
 				}
@@ -770,7 +767,7 @@ func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) 
 			return timedOut, expired, err
 		}
 		for _, a := range list {
-			if a.end == nil || now.Before(*a.end) {
+			if a.EndDateTime == nil || now.Before(*a.EndDateTime) {
 				continue
 			}
 			a := a
@@ -778,8 +775,8 @@ func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) 
 				if err := tx.Delete(ctx, a.kind, a.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return nil, err
 				}
-				return &Request{ID: a.id, RequestType: "Expire", Status: "Expired", PrincipalID: a.principal, RoleDefinitionID: a.role,
-					Scope: a.scope, RoleKind: kind, TargetID: a.id, ScheduleInfo: Schedule{Expiration: Expiration{EndDateTime: a.end}}}, nil
+				return &Request{ID: a.id, RequestType: expireRecord, Status: "Expired", PrincipalID: a.principal, RoleDefinitionID: a.role,
+					Scope: a.scope, RoleKind: kind, TargetID: a.id, ScheduleInfo: Schedule{Expiration: Expiration{EndDateTime: a.EndDateTime}}}, nil
 			})
 			if err != nil {
 				return timedOut, expired, err
@@ -806,6 +803,10 @@ func (s *Service) Run(ctx context.Context, interval time.Duration, onError func(
 	}
 }
 
+// expireRecord is the audit record's requestType of an activation that
+// time ended (no request of anyone's).
+const expireRecord = "Expire"
+
 // AuditActor is the actor of what time does (timeouts, expiries).
 const AuditActor = "verity-pim"
 
@@ -818,6 +819,9 @@ func (s *Service) update(ctx context.Context, actor, action string, fn func(ctx 
 		target := "/pim"
 		if rec != nil {
 			target = "/pim/requests/" + rec.ID
+			if rec.RequestType == expireRecord {
+				target = "/pim/assignments/" + rec.TargetID // what time ended, not a request
+			}
 			details["requestType"], details["status"], details["principalId"] = rec.RequestType, rec.Status, rec.PrincipalID
 			details["roleDefinitionId"], details["scope"], details["roleKind"] = rec.RoleDefinitionID, rec.Scope, rec.RoleKind
 			if rec.Justification != "" {

@@ -4,10 +4,10 @@ import (
 	"path"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/google/uuid"
 
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -30,43 +30,12 @@ type Assignment struct {
 	Condition        string `json:"condition,omitempty"`
 	ConditionVersion string `json:"conditionVersion,omitempty"`
 	CreatedOn        string `json:"createdOn,omitempty"`
-	// StartDateTime and EndDateTime bound when the assignment is in force:
-	// from StartDateTime (inclusive) until EndDateTime (exclusive), RFC
-	// 3339, stored in UTC; nil means no bound on that side. They are
-	// Verity's extension, modelled on ARM's roleAssignmentScheduleInstances:
-	// a role activated through Privileged Identity Management is an
-	// assignment that ends on time. Check compares them with Request.Now,
-	// so an assignment stops granting at its end without a rebuild.
-	StartDateTime *time.Time `json:"startDateTime,omitempty"`
-	EndDateTime   *time.Time `json:"endDateTime,omitempty"`
-	// AssignmentType says how the assignment came to be, as ARM's schedule
-	// instances do: "Assigned" by an administrator, or "Activated" by its
-	// principal from an eligibility (an activation always ends). It does
-	// not change what the assignment grants.
-	AssignmentType string `json:"assignmentType,omitempty"`
-	// LinkedEligibilityScheduleID names the eligibility an activated
-	// assignment came from; informational.
-	LinkedEligibilityScheduleID string `json:"linkedRoleEligibilityScheduleId,omitempty"`
-}
-
-// Assignment types.
-const (
-	AssignmentAssigned  = "Assigned"
-	AssignmentActivated = "Activated"
-)
-
-// InForce reports whether now lies in the assignment's window: at or
-// after StartDateTime and before EndDateTime. An assignment without a
-// window is always in force.
-func (a *Assignment) InForce(now time.Time) bool {
-	return (a.StartDateTime == nil || !now.Before(*a.StartDateTime)) &&
-		(a.EndDateTime == nil || now.Before(*a.EndDateTime))
-}
-
-// Permanent reports whether the assignment is in force at now and stays
-// so: no end, and any start already reached.
-func (a *Assignment) Permanent(now time.Time) bool {
-	return a.EndDateTime == nil && a.InForce(now)
+	// The window and origin of a time-bound assignment: Verity's
+	// extension, modelled on ARM's roleAssignmentScheduleInstances (a role
+	// activated through Privileged Identity Management ends on time). Check
+	// compares the window with Request.Now; the zero Schedule is a standing
+	// assignment.
+	schedule.Schedule
 }
 
 // Normalize fills defaults and canonical forms.
@@ -80,17 +49,7 @@ func (a *Assignment) Normalize() {
 	}
 	a.ID = strings.ToLower(a.ID)
 	a.PrincipalID = strings.ToLower(a.PrincipalID)
-	a.StartDateTime = utc(a.StartDateTime)
-	a.EndDateTime = utc(a.EndDateTime)
-}
-
-// utc is t in UTC, as a new value (the caller's is left alone).
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
+	a.Schedule.Normalize()
 }
 
 // Validate reports the first invalid field with its JSON path.
@@ -125,40 +84,7 @@ func (a *Assignment) Validate() error {
 	if len(a.Description) > 1024 {
 		return strictjson.Errorf("description", "must be at most 1024 characters")
 	}
-	return a.validateSchedule()
-}
-
-// validateSchedule checks the window and the fields that describe how the
-// assignment came to be.
-func (a *Assignment) validateSchedule() error {
-	for _, f := range [...]struct {
-		path string
-		t    *time.Time
-	}{{"startDateTime", a.StartDateTime}, {"endDateTime", a.EndDateTime}} {
-		switch {
-		case f.t == nil:
-		case f.t.IsZero():
-			return strictjson.Errorf(f.path, "must be a date-time, not the zero time; leave it out for no bound")
-		case f.t.Location() != time.UTC:
-			return strictjson.Errorf(f.path, "must be in UTC (Normalize converts it)")
-		}
-	}
-	if a.StartDateTime != nil && a.EndDateTime != nil && !a.EndDateTime.After(*a.StartDateTime) {
-		return strictjson.Errorf("endDateTime", "must be after startDateTime (%s)", a.StartDateTime.UTC().Format(time.RFC3339Nano))
-	}
-	switch a.AssignmentType {
-	case "", AssignmentAssigned:
-	case AssignmentActivated:
-		if a.EndDateTime == nil {
-			return strictjson.Errorf("endDateTime", "required on an Activated assignment: an activation ends")
-		}
-	default:
-		return strictjson.Errorf("assignmentType", "must be Assigned or Activated")
-	}
-	if len(a.LinkedEligibilityScheduleID) > 1024 || strings.ContainsFunc(a.LinkedEligibilityScheduleID, unicode.IsControl) {
-		return strictjson.Errorf("linkedRoleEligibilityScheduleId", "must be at most 1024 characters, without control characters")
-	}
-	return nil
+	return a.Schedule.Validate()
 }
 
 // ObjectID is the assignment's id.

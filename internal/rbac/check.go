@@ -243,7 +243,7 @@ func (e *Engine) inForce(pe *principalEntry, req *Request, res *Decision) bool {
 	if pe.win == winFar {
 		w = e.assignments[pe.assignment].win
 	}
-	return e.windows[w].contains(res.now)
+	return e.windows[w].Contains(res.now)
 }
 
 // conditionsHold evaluates the assignment's condition and the permission

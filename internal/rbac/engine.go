@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/verityhq/verity/internal/schedule"
 )
 
 // Principals is what the engine needs to know about a principal: the ids
@@ -205,7 +207,7 @@ type Engine struct {
 
 	// windows are the time-bound assignments' windows, densely: few
 	// assignments have one, so this stays small and in cache.
-	windows []window
+	windows []schedule.Window
 
 	denies   []compiledDeny
 	deniesAt [][]int32 // scope id → deny assignments there
@@ -386,7 +388,7 @@ func Compile(defs []RoleDefinition, assignments []Assignment, denies []DenyAssig
 		if a.Condition != "" {
 			ca.cond, ca.condUnevaluable = e.compileCondition(a.Condition, a.ConditionVersion, "assignment "+a.ID)
 		}
-		if w, ok := windowOf(a); ok {
+		if w, ok := a.Schedule.Window(); ok {
 			ca.timed, ca.win = true, int32(len(e.windows))
 			e.windows = append(e.windows, w)
 		}

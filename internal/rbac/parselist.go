@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -99,8 +100,8 @@ func ParseAssignments(data []byte) ([]Assignment, error) {
 			ID: lastSegment(az.ID), PrincipalID: az.PrincipalID, PrincipalType: az.PrincipalType,
 			RoleDefinitionID: az.RoleDefinitionID, RoleDefinitionName: az.RoleDefinitionName, Scope: az.Scope,
 			Description: az.Description, Condition: az.Condition, ConditionVersion: az.ConditionVersion, CreatedOn: az.CreatedOn,
-			StartDateTime: az.StartDateTime, EndDateTime: az.EndDateTime, AssignmentType: az.AssignmentType,
-			LinkedEligibilityScheduleID: az.LinkedRoleEligibilityScheduleID,
+			Schedule: schedule.Schedule{StartDateTime: az.StartDateTime, EndDateTime: az.EndDateTime, AssignmentType: az.AssignmentType,
+				LinkedEligibilityScheduleID: az.LinkedRoleEligibilityScheduleID},
 		}
 		if !isGUID(a.ID) && isGUID(az.Name) {
 			a.ID = az.Name

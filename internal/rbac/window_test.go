@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verityhq/verity/internal/schedule"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -31,7 +32,7 @@ func timePtr(t time.Time) *time.Time { return &t }
 // windowed is an assignment of role to principal at scope, in force in
 // [start, end) (nil: open).
 func windowed(id, principal, role, scope string, start, end *time.Time) Assignment {
-	return Assignment{ID: id, PrincipalID: principal, RoleDefinitionID: role, Scope: scope, StartDateTime: start, EndDateTime: end}
+	return Assignment{ID: id, PrincipalID: principal, RoleDefinitionID: role, Scope: scope, Schedule: schedule.Schedule{StartDateTime: start, EndDateTime: end}}
 }
 
 // TestCheckWindow: an assignment with a window grants at its start and
@@ -315,13 +316,13 @@ func TestAssignmentScheduleValidate(t *testing.T) {
 		{"end before start", func(a *Assignment) { a.StartDateTime, a.EndDateTime = timePtr(winEnd), timePtr(winStart) }, "endDateTime", "after startDateTime"},
 		{"zero start", func(a *Assignment) { a.StartDateTime = &time.Time{} }, "startDateTime", "zero time"},
 		{"activated", func(a *Assignment) {
-			a.AssignmentType, a.EndDateTime, a.LinkedEligibilityScheduleID = AssignmentActivated, timePtr(winEnd), "c0000000-0000-4000-8000-000000000001"
+			a.AssignmentType, a.EndDateTime, a.LinkedEligibilityScheduleID = schedule.Activated, timePtr(winEnd), "c0000000-0000-4000-8000-000000000001"
 		}, "", ""},
-		{"activated without end", func(a *Assignment) { a.AssignmentType = AssignmentActivated }, "endDateTime", "Activated"},
-		{"assigned", func(a *Assignment) { a.AssignmentType = AssignmentAssigned }, "", ""},
+		{"activated without end", func(a *Assignment) { a.AssignmentType = schedule.Activated }, "endDateTime", "Activated"},
+		{"assigned", func(a *Assignment) { a.AssignmentType = schedule.Assigned }, "", ""},
 		{"unknown type", func(a *Assignment) { a.AssignmentType = "Eligible" }, "assignmentType", "Assigned or Activated"},
 		{"link with a control character", func(a *Assignment) {
-			a.AssignmentType, a.EndDateTime, a.LinkedEligibilityScheduleID = AssignmentActivated, timePtr(winEnd), "x\ny"
+			a.AssignmentType, a.EndDateTime, a.LinkedEligibilityScheduleID = schedule.Activated, timePtr(winEnd), "x\ny"
 		}, "linkedRoleEligibilityScheduleId", "control"},
 	}
 	for _, tt := range tests {
@@ -411,7 +412,7 @@ func TestParseScheduleInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(as) != 1 || as[0].AssignmentType != AssignmentActivated || as[0].StartDateTime == nil || as[0].EndDateTime == nil ||
+	if len(as) != 1 || as[0].AssignmentType != schedule.Activated || as[0].StartDateTime == nil || as[0].EndDateTime == nil ||
 		!strings.HasSuffix(as[0].LinkedEligibilityScheduleID, "/e1") {
 		t.Fatalf("parsed %+v", as)
 	}
