@@ -9,6 +9,7 @@ import (
 
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/jit"
 	"github.com/verityhq/verity/internal/rbac"
 	"github.com/verityhq/verity/internal/store"
 )
@@ -30,6 +31,9 @@ type Snapshot struct {
 	// closed.
 	rbac    *rbac.Engine
 	rbacErr error
+	// jit is the compiled just-in-time network access policies and the
+	// requests open when the snapshot was built.
+	jit *jit.Gate
 }
 
 // AdminLevel is what a principal may do on Verity's admin API.
@@ -58,6 +62,10 @@ func Build(ctx context.Context, st store.Store) (*Snapshot, error) {
 			return err
 		}
 		snap.rbac, snap.rbacErr, err = compileRBAC(ctx, r, dir)
+		if err != nil {
+			return err
+		}
+		snap.jit, err = jit.Load(ctx, r, snap.builtAt)
 		return err
 	})
 	if err != nil {
@@ -107,6 +115,10 @@ func (s *Snapshot) Revision() int64 { return s.revision }
 
 // BuiltAt is when the snapshot was compiled.
 func (s *Snapshot) BuiltAt() time.Time { return s.builtAt }
+
+// NetworkAccess is the just-in-time network access gate: which ports of
+// which resources are closed, and open to whom until when.
+func (s *Snapshot) NetworkAccess() *jit.Gate { return s.jit }
 
 // Directory is the compiled directory.
 func (s *Snapshot) Directory() *directory.Snapshot { return s.directory }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,6 +87,7 @@ type AppRoute struct {
 	CreatedDateTime *time.Time        `json:"createdDateTime,omitempty"`
 
 	host, prefix string // From's, parsed once by the snapshot
+	port         int
 }
 
 // RouteRule is one access rule of a route.
@@ -173,6 +175,26 @@ func (r *AppRoute) Host() string {
 		return ""
 	}
 	return u.Host
+}
+
+// Port is From's port: the one written, else 443 for https and 80 for
+// http — the port clients reach the application on, which just-in-time
+// network access policies name.
+func (r *AppRoute) Port() int {
+	if r.port != 0 {
+		return r.port
+	}
+	u, err := url.Parse(r.From)
+	if err != nil {
+		return 0
+	}
+	if p, err := strconv.Atoi(u.Port()); err == nil {
+		return p
+	}
+	if u.Scheme == "http" {
+		return 80
+	}
+	return 443
 }
 
 // Prefix is From's path, ending in "/".

@@ -164,7 +164,7 @@ func (s *Snapshot) index() error {
 	s.routesByHost = map[string][]int32{}
 	for i := range s.routes {
 		r := &s.routes[i]
-		r.host, r.prefix = r.Host(), r.Prefix()
+		r.host, r.prefix, r.port = r.Host(), r.Prefix(), r.Port()
 		h := r.host
 		s.routesByHost[h] = append(s.routesByHost[h], int32(i))
 	}

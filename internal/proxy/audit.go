@@ -27,6 +27,7 @@ const (
 	codeDeniedByRBAC     = 900404                        // a deny assignment blocks the data action
 	codeUnavailable      = 900503                        // the decision engine could not decide
 	codeConnectionClosed = 900410                        // an open upgraded connection is no longer allowed
+	codeNetworkClosed    = 900420                        // just-in-time network access: the port is closed to this address
 )
 
 // decisionEvent is the audit record of one decision: who, which route,
@@ -112,6 +113,8 @@ func userMessage(code int) string {
 		return "Your account is disabled. Contact your administrator."
 	case codeCannotStepUp:
 		return "Access needs a step this sign-in cannot complete. Contact your administrator."
+	case codeNetworkClosed:
+		return "This application is reachable only with just-in-time access from your address. Request access (verity jit request) and try again."
 	}
 	return "Access cannot be granted right now."
 }

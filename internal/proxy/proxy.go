@@ -20,6 +20,7 @@ import (
 	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/decision"
 	"github.com/verityhq/verity/internal/directory"
+	"github.com/verityhq/verity/internal/jit"
 	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/store"
@@ -190,12 +191,44 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, http.StatusNotFound, "NoRoute", "No application is published at this path.", "")
 		return
 	}
+	if !p.networkOpen(w, r, snap, route, path) {
+		return
+	}
 	if route.IsPublic(path) || (route.AllowPreflight && isPreflight(r)) {
 		p.metrics.requests.WithLabelValues("public").Inc()
 		p.forward(w, r, route, path, nil, "")
 		return
 	}
 	p.decide(w, r, snap, route, path, start)
+}
+
+// networkOpen applies just-in-time network access before anything else
+// — public paths included, as a closed port admits nothing: a port a
+// policy guards takes requests only from the sources an open request
+// names, until its end. A refusal is audited and answered here.
+func (p *Proxy) networkOpen(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string) bool {
+	ip := remoteAddr(r)
+	res := snap.NetworkAccess().App(route.AppID, route.Port(), ip, p.opts.Now())
+	if res.Open {
+		return true
+	}
+	ev := decisionEvent{CorrelationID: newCorrelationID(), RouteID: route.ID, AppID: route.AppID, Method: r.Method, Host: route.Host(), Path: path,
+		IP: ip.String(), Outcome: decision.Deny.String(), Code: codeNetworkClosed, Reason: networkReason(res, route.Port()), Policies: []appliedPolicy{}}
+	p.metrics.requests.WithLabelValues("network_closed").Inc()
+	if !p.audit(r.Context(), &ev) {
+		p.refuse(w, r, http.StatusServiceUnavailable, "AuditUnavailable", "Access cannot be recorded right now. Try again in a moment.", ev.CorrelationID)
+		return false
+	}
+	p.refuse(w, r, http.StatusForbidden, itoa(codeNetworkClosed), userMessage(codeNetworkClosed), ev.CorrelationID)
+	return false
+}
+
+// networkReason says why a port is closed, for the audit record.
+func networkReason(res jit.Result, port int) string {
+	if res.Err != nil {
+		return "Just-in-time network access policies cannot be read; guarded ports are closed: " + res.Err.Error()
+	}
+	return "Port " + itoa(port) + " is closed by just-in-time network access policy " + res.Policy + " and no open request names this address."
 }
 
 // decide answers one request that needs a decision.

@@ -87,6 +87,9 @@ func (p *Proxy) stillAllowed(ctx context.Context, u *openUpgrade) (bool, string)
 	if !ok {
 		return false, "the route was removed"
 	}
+	if res := snap.NetworkAccess().App(route.AppID, route.Port(), u.ip, p.opts.Now()); !res.Open {
+		return false, "just-in-time network access to the port ended"
+	}
 	sess, err := p.sessions.get(ctx, u.sessionID)
 	if err != nil {
 		return true, "" // the store is unreachable: keep what was allowed, as new requests are refused
