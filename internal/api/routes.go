@@ -96,6 +96,7 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodGet, v1+"/auditLogs/proofs/inclusion", "auditLogs.proofs.inclusion", allow("Verity.Audit/proofs/read", "/audit"), s.inclusionProof)
 	s.handle(http.MethodGet, v1+"/auditLogs/proofs/consistency", "auditLogs.proofs.consistency", allow("Verity.Audit/proofs/read", "/audit"), s.consistencyProof)
 	s.registerApply()
+	s.registerJIT()
 }
 
 func rbacKind() resourceKind {
