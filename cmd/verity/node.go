@@ -32,6 +32,7 @@ import (
 	"github.com/verityhq/verity/internal/detect"
 	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/geo"
+	"github.com/verityhq/verity/internal/jit"
 	"github.com/verityhq/verity/internal/keyring"
 	"github.com/verityhq/verity/internal/localca"
 	"github.com/verityhq/verity/internal/oidc"
@@ -75,6 +76,14 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	detectors, err := detection(cfg.Detect)
 	if err != nil {
 		return err
+	}
+	var pimSecret string
+	if f := cfg.PIM.Notifications.WebhookSecretFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("pim.notifications.webhookSecretFile: %w", err)
+		}
+		pimSecret = strings.TrimSpace(string(b))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -167,6 +176,30 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	// leave the listings (decisions stop honouring them at their end).
 	pimSweeper := pim.New(st)
 	go pimSweeper.Run(feedCtx, 30*time.Second, func(err error) { log.Error("pim: sweep", "err", err) })
+	// PIM events go to the webhooks roles' settings name, with the people
+	// to tell: the administrators are who may manage the role's
+	// assignments, as the API checks it.
+	notifier, err := pim.NewNotifier(st, pim.NotifierOptions{Secret: pimSecret, Timeout: cfg.PIM.Notifications.Timeout.D(),
+		Attempts: cfg.PIM.Notifications.Attempts}, log)
+	if err != nil {
+		return fmt.Errorf("pim.notifications.webhookSecretFile: %w", err)
+	}
+	notifier.Directory = func() *directory.Snapshot { return live.Current().Directory() }
+	notifier.Admins = func(roleKind, scope string) []string {
+		eng, err := live.Current().RBAC()
+		if err != nil {
+			return nil
+		}
+		if roleKind == pim.RoleKindDirectory {
+			scope = "/directory"
+		}
+		return eng.WhoCan("Microsoft.Authorization/roleAssignments/write", scope, false, time.Time{})
+	}
+	go notifier.Run(feedCtx, time.Second)
+	// Just-in-time network access: ended requests are recorded as expired
+	// and, after the retention, removed (the proxy closes ports at their
+	// end without waiting for this).
+	go jit.New(st).Run(feedCtx, 30*time.Second, func(err error) { log.Error("jit: sweep", "err", err) })
 	if len(detectors.playbooks) > 0 {
 		log.Info("automated responses", "playbooks", len(detectors.playbooks), "dryRun", cfg.Detect.DryRun)
 	}

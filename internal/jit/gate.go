@@ -161,6 +161,9 @@ func (g *Gate) App(appID string, port int, addr netip.Addr, now time.Time) Resul
 	if g.err != nil {
 		return Result{Guarded: true, Err: g.err}
 	}
+	if len(g.apps) == 0 {
+		return Result{Open: true} // no application is guarded: no lookup
+	}
 	return g.apps[appPort{appID, port}].check(ProtocolTCP, addr, now)
 }
 
