@@ -212,6 +212,14 @@ func Compile(policies []*Policy, opts CompileOptions) (*Engine, error) {
 // order of Result.Policies.
 func (e *Engine) Policies() []*Policy { return e.policies }
 
+// NamesAuthenticationContext reports whether a policy that is on or in
+// report-only mode names the authentication context claim ("c1"):
+// whether asking for the context means anything beyond the sign-in.
+func (e *Engine) NamesAuthenticationContext(claim string) bool {
+	n, ok := authContextNumber(claim)
+	return ok && e.authCtx[n] != nil
+}
+
 // Notes lists what the engine cannot evaluate exactly in the named
 // locations (the policies' own notes come from ParsePolicy).
 func (e *Engine) Notes() []Note { return e.notes }

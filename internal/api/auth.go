@@ -41,13 +41,14 @@ func (s *Server) authorize(r *http.Request, rt *Route, c *call) error {
 		if err != nil {
 			return err
 		}
-		c.principal, c.mfa = tok.PrincipalID, slices.Contains(tok.AMR, "mfa")
+		c.principal, c.methods = tok.PrincipalID, signin.MethodsFromAMR(tok.AMR)
+		c.mfa = slices.Contains(tok.AMR, "mfa")
 	case ok && strings.EqualFold(scheme, "Bearer") && s.opts.AccessTokens != nil && strings.Count(secret, ".") == 2 && len(secret) <= 8192:
-		sub, mfa, err := s.opts.AccessTokens.VerifyAccessToken(r.Context(), secret, s.opts.AccessTokenClient)
+		sub, methods, err := s.opts.AccessTokens.VerifyAccessToken(r.Context(), secret, s.opts.AccessTokenClient)
 		if err != nil {
 			return problemf(http.StatusUnauthorized, CodeUnauthenticated, "the access token is invalid, expired or revoked; sign in again")
 		}
-		c.principal, c.mfa = sub, mfa
+		c.principal, c.methods, c.mfa = sub, methods, signin.Strength(methods) >= signin.StrengthMultifactor
 	default:
 		return problemf(http.StatusUnauthorized, CodeUnauthenticated, "malformed Authorization header: want \"Bearer vrt_...\" or a Verity access token")
 	}

@@ -8,8 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/verityhq/verity/internal/access"
+	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/pim"
 	"github.com/verityhq/verity/internal/rbac"
+	"github.com/verityhq/verity/internal/signin"
 	"github.com/verityhq/verity/internal/strictjson"
 )
 
@@ -43,11 +46,49 @@ func (s *Server) pimService() *pim.Service {
 }
 
 // pimCaller is the caller as PIM sees it: who, how they signed in, and
-// whether they may manage role assignments at scope.
-func (s *Server) pimCaller(r *http.Request, c *call, roleKind, scope string) pim.Caller {
-	// Verity's tokens carry no authentication context claims yet: a role
-	// whose settings name one cannot be activated through the API.
-	return pim.Caller{ID: c.principal, MFA: c.mfa, Admin: s.may(r, c, pimWrite, pimScope(roleKind, scope))}
+// whether they may manage role assignments at scope — and, when the
+// settings of role at scope name an authentication context, whether the
+// caller's sign-in meets it.
+func (s *Server) pimCaller(r *http.Request, c *call, roleKind, role, scope string) pim.Caller {
+	caller := pim.Caller{ID: c.principal, MFA: c.mfa, Admin: s.may(r, c, pimWrite, pimScope(roleKind, scope))}
+	if role == "" {
+		return caller
+	}
+	if roleKind == "" {
+		roleKind = pim.RoleKindRBAC
+	}
+	if p, err := pim.GetPolicy(r.Context(), s.opts.Store, roleKind, role, scope); err == nil && p.AuthenticationContext != "" &&
+		s.authContextMet(r, c, p.AuthenticationContext) {
+		caller.AuthContexts = []string{p.AuthenticationContext}
+	}
+	return caller
+}
+
+// authContextMet decides, as Entra does when a PIM activation asks for an
+// authentication context, whether the caller's sign-in meets claim:
+// conditional access evaluated for the context — the caller, their
+// address, the methods their token carries — lets it through. When no
+// policy that is on or in report-only mode names the context, a second
+// factor stands in (PIM's documented fallback).
+func (s *Server) authContextMet(r *http.Request, c *call, claim string) bool {
+	snap := s.opts.Live.Current()
+	eng, err := snap.Access()
+	if err != nil {
+		return false // conditional access cannot be evaluated: fail closed
+	}
+	if !eng.NamesAuthenticationContext(claim) {
+		return c.mfa
+	}
+	if s.opts.SignIn == nil || snap.Directory().PrincipalKind(c.principal) != directory.KindUser {
+		return false
+	}
+	now := time.Now()
+	req := s.opts.SignIn.AccessRequest(&signin.Session{UserID: c.principal, Methods: c.methods}, "", remoteAddr(r), r.UserAgent(), now)
+	req.Applications, req.AuthenticationContext, req.ClientApp = nil, claim, access.ClientAppMobileAndDesktop
+	req.Resolve(access.SnapshotPrincipals{Snapshot: snap.Directory()})
+	var res access.Result
+	eng.Evaluate(&req, &res)
+	return res.Outcome == access.OutcomeNotApplied || res.Outcome == access.OutcomeGrant
 }
 
 // may reports whether the caller holds action at scope, for a handler
@@ -87,7 +128,7 @@ func (s *Server) createPIMRequest(w http.ResponseWriter, r *http.Request, c *cal
 	if req.ID != "" || req.Status != "" || len(req.Approvals) > 0 {
 		return invalid(strictjson.Errorf("id", "id, status and approvals are the service's to set"))
 	}
-	out, err := s.pimService().Submit(r.Context(), s.pimCaller(r, c, req.RoleKind, req.Scope), req)
+	out, err := s.pimService().Submit(r.Context(), s.pimCaller(r, c, req.RoleKind, req.RoleDefinitionID, req.Scope), req)
 	if err != nil {
 		return pimProblem(err)
 	}
@@ -167,7 +208,7 @@ func (s *Server) decidePIMRequest(approve bool) handlerFunc {
 		if err != nil {
 			return pimProblem(err)
 		}
-		out, err := s.pimService().Decide(r.Context(), s.pimCaller(r, c, req.RoleKind, req.Scope), req.ID, approve, body.Justification)
+		out, err := s.pimService().Decide(r.Context(), s.pimCaller(r, c, req.RoleKind, "", req.Scope), req.ID, approve, body.Justification)
 		if err != nil {
 			return pimProblem(err)
 		}

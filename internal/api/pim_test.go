@@ -1,10 +1,14 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/verityhq/verity/internal/authn"
+	"github.com/verityhq/verity/internal/store"
 )
 
 // TestPIMOverAPI: an administrator sets a role's settings (approval by
@@ -110,5 +114,68 @@ func TestPIMOverAPI(t *testing.T) {
 	}
 	if strings.Contains(e.logs.String(), "correct horse") {
 		t.Error("a password in the log")
+	}
+}
+
+// TestPIMAuthenticationContext: a role whose settings ask for the
+// authentication context c1. With no conditional access policy naming c1,
+// PIM's fallback asks for a second factor: a password-only token is
+// refused and an MFA one would do. Once a policy names c1 its controls
+// decide: a compliant device (which a token cannot show) refuses even the
+// MFA token; MFA lets it through, and still refuses the password-only one.
+func TestPIMAuthenticationContext(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	alice := e.createUser("alice@contoso.com")
+	mint := func(amr ...string) string {
+		secret, hash := authn.NewToken()
+		if err := e.st.CreateToken(context.Background(), store.Token{Hash: hash, PrincipalID: alice, CreatedAt: time.Now(),
+			ExpiresAt: time.Now().Add(time.Hour), Description: "test", AMR: amr}); err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	pwd, mfa := mint("pwd"), mint("pwd", "otp", "mfa")
+	const scope = "/apps/payroll"
+	for _, role := range []string{"Contributor", "Reader"} {
+		e.admin("POST", "/api/v1/pim/requests", map[string]any{"requestType": "AdminAssign", "principalId": alice, "roleDefinitionId": role,
+			"scope": scope, "scheduleInfo": map[string]any{"expiration": map[string]any{"type": "AfterDuration", "duration": "P30D"}}}).want(http.StatusCreated)
+		e.admin("PUT", "/api/v1/pim/policies", map[string]any{"roleDefinitionId": role, "scope": scope,
+			"policy": map[string]any{"activationMaxDuration": "PT4H", "requireMfa": false, "requireJustification": false, "authenticationContext": "c1",
+				"approvalTimeout": "P1D", "eligibilityMaxDuration": "P365D", "assignmentMaxDuration": "P180D"}}).want(http.StatusOK)
+	}
+	activate := func(role string) map[string]any {
+		return map[string]any{"requestType": "SelfActivate", "roleDefinitionId": role, "scope": scope}
+	}
+	e.call(pwd, "POST", "/api/v1/pim/requests", activate("Contributor")).problem(http.StatusUnauthorized, "AuthenticationContextRequired", "")
+
+	var pol struct{ ID string }
+	e.admin("POST", "/api/v1/identity/conditionalAccess/policies", map[string]any{"displayName": "c1 needs a compliant device", "state": "enabled",
+		"conditions": map[string]any{"users": map[string]any{"includeUsers": []string{alice}}, "clientAppTypes": []string{"all"},
+			"applications": map[string]any{"includeAuthenticationContextClassReferences": []string{"c1"}}},
+		"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"compliantDevice"}}}).want(http.StatusCreated).decode(&pol)
+	e.caughtUp()
+	e.call(mfa, "POST", "/api/v1/pim/requests", activate("Contributor")).problem(http.StatusUnauthorized, "AuthenticationContextRequired", "")
+
+	e.admin("PATCH", "/api/v1/identity/conditionalAccess/policies/"+pol.ID, map[string]any{
+		"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"mfa"}}}).want(http.StatusNoContent)
+	e.caughtUp()
+	e.call(pwd, "POST", "/api/v1/pim/requests", activate("Contributor")).problem(http.StatusUnauthorized, "AuthenticationContextRequired", "")
+	var req struct{ Status string }
+	e.call(mfa, "POST", "/api/v1/pim/requests", activate("Contributor")).want(http.StatusCreated).decode(&req)
+	if req.Status != "Provisioned" {
+		t.Fatalf("activation with the context met: %+v", req)
+	}
+}
+
+// caughtUp waits until this node's snapshot holds every committed write.
+func (e *env) caughtUp() {
+	e.t.Helper()
+	rev, err := e.st.Revision(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.live.WaitFor(context.Background(), rev); err != nil {
+		e.t.Fatal(err)
 	}
 }

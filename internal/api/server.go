@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/verityhq/verity/internal/access"
 	"github.com/verityhq/verity/internal/audit"
 	"github.com/verityhq/verity/internal/authn"
 	"github.com/verityhq/verity/internal/config"
@@ -64,10 +65,10 @@ type Options struct {
 }
 
 // AccessTokenVerifier checks an access token for a client and returns its
-// subject and whether the sign-in behind it proved a second factor.
-// *oidc.Provider implements it.
+// subject and the methods of the sign-in behind it. *oidc.Provider
+// implements it.
 type AccessTokenVerifier interface {
-	VerifyAccessToken(ctx context.Context, token, clientID string) (subject string, mfa bool, err error)
+	VerifyAccessToken(ctx context.Context, token, clientID string) (subject string, methods access.AuthMethod, err error)
 }
 
 // Server is the admin API of one node.
@@ -128,8 +129,10 @@ type call struct {
 	// and the audit record names it.
 	revision int64
 	details  map[string]any
-	// mfa: the caller's sign-in behind its token proved a second factor.
-	mfa bool
+	// methods are those of the caller's sign-in behind its token (as its
+	// amr or claims say); mfa: they prove a second factor.
+	methods access.AuthMethod
+	mfa     bool
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c *call) error

@@ -100,8 +100,8 @@ func TestStepUpAndACR(t *testing.T) {
 	}
 	// A resource inside Verity (the admin API) learns the second factor
 	// from the access token.
-	if sub, mfa, err := e.p.VerifyAccessToken(context.Background(), tr.AccessToken, ""); err != nil || !mfa || sub != aliceID {
-		t.Fatalf("the MFA access token: %s %v %v", sub, mfa, err)
+	if sub, methods, err := e.p.VerifyAccessToken(context.Background(), tr.AccessToken, ""); err != nil || signin.Strength(methods) < signin.StrengthMultifactor || sub != aliceID {
+		t.Fatalf("the MFA access token: %s %v %v", sub, methods, err)
 	}
 	// acr_values asks for multifactor strength from an application with
 	// no policy: a password session steps up.
@@ -111,8 +111,8 @@ func TestStepUpAndACR(t *testing.T) {
 	if u2.Query().Get("code") == "" {
 		t.Fatal("password sign-in for the expenses app failed")
 	}
-	if _, mfa, err := e.p.VerifyAccessToken(context.Background(), e.exchange(sp, u2.Query().Get("code")).AccessToken, ""); err != nil || mfa {
-		t.Fatalf("a password-only access token: mfa %v %v", mfa, err)
+	if _, methods, err := e.p.VerifyAccessToken(context.Background(), e.exchange(sp, u2.Query().Get("code")).AccessToken, ""); err != nil || signin.Strength(methods) >= signin.StrengthMultifactor {
+		t.Fatalf("a password-only access token: %v %v", methods, err)
 	}
 	s := e.spa()
 	s.extra = url.Values{"acr_values": {signin.ACRMultifactor}}

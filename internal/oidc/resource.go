@@ -9,24 +9,27 @@ import (
 	"time"
 
 	"github.com/verityhq/verity/internal/access"
-	"github.com/verityhq/verity/internal/signin"
 )
 
 // VerifyAccessToken is how a resource inside Verity (the admin API)
 // accepts an access token this provider issued: a signature by a
 // published key, this issuer, not expired, issued to clientID (its
 // audience), its grant not revoked and its subject still able to sign in.
-// It returns the subject (a user or service principal object id) and
-// whether the user's sign-in behind the token proved a second factor.
-func (p *Provider) VerifyAccessToken(ctx context.Context, token, clientID string) (string, bool, error) {
+// It returns the subject (a user or service principal object id) and the
+// methods of the user's sign-in behind the token (none for an
+// application's own token).
+func (p *Provider) VerifyAccessToken(ctx context.Context, token, clientID string) (string, access.AuthMethod, error) {
 	info, err := p.InspectAccessToken(ctx, token)
 	if err != nil {
-		return "", false, err
+		return "", 0, err
 	}
 	if clientID != "" && !slices.Contains(info.Audience, clientID) {
-		return "", false, errors.New("access token: issued to another client")
+		return "", 0, errors.New("access token: issued to another client")
 	}
-	return info.Subject, !info.App && signin.Strength(info.Methods) >= signin.StrengthMultifactor, nil
+	if info.App {
+		return info.Subject, 0, nil
+	}
+	return info.Subject, info.Methods, nil
 }
 
 // AccessTokenInfo is what a verified access token says, for a resource

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/verityhq/verity/internal/access"
@@ -65,6 +66,30 @@ func (s *Session) AMR() []string {
 		out = append(out, "mfa")
 	}
 	return out
+}
+
+// MethodsFromAMR reads authentication method references back into
+// methods, for a credential that kept only its amr (an API token): the
+// least each value can mean — "otp" a software code, "fed" a federated
+// single factor, raised to a federated second factor by "mfa".
+func MethodsFromAMR(amr []string) access.AuthMethod {
+	var m access.AuthMethod
+	for _, v := range amr {
+		switch v {
+		case "pwd":
+			m |= access.MethodPassword
+		case "otp":
+			m |= access.MethodSoftwareOath
+		case "hwk":
+			m |= access.MethodFIDO2
+		case "fed":
+			m |= access.MethodFederatedSingleFactor
+		}
+	}
+	if m&access.MethodFederatedSingleFactor != 0 && slices.Contains(amr, "mfa") && Strength(m) < StrengthMultifactor {
+		m = m&^access.MethodFederatedSingleFactor | access.MethodFederatedMultiFactor
+	}
+	return m
 }
 
 // ACR is the session's authentication strength as an acr value.
