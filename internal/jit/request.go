@@ -2,7 +2,6 @@ package jit
 
 import (
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -144,6 +143,3 @@ type InitiatePort struct {
 	AllowedSourceAddressPrefix   string     `json:"allowedSourceAddressPrefix,omitempty"`
 	AllowedSourceAddressPrefixes []string   `json:"allowedSourceAddressPrefixes,omitempty"`
 }
-
-// sameResource compares resource ids as scopes compare: ignoring case.
-func sameResource(a, b string) bool { return strings.EqualFold(a, b) }
