@@ -50,6 +50,28 @@ type Config struct {
 	Audit Audit `json:"audit,omitempty"`
 	// Detect configures threat detection and automated response.
 	Detect Detect `json:"detect,omitempty"`
+	// PIM configures just-in-time roles.
+	PIM PIM `json:"pim,omitempty"`
+}
+
+// PIM configures just-in-time roles (docs/pim.md).
+type PIM struct {
+	// Notifications configures the webhooks that roles' settings name
+	// (notify) for their PIM events.
+	Notifications PIMNotifications `json:"notifications,omitempty"`
+}
+
+// PIMNotifications configures how PIM events are posted.
+type PIMNotifications struct {
+	// WebhookSecretFile holds the secret every notification is signed
+	// with, as Standard Webhooks says ("whsec_" and base64, one line).
+	// Without it nothing is posted, and each event that would have been is
+	// in the audit log as undelivered.
+	WebhookSecretFile string `json:"webhookSecretFile,omitempty"`
+	// Timeout bounds each attempt to post (1s–1m); Attempts is how many
+	// one event gets per webhook (1–10), 1s apart and doubling.
+	Timeout  Duration `json:"timeout,omitempty"`
+	Attempts int      `json:"attempts,omitempty"`
 }
 
 // Detect configures threat detection and automated response
@@ -500,6 +522,7 @@ func Default() Config {
 		Auth:    Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
 		Signing: Signing{Algorithm: "ES256", RotateEvery: Duration(30 * 24 * time.Hour)},
 		Audit:   Audit{CheckpointInterval: Duration(time.Minute)},
+		PIM:     PIM{Notifications: PIMNotifications{Timeout: Duration(10 * time.Second), Attempts: 3}},
 		Proxy: Proxy{Addr: "127.0.0.1:9443", ShutdownTimeout: Duration(20 * time.Second), ReadHeaderTimeout: Duration(10 * time.Second),
 			MaxHeaderBytes: 64 << 10, MaxBodyBytes: 64 << 20},
 	}
@@ -702,6 +725,15 @@ func (c Config) Validate() error {
 				return strictjson.Errorf(path+".webhookURL", "must be an http(s) URL")
 			}
 		}
+	}
+	if f := c.PIM.Notifications.WebhookSecretFile; strings.HasPrefix(f, "whsec_") {
+		return strictjson.Errorf("pim.notifications.webhookSecretFile", "must name the file that holds the secret, not the secret")
+	}
+	if d := c.PIM.Notifications.Timeout.D(); d < time.Second || d > time.Minute {
+		return strictjson.Errorf("pim.notifications.timeout", "must be between 1s and 1m")
+	}
+	if a := c.PIM.Notifications.Attempts; a < 1 || a > 10 {
+		return strictjson.Errorf("pim.notifications.attempts", "must be between 1 and 10")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

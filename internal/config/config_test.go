@@ -76,6 +76,11 @@ func TestLoadErrorsNameThePath(t *testing.T) {
 		{"sign-in URL without scheme", "proxy:\n  signInURL: verity.example.com\n", "proxy.signInURL: must be an http(s) URL"},
 		{"sign-in URL with a path", "proxy:\n  signInURL: https://verity.example.com/signin\n", "proxy.signInURL: must be an http(s) URL"},
 		{"sign-in URL with credentials", "proxy:\n  signInURL: https://a:b@verity.example.com\n", "proxy.signInURL: must be an http(s) URL"},
+		{"pim unknown setting", "pim:\n  notifications:\n    webhookSecret: x\n", "pim.notifications.webhookSecret: unknown field"},
+		{"pim no attempts", "pim:\n  notifications:\n    attempts: 0\n", "pim.notifications.attempts: must be between 1 and 10"},
+		{"pim too many attempts", "pim:\n  notifications:\n    attempts: 50\n", "pim.notifications.attempts: must be between 1 and 10"},
+		{"pim timeout", "pim:\n  notifications:\n    timeout: 2m\n", "pim.notifications.timeout: must be between 1s and 1m"},
+		{"pim attempts type", "pim:\n  notifications:\n    attempts: three\n", "pim.notifications.attempts: must be an integer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,5 +180,29 @@ func TestWitnessKeys(t *testing.T) {
 	cfg, err := Load("", []string{"VERITY_AUDIT_WITNESSES=" + key + ", other+0a0b0c0d+AQ=="})
 	if err != nil || len(cfg.Audit.Witnesses) != 2 || cfg.Audit.Witnesses[0] != key {
 		t.Fatalf("%q %v", cfg.Audit.Witnesses, err)
+	}
+}
+
+func TestPIMNotifications(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("", nil)
+	if err != nil || cfg.PIM.Notifications.Timeout.D() != 10*time.Second || cfg.PIM.Notifications.Attempts != 3 || cfg.PIM.Notifications.WebhookSecretFile != "" {
+		t.Fatalf("defaults %+v %v", cfg.PIM, err)
+	}
+	cfg, err = Load(writeFile(t, "pim:\n  notifications:\n    webhookSecretFile: /etc/verity/pim-webhook.secret\n    timeout: 5s\n"),
+		[]string{"VERITY_PIM_NOTIFICATIONS_ATTEMPTS=5"})
+	if err != nil || cfg.PIM.Notifications.WebhookSecretFile != "/etc/verity/pim-webhook.secret" || cfg.PIM.Notifications.Timeout.D() != 5*time.Second ||
+		cfg.PIM.Notifications.Attempts != 5 {
+		t.Fatalf("loaded %+v %v", cfg.PIM, err)
+	}
+	cfg, err = Load("", []string{"VERITY_PIM_NOTIFICATIONS_WEBHOOK_SECRET_FILE=/run/secrets/pim"})
+	if err != nil || cfg.PIM.Notifications.WebhookSecretFile != "/run/secrets/pim" {
+		t.Fatalf("from the environment %+v %v", cfg.PIM, err)
+	}
+	// The secret itself where its file belongs: refused, and not repeated.
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	_, err = Load("", []string{"VERITY_PIM_NOTIFICATIONS_WEBHOOK_SECRET_FILE=" + secret})
+	if err == nil || !strings.Contains(err.Error(), "pim.notifications.webhookSecretFile: must name the file") || strings.Contains(err.Error(), "MfKQ9r8") {
+		t.Fatalf("a secret in place of its file: %v", err)
 	}
 }

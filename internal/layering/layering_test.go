@@ -78,7 +78,7 @@ var thirdParty = []string{
 	"github.com/leodido/go-syslog/v4",                          // the audit log's syslog sink: RFC 5424 messages
 	"go.opentelemetry.io/proto/otlp",                           // the audit log's OTLP sink: OpenTelemetry log records
 	"google.golang.org/protobuf",                               // encoding the OTLP records
-	"github.com/standard-webhooks/standard-webhooks/libraries", // detection's webhooks: Standard Webhooks signatures
+	"github.com/standard-webhooks/standard-webhooks/libraries", // detection's and PIM's webhooks: Standard Webhooks signatures
 }
 
 type pkg struct {

@@ -7,7 +7,8 @@
 // unifiedRoleManagementPolicy rules; requests follow ARM's
 // roleAssignmentScheduleRequests (SelfActivate, SelfDeactivate,
 // SelfExtend, SelfRenew, AdminAssign, AdminRemove, ...). Every step is a
-// store transaction that carries its audit record.
+// store transaction that carries its audit record; the Notifier follows
+// those records and tells the roles' webhooks.
 package pim
 
 import (
@@ -52,9 +53,12 @@ type Policy struct {
 	// AssignmentRequireJustification: an administrator's active assignment
 	// needs a justification.
 	AssignmentRequireJustification bool `json:"assignmentRequireJustification"`
-	// Notify are webhook URLs told of every request and its outcome
-	// (Graph's notification rules name e-mail recipients; Verity posts).
-	Notify []string `json:"notify,omitempty"`
+	// Notify are webhook URLs told of the role's requests, activations
+	// and assignments (see Notifier); Notifications, Graph's notification
+	// rules, say which events are sent and whom each names (Graph sends
+	// e-mail; Verity posts, and the receiver tells them).
+	Notify        []string           `json:"notify,omitempty"`
+	Notifications []NotificationRule `json:"notificationRules,omitempty"`
 }
 
 // DefaultPolicy is Microsoft's documented default for a role: eligible
@@ -85,12 +89,7 @@ func (p *Policy) Validate() error {
 	case len(p.Approvers) > 100:
 		return errors.New("approvers: at most 100")
 	}
-	for i, u := range p.Notify {
-		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			return fmt.Errorf("notify[%d]: must be an http(s) URL", i)
-		}
-	}
-	return nil
+	return validateNotify(p.Notify, p.Notifications)
 }
 
 func validClaim(c string) bool {
@@ -122,13 +121,17 @@ type graphRule struct {
 			} `json:"primaryApprovers"`
 		} `json:"approvalStages"`
 	} `json:"setting"`
-	NotificationRecipients []string `json:"notificationRecipients"`
+	NotificationType           string   `json:"notificationType"`
+	RecipientType              string   `json:"recipientType"`
+	NotificationLevel          string   `json:"notificationLevel"`
+	IsDefaultRecipientsEnabled *bool    `json:"isDefaultRecipientsEnabled"`
+	NotificationRecipients     []string `json:"notificationRecipients"`
 }
 
 // PolicyFromGraphRules reads the rules of a Graph unifiedRoleManagementPolicy
 // (the `rules` array, as Graph returns it with $expand=rules) over the
-// defaults. Rules Verity does not apply (notifications by e-mail) are
-// read and left; an unknown rule id is an error naming it.
+// defaults. Notification rules say which webhook events are sent and
+// whom they name; an unknown rule id is an error naming it.
 func PolicyFromGraphRules(rules json.RawMessage) (Policy, error) {
 	var list []graphRule
 	if err := json.Unmarshal(rules, &list); err != nil {
@@ -186,9 +189,11 @@ func PolicyFromGraphRules(rules json.RawMessage) (Policy, error) {
 				p.AuthenticationContext = *r.ClaimValue
 			}
 		default:
-			if !strings.HasPrefix(r.ID, "Notification_") {
-				return Policy{}, fmt.Errorf("%s: not a rule Verity knows", at)
+			n, err := r.notificationRule()
+			if err != nil {
+				return Policy{}, fmt.Errorf("%s: %w", at, err)
 			}
+			p.Notifications = append(p.Notifications, n)
 		}
 	}
 	if err := p.Validate(); err != nil {

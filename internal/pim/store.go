@@ -208,7 +208,7 @@ func (s *Service) SetPolicy(ctx context.Context, actor string, rec PolicyRecord)
 	}
 	ctx, _ = store.AuditWith(ctx, func(rev int64, _ []store.Change) store.AuditEvent {
 		details, _ := json.Marshal(map[string]any{"revision": rev, "roleKind": rec.RoleKind, "roleDefinitionId": rec.RoleDefinitionID,
-			"scope": rec.Scope, "policy": rec.Policy})
+			"scope": rec.Scope, "policy": rec.Policy.audited()})
 		return store.AuditEvent{Time: s.now(), Actor: actor, Action: "pim.setPolicy", Target: "/pim/policies/" + policyID(rec.RoleKind, rec.RoleDefinitionID, rec.Scope),
 			Result: "success", Details: details}
 	})
