@@ -66,7 +66,7 @@ func Load(ctx context.Context, r store.Reader, now time.Time) (*Gate, error) {
 	var policies []Policy
 	var requests []Request
 	var bad error
-	err := eachObject(ctx, r, PolicyKind, func(o store.Object) error {
+	err := store.Each(ctx, r, PolicyKind, func(o store.Object) error {
 		var p Policy
 		if err := json.Unmarshal(o.Body, &p); err != nil {
 			bad = fmt.Errorf("jit policy %s: %w", o.ID, err)
@@ -78,7 +78,7 @@ func Load(ctx context.Context, r store.Reader, now time.Time) (*Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = eachObject(ctx, r, RequestKind, func(o store.Object) error {
+	err = store.Each(ctx, r, RequestKind, func(o store.Object) error {
 		var q Request
 		if err := json.Unmarshal(o.Body, &q); err != nil {
 			bad = fmt.Errorf("jit request %s: %w", o.ID, err)

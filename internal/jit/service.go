@@ -117,29 +117,10 @@ func getPolicy(ctx context.Context, r store.Reader, name string) (*Policy, int64
 	return &p, o.Revision, nil
 }
 
-func eachObject(ctx context.Context, r store.Reader, kind string, fn func(store.Object) error) error {
-	after := ""
-	for {
-		page, err := r.List(ctx, kind, store.ListOptions{AfterID: after, Limit: 1000})
-		if err != nil {
-			return fmt.Errorf("list %s: %w", kind, err)
-		}
-		for _, o := range page {
-			if err := fn(o); err != nil {
-				return err
-			}
-		}
-		if len(page) < 1000 {
-			return nil
-		}
-		after = page[len(page)-1].ID
-	}
-}
-
 // Policies lists every policy (without requests).
 func Policies(ctx context.Context, r store.Reader) ([]Policy, error) {
 	var out []Policy
-	err := eachObject(ctx, r, PolicyKind, func(o store.Object) error {
+	err := store.Each(ctx, r, PolicyKind, func(o store.Object) error {
 		var p Policy
 		if err := json.Unmarshal(o.Body, &p); err != nil {
 			return fmt.Errorf("jit policy %s: %w", o.ID, err)
@@ -193,7 +174,7 @@ func Requests(ctx context.Context, r store.Reader, keep func(*Request) bool) ([]
 }
 
 func eachRequest(ctx context.Context, r store.Reader, fn func(*Request, int64) error) error {
-	return eachObject(ctx, r, RequestKind, func(o store.Object) error {
+	return store.Each(ctx, r, RequestKind, func(o store.Object) error {
 		var q Request
 		if err := json.Unmarshal(o.Body, &q); err != nil {
 			return fmt.Errorf("jit request %s: %w", o.ID, err)
@@ -247,7 +228,7 @@ func (s *Service) PutPolicy(ctx context.Context, caller Caller, p Policy) (out P
 				}
 			}
 		}
-		err = eachObject(ctx, tx, PolicyKind, func(o store.Object) error {
+		err = store.Each(ctx, tx, PolicyKind, func(o store.Object) error {
 			if o.ID == policyKey(p.Name) {
 				return nil
 			}
