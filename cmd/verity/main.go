@@ -54,7 +54,7 @@ proxy with 'verity proxy --config FILE'; manage a tenant as code with
 	root.SetErr(stderr)
 	root.AddCommand(
 		newUpCmd(), newServerCmd(), newProxyCmd(), newConfigCmd(), newVersionCmd(),
-		newLoginCmd(), newLogoutCmd(), newApplyCmd(), newExportCmd(), newAdminCmd(), newAccessCmd(), newRBACCmd(), newAuditCmd(), newAlertsCmd(), newRiskCmd(), newPIMCmd(), newJITCmd(),
+		newLoginCmd(), newLogoutCmd(), newApplyCmd(), newExportCmd(), newAdminCmd(), newAccessCmd(), newRBACCmd(), newAuditCmd(), newAlertsCmd(), newRiskCmd(), newPIMCmd(), newReviewsCmd(), newJITCmd(),
 	)
 	return root
 }

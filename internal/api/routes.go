@@ -82,6 +82,7 @@ func (s *Server) registerRoutes() {
 	s.handle(http.MethodGet, v1+"/pim/policies", "pim.policies.get", authenticated, s.getPIMPolicy)
 	s.handle(http.MethodPut, v1+"/pim/policies", "pim.policies.set", authenticated, s.putPIMPolicy)
 	s.handle(http.MethodGet, v1+"/pim/findings", "pim.findings", allow(pimRead, "/"), s.pimFindings)
+	s.accessReviews(v1 + "/accessReviews") // access reviews (docs/access-reviews.md): the handlers check each caller
 	s.handle(http.MethodGet, v1+"/identityProtection/riskyUsers", "riskyUsers.list", allow("Verity.Identity/riskyUsers/read", "/identity"), s.listRiskyUsers)
 	s.handle(http.MethodPost, v1+"/identityProtection/riskyUsers/confirmCompromised", "riskyUsers.confirmCompromised", allow("Verity.Identity/riskyUsers/write", "/identity"), s.setRisk(detect.RiskConfirmedCompromised))
 	s.handle(http.MethodPost, v1+"/identityProtection/riskyUsers/dismiss", "riskyUsers.dismiss", allow("Verity.Identity/riskyUsers/write", "/identity"), s.setRisk(detect.RiskDismissed))
