@@ -67,7 +67,7 @@ func Findings(ctx context.Context, st store.Reader, now time.Time, opts Findings
 		}
 	}
 	owner, _ := rbac.LookupRole("Owner")
-	err := eachObject(ctx, st, rbac.Kind, func(o store.Object) error {
+	err := store.Each(ctx, st, rbac.Kind, func(o store.Object) error {
 		var a rbac.Assignment
 		if err := json.Unmarshal(o.Body, &a); err != nil {
 			return fmt.Errorf("role assignment %s: %w", o.ID, err)
@@ -88,7 +88,7 @@ func Findings(ctx context.Context, st store.Reader, now time.Time, opts Findings
 	if err != nil {
 		return nil, err
 	}
-	err = eachObject(ctx, st, directory.RoleAssignments.Name(), func(o store.Object) error {
+	err = store.Each(ctx, st, directory.RoleAssignments.Name(), func(o store.Object) error {
 		a, err := directory.RoleAssignments.FromObject(o)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func Findings(ctx context.Context, st store.Reader, now time.Time, opts Findings
 	}
 	// Eligibilities never activated.
 	activated := map[string]bool{}
-	if err := eachObject(ctx, st, RequestKind, func(o store.Object) error {
+	if err := store.Each(ctx, st, RequestKind, func(o store.Object) error {
 		var r Request
 		if err := json.Unmarshal(o.Body, &r); err != nil {
 			return fmt.Errorf("request %s: %w", o.ID, err)

@@ -140,7 +140,7 @@ type itemBuilder struct {
 }
 
 func (b *itemBuilder) customRoleNames(ctx context.Context, r store.Reader) error {
-	return eachObject(ctx, r, rbac.DefinitionKind, func(o store.Object) error {
+	return store.Each(ctx, r, rbac.DefinitionKind, func(o store.Object) error {
 		var def rbac.RoleDefinition
 		if err := json.Unmarshal(o.Body, &def); err != nil {
 			return fmt.Errorf("role definition %s: %w", o.ID, err)
@@ -165,7 +165,7 @@ func (b *itemBuilder) grants(ctx context.Context, r store.Reader, at time.Time) 
 	kind := b.def.Scope.RoleKind
 	var err error
 	if kind == RoleKindDirectory {
-		err = eachObject(ctx, r, directory.RoleAssignments.Name(), func(o store.Object) error {
+		err = store.Each(ctx, r, directory.RoleAssignments.Name(), func(o store.Object) error {
 			a, err := directory.RoleAssignments.FromObject(o)
 			if err != nil {
 				return err
@@ -181,7 +181,7 @@ func (b *itemBuilder) grants(ctx context.Context, r store.Reader, at time.Time) 
 			return nil
 		})
 	} else {
-		err = eachObject(ctx, r, rbac.Kind, func(o store.Object) error {
+		err = store.Each(ctx, r, rbac.Kind, func(o store.Object) error {
 			var a rbac.Assignment
 			if err := json.Unmarshal(o.Body, &a); err != nil {
 				return fmt.Errorf("role assignment %s: %w", o.ID, err)
@@ -196,7 +196,7 @@ func (b *itemBuilder) grants(ctx context.Context, r store.Reader, at time.Time) 
 	if err != nil || !b.def.Scope.IncludeEligible {
 		return out, err
 	}
-	err = eachObject(ctx, r, EligibilityKind, func(o store.Object) error {
+	err = store.Each(ctx, r, EligibilityKind, func(o store.Object) error {
 		var e Eligibility
 		if err := json.Unmarshal(o.Body, &e); err != nil {
 			return fmt.Errorf("eligibility %s: %w", o.ID, err)

@@ -171,7 +171,7 @@ func GetReview(ctx context.Context, r store.Reader, id string, now time.Time) (R
 // ListReviews lists every definition, with its status at now.
 func ListReviews(ctx context.Context, r store.Reader, now time.Time) ([]ReviewDefinition, error) {
 	var out []ReviewDefinition
-	err := eachObject(ctx, r, ReviewDefinitionKind, func(o store.Object) error {
+	err := store.Each(ctx, r, ReviewDefinitionKind, func(o store.Object) error {
 		var d ReviewDefinition
 		if err := json.Unmarshal(o.Body, &d); err != nil {
 			return fmt.Errorf("access review %s: %w", o.ID, err)

@@ -28,7 +28,7 @@ type ReviewSweep struct {
 func (rv *Reviews) Sweep(ctx context.Context) (ReviewSweep, error) {
 	var out ReviewSweep
 	var defs []ReviewDefinition
-	if err := eachObject(ctx, rv.svc.st, ReviewDefinitionKind, func(o store.Object) error {
+	if err := store.Each(ctx, rv.svc.st, ReviewDefinitionKind, func(o store.Object) error {
 		var d ReviewDefinition
 		if err := json.Unmarshal(o.Body, &d); err != nil {
 			return fmt.Errorf("access review %s: %w", o.ID, err)

@@ -336,7 +336,7 @@ func activations(ctx context.Context, r store.Reader, roleKind string) ([]activa
 		kind = directory.RoleAssignments.Name()
 	}
 	var out []activation
-	err := eachObject(ctx, r, kind, func(o store.Object) error {
+	err := store.Each(ctx, r, kind, func(o store.Object) error {
 		var a activation
 		if roleKind == RoleKindDirectory {
 			v, err := directory.RoleAssignments.FromObject(o)
@@ -735,7 +735,7 @@ func (s *Service) Cancel(ctx context.Context, caller Caller, requestID string) (
 func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) {
 	now := s.now()
 	var pending []string
-	if err := eachObject(ctx, s.st, RequestKind, func(o store.Object) error {
+	if err := store.Each(ctx, s.st, RequestKind, func(o store.Object) error {
 		var r Request
 		if err := json.Unmarshal(o.Body, &r); err != nil {
 			return fmt.Errorf("request %s: %w", o.ID, err)

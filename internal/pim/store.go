@@ -13,28 +13,8 @@ import (
 	"github.com/verityhq/verity/internal/store"
 )
 
-// eachObject calls fn for every object of kind, page by page.
-func eachObject(ctx context.Context, r store.Reader, kind string, fn func(store.Object) error) error {
-	after := ""
-	for {
-		page, err := r.List(ctx, kind, store.ListOptions{AfterID: after, Limit: 1000})
-		if err != nil {
-			return fmt.Errorf("list %s: %w", kind, err)
-		}
-		for _, o := range page {
-			if err := fn(o); err != nil {
-				return err
-			}
-		}
-		if len(page) < 1000 {
-			return nil
-		}
-		after = page[len(page)-1].ID
-	}
-}
-
 func eachEligibility(ctx context.Context, r store.Reader, fn func(*Eligibility) error) error {
-	return eachObject(ctx, r, EligibilityKind, func(o store.Object) error {
+	return store.Each(ctx, r, EligibilityKind, func(o store.Object) error {
 		var e Eligibility
 		if err := json.Unmarshal(o.Body, &e); err != nil {
 			return fmt.Errorf("eligibility %s: %w", o.ID, err)
@@ -120,7 +100,7 @@ func GetRequest(ctx context.Context, r store.Reader, id string) (Request, error)
 // Requests lists the requests, oldest first, that keep returns true for.
 func Requests(ctx context.Context, r store.Reader, keep func(*Request) bool) ([]Request, error) {
 	var out []Request
-	err := eachObject(ctx, r, RequestKind, func(o store.Object) error {
+	err := store.Each(ctx, r, RequestKind, func(o store.Object) error {
 		var req Request
 		if err := json.Unmarshal(o.Body, &req); err != nil {
 			return fmt.Errorf("request %s: %w", o.ID, err)
