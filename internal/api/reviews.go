@@ -30,8 +30,8 @@ func (s *Server) accessReviews(base string) {
 	s.handle(http.MethodDelete, base+"/definitions/{id}", "accessReviews.definitions.delete", authenticated, s.deleteReview)
 	s.handle(http.MethodGet, base+"/definitions/{id}/instances", "accessReviews.instances.list", authenticated, s.listReviewInstances)
 	s.handle(http.MethodGet, base+"/instances/{id}", "accessReviews.instances.get", authenticated, s.getReviewInstance)
-	s.handle(http.MethodPost, base+"/instances/{id}/stop", "accessReviews.instances.stop", authenticated, s.stopReviewInstance)
-	s.handle(http.MethodPost, base+"/instances/{id}/applyDecisions", "accessReviews.instances.applyDecisions", authenticated, s.applyReviewDecisions)
+	s.handle(http.MethodPost, base+"/instances/{id}/stop", "accessReviews.instances.stop", authenticated, s.manageReviewInstance((*pim.Reviews).Stop))
+	s.handle(http.MethodPost, base+"/instances/{id}/applyDecisions", "accessReviews.instances.applyDecisions", authenticated, s.manageReviewInstance((*pim.Reviews).Apply))
 	s.handle(http.MethodGet, base+"/instances/{id}/decisions", "accessReviews.decisions.list", authenticated, s.listReviewDecisions)
 	s.handle(http.MethodGet, base+"/decisions/me", "accessReviews.decisions.me", authenticated, s.myReviewDecisions)
 	s.handle(http.MethodPost, base+"/decisions/{id}", "accessReviews.decisions.record", authenticated, s.recordReviewDecision)
@@ -267,41 +267,28 @@ func (s *Server) getReviewInstance(w http.ResponseWriter, r *http.Request, c *ca
 	return writeJSON(w, http.StatusOK, inst)
 }
 
-// stopReviewInstance: POST /accessReviews/instances/{id}/stop.
-func (s *Server) stopReviewInstance(w http.ResponseWriter, r *http.Request, c *call) error {
-	rv := s.reviews()
-	inst, d, err := s.reviewInstance(r, c, rv)
-	if err != nil {
-		return err
+// manageReviewInstance is an administrator's step on an instance — stop
+// (POST .../stop: it ends now) or apply (POST .../applyDecisions: a
+// completed instance's denials carried out, one transaction each) — for
+// whoever may write role assignments at the definition's scope; each
+// step's transactions carry their audit records.
+func (s *Server) manageReviewInstance(step func(rv *pim.Reviews, ctx context.Context, actor pim.Identity, instanceID string) (pim.ReviewInstance, error)) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		rv := s.reviews()
+		inst, d, err := s.reviewInstance(r, c, rv)
+		if err != nil {
+			return err
+		}
+		if err := s.require(r.Context(), s.opts.Live.Current(), c, pimWrite, reviewScope(d)); err != nil {
+			return err
+		}
+		out, err := step(rv, r.Context(), s.identityOf(c.principal), inst.ID)
+		if err != nil {
+			return reviewProblem(err)
+		}
+		c.recorded = true
+		return writeJSON(w, http.StatusOK, out)
 	}
-	if err := s.require(r.Context(), s.opts.Live.Current(), c, pimWrite, reviewScope(d)); err != nil {
-		return err
-	}
-	out, err := rv.Stop(r.Context(), s.identityOf(c.principal), inst.ID)
-	if err != nil {
-		return reviewProblem(err)
-	}
-	c.recorded = true
-	return writeJSON(w, http.StatusOK, out)
-}
-
-// applyReviewDecisions: POST /accessReviews/instances/{id}/applyDecisions
-// carries out a completed instance's denials, one transaction each.
-func (s *Server) applyReviewDecisions(w http.ResponseWriter, r *http.Request, c *call) error {
-	rv := s.reviews()
-	inst, d, err := s.reviewInstance(r, c, rv)
-	if err != nil {
-		return err
-	}
-	if err := s.require(r.Context(), s.opts.Live.Current(), c, pimWrite, reviewScope(d)); err != nil {
-		return err
-	}
-	out, err := rv.Apply(r.Context(), s.identityOf(c.principal), inst.ID)
-	if err != nil {
-		return reviewProblem(err)
-	}
-	c.recorded = true // each removal carried its audit record
-	return writeJSON(w, http.StatusOK, out)
 }
 
 // decisionFilter reads ?decision=.

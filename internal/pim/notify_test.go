@@ -180,22 +180,7 @@ func notifyDirectory(t testing.TB, st store.Store) *directory.Snapshot {
 // store's assignments, compiled once, as the node does from its snapshot.
 func roleAdmins(t testing.TB, st store.Store) func(roleKind, scope string) []string {
 	t.Helper()
-	objs, err := st.List(context.Background(), rbac.Kind, store.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var as []rbac.Assignment
-	for _, o := range objs {
-		var a rbac.Assignment
-		if err := json.Unmarshal(o.Body, &a); err != nil {
-			t.Fatal(err)
-		}
-		as = append(as, a)
-	}
-	eng, err := rbac.Compile(nil, as, nil, rbac.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := storeEngine(t, st)
 	return func(roleKind, scope string) []string {
 		if roleKind == pim.RoleKindDirectory {
 			scope = "/directory"

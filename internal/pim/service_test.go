@@ -45,9 +45,9 @@ func setup(t *testing.T) (*pim.Service, store.Store, *clock) {
 	return s, st, c
 }
 
-// grants says whether principal may write at scope at t, by the role
-// assignments in the store — the question the decision engine answers.
-func grants(t *testing.T, st store.Store, principal string, at time.Time) bool {
+// storeEngine compiles the role assignments in the store, as a snapshot
+// does.
+func storeEngine(t testing.TB, st store.Store) *rbac.Engine {
 	t.Helper()
 	objs, err := st.List(context.Background(), rbac.Kind, store.ListOptions{})
 	if err != nil {
@@ -65,8 +65,15 @@ func grants(t *testing.T, st store.Store, principal string, at time.Time) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return eng
+}
+
+// grants says whether principal may write at scope at t, by the role
+// assignments in the store — the question the decision engine answers.
+func grants(t *testing.T, st store.Store, principal string, at time.Time) bool {
+	t.Helper()
 	var d rbac.Decision
-	eng.Check(&rbac.Request{PrincipalID: principal, Groups: []string{}, Action: "Microsoft.Web/sites/write", Scope: scope, Now: at}, &d)
+	storeEngine(t, st).Check(&rbac.Request{PrincipalID: principal, Groups: []string{}, Action: "Microsoft.Web/sites/write", Scope: scope, Now: at}, &d)
 	return d.Allowed
 }
 
