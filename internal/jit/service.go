@@ -183,6 +183,22 @@ func eachRequest(ctx context.Context, r store.Reader, fn func(*Request, int64) e
 	})
 }
 
+// requestPrefix starts the IDs of a requester's requests, so that they
+// are one range of IDs: a request finds the requester's older ones
+// without reading anyone else's.
+func requestPrefix(requestorID string) string { return strings.ToLower(requestorID) + "." }
+
+// eachRequestOf calls fn for the requests of one requester.
+func eachRequestOf(ctx context.Context, r store.Reader, requestorID string, fn func(*Request, int64) error) error {
+	return store.EachPrefixed(ctx, r, RequestKind, requestPrefix(requestorID), "", func(o store.Object) (bool, error) {
+		var q Request
+		if err := json.Unmarshal(o.Body, &q); err != nil {
+			return false, fmt.Errorf("jit request %s: %w", o.ID, err)
+		}
+		return true, fn(&q, o.Revision)
+	})
+}
+
 // GetRequest reads one request as it stands at now.
 func GetRequest(ctx context.Context, r store.Reader, id string, now time.Time) (Request, error) {
 	o, err := r.Get(ctx, RequestKind, strings.ToLower(id))
@@ -305,7 +321,7 @@ func (s *Service) Initiate(ctx context.Context, caller Caller, policyName string
 	if len(in.Justification) > maxJustification {
 		return Request{}, 0, invalid("justification", "at most %d characters", maxJustification)
 	}
-	q := Request{ID: uuid.NewString(), StartTimeUtc: now, Requestor: caller.Name, RequestorID: caller.ID, Justification: in.Justification}
+	q := Request{ID: requestPrefix(caller.ID) + uuid.NewString(), StartTimeUtc: now, Requestor: caller.Name, RequestorID: caller.ID, Justification: in.Justification}
 	if q.Requestor == "" {
 		q.Requestor = caller.ID
 	}
@@ -355,7 +371,7 @@ func (s *Service) Initiate(ctx context.Context, caller Caller, policyName string
 		}
 		// The requester's earlier requests for these ports give way.
 		var superseded []string
-		err = eachRequest(ctx, tx, func(old *Request, rev int64) error {
+		err = eachRequestOf(ctx, tx, caller.ID, func(old *Request, rev int64) error {
 			if old.RequestorID != caller.ID || !strings.EqualFold(old.Policy, p.Name) || !old.Open(now) {
 				return nil
 			}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -254,6 +255,36 @@ type Store interface {
 	// Engine names the engine: "sqlite" or "postgres".
 	Engine() string
 	Close() error
+}
+
+// EachPrefixed calls fn for the objects of kind whose ID starts with
+// prefix, in ID order, from just after after ("" for the first), reading
+// only that range; fn returns false to stop. IDs built as
+// owner + separator + unique part make an owner's objects one range.
+func EachPrefixed(ctx context.Context, r Reader, kind, prefix, after string, fn func(Object) (bool, error)) error {
+	const page = 500
+	cursor := prefix
+	if after > cursor {
+		cursor = after
+	}
+	for {
+		objs, err := r.List(ctx, kind, ListOptions{AfterID: cursor, Limit: page})
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			if !strings.HasPrefix(o.ID, prefix) {
+				return nil
+			}
+			if more, err := fn(o); err != nil || !more {
+				return err
+			}
+		}
+		if len(objs) < page {
+			return nil
+		}
+		cursor = objs[len(objs)-1].ID
+	}
 }
 
 // Each calls fn for every object of kind in ID order, reading r a page at
