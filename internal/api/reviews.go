@@ -58,6 +58,17 @@ func (s *Server) reviewVisible(r *http.Request, c *call, rv *pim.Reviews, d *pim
 	return s.may(r, c, pimRead, reviewScope(d)) || rv.IsReviewer(c.principal, d)
 }
 
+// shown is a definition as the caller may see it: its webhook URLs only
+// to those who may read role settings at its scope (as a role's notify
+// is shown), not to reviewers, since a URL's path or query may carry the
+// receiver's token.
+func (s *Server) shown(r *http.Request, c *call, d pim.ReviewDefinition) pim.ReviewDefinition {
+	if len(d.Notify) > 0 && !s.may(r, c, pimRead, reviewScope(&d)) {
+		d.Notify = nil
+	}
+	return d
+}
+
 // identityOf names a principal as reviews record it.
 func (s *Server) identityOf(id string) pim.Identity {
 	dir := s.opts.Live.Current().Directory()
@@ -133,7 +144,7 @@ func (s *Server) listReviews(w http.ResponseWriter, r *http.Request, c *call) er
 	out := []pim.ReviewDefinition{}
 	for i := range all {
 		if s.reviewVisible(r, c, rv, &all[i]) {
-			out = append(out, all[i])
+			out = append(out, s.shown(r, c, all[i]))
 		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"value": out})
@@ -157,7 +168,7 @@ func (s *Server) getReview(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, d)
+	return writeJSON(w, http.StatusOK, s.shown(r, c, *d))
 }
 
 // deleteReview: DELETE /accessReviews/definitions/{id}, with its

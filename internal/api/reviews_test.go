@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +219,76 @@ func TestReviewsOverAPI(t *testing.T) {
 		if actions[action] != actor {
 			t.Errorf("%s recorded by %q; want %q", action, actions[action], actor)
 		}
+	}
+}
+
+// TestReviewNotifyOverAPI: a definition's webhooks are read strictly and
+// checked with their path; its audit record names them by scheme, host
+// and digest, never by the path or query that carry the receiver's token;
+// an administrator of the scope reads them back, a reviewer does not.
+func TestReviewNotifyOverAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	const password = "correct horse battery staple 7"
+	bob := e.createUser("bob@contoso.com")
+	e.admin("POST", "/api/v1/users/bob@contoso.com/password", map[string]any{"password": password}).want(http.StatusNoContent)
+	bobTok, _ := e.login("bob@contoso.com", password)
+	const hook = "https://hooks.example.com/services/T0KEN/B0KEN?code=s3cr3t"
+	def := func(notify any, settings map[string]any) map[string]any {
+		s := map[string]any{"recurrence": map[string]any{"type": "onetime", "startDate": time.Now().UTC().Format(time.RFC3339)},
+			"instanceDurationInDays": 7}
+		for k, v := range settings {
+			s[k] = v
+		}
+		return map[string]any{"displayName": "Payroll access", "scope": map[string]any{"resourceScope": "/apps/payroll"},
+			"reviewers": []string{bob}, "notify": notify, "settings": s}
+	}
+	mail := map[string]any{"mailNotificationsEnabled": true}
+	const defs = "/api/v1/accessReviews/definitions"
+	e.admin("POST", defs, def("https://hooks.example.com/x", mail)).problem(http.StatusBadRequest, "InvalidRequest", "notify")
+	e.admin("POST", defs, def([]string{hook}, map[string]any{"reminderNotificationsEnabled": "yes"})).
+		problem(http.StatusBadRequest, "InvalidRequest", "settings.reminderNotificationsEnabled")
+	e.admin("POST", defs, def([]string{hook, "ftp://hooks.example.com/x"}, mail)).problem(http.StatusBadRequest, "InvalidAccessReview", "notify[1]")
+	e.admin("POST", defs, def([]string{hook, hook}, mail)).problem(http.StatusBadRequest, "InvalidAccessReview", "notify[1]")
+	e.admin("POST", defs, def([]string{hook}, nil)).problem(http.StatusBadRequest, "InvalidAccessReview", "notify")
+
+	var created struct {
+		ID       string
+		Notify   []string
+		Settings struct{ MailNotificationsEnabled, ReminderNotificationsEnabled bool }
+	}
+	e.admin("POST", defs, def([]string{hook}, mail)).want(http.StatusCreated).decode(&created)
+	if !slices.Equal(created.Notify, []string{hook}) || !created.Settings.MailNotificationsEnabled || created.Settings.ReminderNotificationsEnabled {
+		t.Fatalf("created %+v", created)
+	}
+	var read struct{ Notify []string }
+	e.admin("GET", defs+"/"+created.ID, nil).want(http.StatusOK).decode(&read)
+	if !slices.Equal(read.Notify, []string{hook}) {
+		t.Fatalf("the administrator reads %v", read.Notify)
+	}
+	for _, path := range []string{defs + "/" + created.ID, defs} {
+		if got := e.call(bobTok, "GET", path, nil).want(http.StatusOK); strings.Contains(string(got.body), "hooks.example.com") {
+			t.Fatalf("a reviewer reads the webhooks at %s: %s", path, got.body)
+		}
+	}
+
+	found := false
+	for _, ev := range e.audit() {
+		line := ev.Target + " " + string(ev.Details)
+		for _, leak := range []string{"T0KEN", "B0KEN", "s3cr3t", "/services/"} {
+			if strings.Contains(line, leak) {
+				t.Errorf("the audit record %s holds %q", ev.Action, leak)
+			}
+		}
+		if ev.Action == "accessReview.createDefinition" {
+			var d struct{ Notify []string }
+			if err := json.Unmarshal(ev.Details, &d); err != nil || len(d.Notify) != 1 || !strings.HasPrefix(d.Notify[0], "https://hooks.example.com (") {
+				t.Fatalf("the record names the webhooks %v %v", d.Notify, err)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no accessReview.createDefinition record")
 	}
 }

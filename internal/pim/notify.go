@@ -53,11 +53,14 @@ type notifyCursor struct {
 
 // Notifier follows the audit log and posts each PIM step to the Notify
 // webhooks of the role's settings, signed, with the recipients the
-// role's notification rules name. One notifier of a database posts at a
-// time (the holder of the "pimNotify" lease, apart from detection's), from
-// a cursor in the store that moves only past handled records: delivery is
-// at least once, and the webhook-id, the same on every attempt, node and
-// restart, lets receivers drop repeats.
+// role's notification rules name — and each access review instance's
+// start, reminder, completion and application to the Notify webhooks of
+// its definition, with its reviewers or its creator and administrators.
+// One notifier of a database posts at a time (the holder of the
+// "pimNotify" lease, apart from detection's), from a cursor in the store
+// that moves only past handled records: delivery is at least once, and
+// the webhook-id, the same on every attempt, node and restart, lets
+// receivers drop repeats.
 type Notifier struct {
 	st     store.Store
 	log    *slog.Logger

@@ -43,10 +43,6 @@ func (n *Notifier) deliver(ctx context.Context, ev *store.AuditEvent, note *Noti
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	requestID := ""
-	if note.Request != nil {
-		requestID = note.Request.ID
-	}
 	for i, u := range urls {
 		r := results[i]
 		if r.err == nil {
@@ -55,8 +51,15 @@ func (n *Notifier) deliver(ctx context.Context, ev *store.AuditEvent, note *Noti
 		}
 		n.log.Error("pim: notification not delivered", "event", note.ID, "type", note.Type, "endpoint", endpoint(u),
 			"attempts", r.attempts, "err", r.err)
-		details, _ := json.Marshal(map[string]any{"eventId": note.ID, "type": note.Type, "requestId": requestID,
-			"endpoint": endpoint(u), "attempts": r.attempts, "error": r.err.Error(), "auditLeaf": ev.Index})
+		fields := map[string]any{"eventId": note.ID, "type": note.Type, "endpoint": endpoint(u), "attempts": r.attempts,
+			"error": r.err.Error(), "auditLeaf": ev.Index}
+		switch {
+		case note.Request != nil:
+			fields["requestId"] = note.Request.ID
+		case note.Review != nil:
+			fields["instanceId"] = note.Review.InstanceID
+		}
+		details, _ := json.Marshal(fields)
 		if _, err := n.st.AppendAudit(ctx, store.AuditEvent{Time: n.now().UTC(), Actor: AuditActor, Action: NotificationAction,
 			Target: ev.Target, Result: "failure", Details: details}); err != nil {
 			return fmt.Errorf("pim: record an undelivered notification: %w", err)

@@ -47,9 +47,8 @@ type eventRule struct {
 
 // eventRules maps PIM's audit records to events; the first match wins.
 // A new kind of request record is one more row; records about something
-// else than a request (access reviews, once their definitions name
-// webhooks) are one more case in notification, with a payload beside
-// Request.
+// else than a request are one more case in notification, with a payload
+// beside Request (as access reviews have Review).
 var eventRules = []eventRule{
 	{action: "pim.selfActivate", status: StatusPendingApproval, typ: EventApprovalRequired, to: []string{RecipientApprover, RecipientRequestor}, critical: RecipientApprover},
 	{action: "pim.selfActivate", status: StatusProvisioned, typ: EventRoleActivated, to: []string{RecipientRequestor, RecipientAdmin}},
@@ -71,6 +70,9 @@ var eventRules = []eventRule{
 
 // notifiable reports whether records of action may be events.
 func notifiable(action string) bool {
+	if reviewEventType(action) != "" {
+		return true
+	}
 	for i := range eventRules {
 		if eventRules[i].action == action {
 			return true
@@ -117,8 +119,10 @@ type Notification struct {
 	Time    time.Time `json:"time"`
 	Actor   Person    `json:"actor"`
 	Summary string    `json:"summary"`
-	// Request is what the event is about (every pim.* event has one).
-	Request *Notified `json:"request,omitempty"`
+	// Request is what the event is about (every pim.* event has one);
+	// Review, for accessReview.* events, the review instance.
+	Request *Notified       `json:"request,omitempty"`
+	Review  *NotifiedReview `json:"review,omitempty"`
 	// Recipients by type; a type the role's notification rules leave out
 	// is absent.
 	Recipients Recipients `json:"recipients"`
@@ -156,11 +160,15 @@ type Person struct {
 	Mail              string `json:"mail,omitempty"`
 }
 
-// Recipients are an event's recipients by Entra's recipient types.
+// Recipients are an event's recipients by Entra's recipient types: those
+// of PIM's notification rules, and an access review's reviewers and
+// creator.
 type Recipients struct {
-	Requestor []Person `json:"requestor,omitempty"`
-	Approvers []Person `json:"approvers,omitempty"`
-	Admins    []Person `json:"admins,omitempty"`
+	Requestor []Person   `json:"requestor,omitempty"`
+	Approvers []Person   `json:"approvers,omitempty"`
+	Admins    []Person   `json:"admins,omitempty"`
+	Reviewers []Reviewer `json:"reviewers,omitempty"`
+	Creator   []Person   `json:"creator,omitempty"`
 }
 
 // maxRecipients is how many people one event names at most (Entra's
@@ -185,8 +193,11 @@ type auditDetails struct {
 // notification builds the event of an audit record and says where it
 // goes: nil when the record is no event or goes nowhere.
 func (n *Notifier) notification(ctx context.Context, ev *store.AuditEvent) (*Notification, []string, error) {
-	if strings.HasPrefix(ev.Action, "pim.") {
+	switch {
+	case strings.HasPrefix(ev.Action, "pim."):
 		return n.requestNotification(ctx, ev)
+	case strings.HasPrefix(ev.Action, "accessReview."):
+		return n.reviewNotification(ctx, ev)
 	}
 	return nil, nil, nil
 }

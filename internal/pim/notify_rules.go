@@ -96,19 +96,36 @@ func (p *Policy) notificationRule(recipient, group string) NotificationRule {
 	return NotificationRule{ID: id, Level: LevelAll, DefaultRecipients: true}
 }
 
-// validateNotify checks the webhook URLs and the notification rules.
-func validateNotify(notify []string, rules []NotificationRule) error {
+// webhookError is a webhook URL list at fault: Field is the JSON path
+// ("notify", "notify[2]"), Message what is wrong. It never quotes the URL,
+// whose path or query may carry the receiver's token.
+type webhookError struct{ Field, Message string }
+
+func (e *webhookError) Error() string { return e.Field + ": " + e.Message }
+
+// checkWebhooks checks the webhook URLs of a notify list — a role's
+// settings or an access review's — with the same limits: at most
+// maxNotify, each an http(s) URL with a host and no fragment, none twice.
+func checkWebhooks(notify []string) *webhookError {
 	if len(notify) > maxNotify {
-		return fmt.Errorf("notify: at most %d webhook URLs", maxNotify)
+		return &webhookError{"notify", fmt.Sprintf("at most %d webhook URLs", maxNotify)}
 	}
 	for i, s := range notify {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
-			return fmt.Errorf("notify[%d]: must be an http(s) URL with a host", i)
+			return &webhookError{fmt.Sprintf("notify[%d]", i), "must be an http(s) URL with a host"}
 		}
 		if slices.Contains(notify[:i], s) {
-			return fmt.Errorf("notify[%d]: listed twice", i)
+			return &webhookError{fmt.Sprintf("notify[%d]", i), "listed twice"}
 		}
+	}
+	return nil
+}
+
+// validateNotify checks the webhook URLs and the notification rules.
+func validateNotify(notify []string, rules []NotificationRule) error {
+	if err := checkWebhooks(notify); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for i, r := range rules {
@@ -170,12 +187,19 @@ func (r *graphRule) notificationRule() (NotificationRule, error) {
 // scheme, host and digest, since their path or query may carry the
 // receiver's token.
 func (p Policy) audited() Policy {
-	if len(p.Notify) > 0 {
-		names := make([]string, len(p.Notify))
-		for i, u := range p.Notify {
-			names[i] = endpoint(u)
-		}
-		p.Notify = names
-	}
+	p.Notify = auditedWebhooks(p.Notify)
 	return p
+}
+
+// auditedWebhooks names webhook URLs as audit records and logs show them:
+// scheme, host and the start of their digest (endpoint).
+func auditedWebhooks(urls []string) []string {
+	if len(urls) == 0 {
+		return urls
+	}
+	names := make([]string, len(urls))
+	for i, u := range urls {
+		names[i] = endpoint(u)
+	}
+	return names
 }

@@ -28,6 +28,10 @@ const (
 	ReviewDefinitionKind = "accessReviewScheduleDefinition"
 	ReviewInstanceKind   = "accessReviewInstance"
 	ReviewItemKind       = "accessReviewInstanceDecisionItem"
+	// ReviewReminderKind marks an instance whose reminder is recorded (its
+	// id is the instance's): created with the accessReview.remind record,
+	// so that the reminder is recorded once, whichever node sweeps.
+	ReviewReminderKind = "accessReviewReminder"
 )
 
 // Instance statuses. An instance is NotStarted until its start, then
@@ -152,6 +156,11 @@ type ReviewDefinition struct {
 	SelfReview        bool           `json:"selfReview,omitempty"`
 	FallbackReviewers []string       `json:"fallbackReviewers,omitempty"`
 	Settings          ReviewSettings `json:"settings"`
+	// Notify are webhook URLs told of its instances' start, reminder,
+	// completion and application (see Notifier), checked as a role's
+	// Notify are; which of those are posted, the settings'
+	// MailNotificationsEnabled and ReminderNotificationsEnabled say.
+	Notify []string `json:"notify,omitempty"`
 	// Status: NotStarted (no instance has started), InProgress, or
 	// Completed (no occurrence left to run).
 	Status          string    `json:"status,omitempty"`
@@ -185,6 +194,14 @@ type ReviewSettings struct {
 	// RecommendationsEnabled: each item recommends Deny for a principal
 	// without a successful sign-in in the last 30 days.
 	RecommendationsEnabled bool `json:"recommendationsEnabled"`
+	// MailNotificationsEnabled: reviewers are told when an instance
+	// starts, the creator and the scope's administrators when it completes
+	// and when its decisions are applied — Graph's mail to reviewers and
+	// the review's creator. ReminderNotificationsEnabled: reviewers with
+	// items not reviewed are reminded once, half-way through. Both post to
+	// the definition's Notify, and send nothing without it.
+	MailNotificationsEnabled     bool `json:"mailNotificationsEnabled"`
+	ReminderNotificationsEnabled bool `json:"reminderNotificationsEnabled"`
 }
 
 // Recurrence is when instances start: from StartDate, once or every
@@ -317,7 +334,16 @@ func (d *ReviewDefinition) Validate() error {
 	case !d.SelfReview && len(d.FallbackReviewers) > 0:
 		return reviewInvalid("fallbackReviewers", "only for a self-review")
 	}
-	return d.Settings.normalize()
+	if err := d.Settings.normalize(); err != nil {
+		return err
+	}
+	if err := checkWebhooks(d.Notify); err != nil {
+		return reviewInvalid(err.Field, "%s", err.Message)
+	}
+	if len(d.Notify) > 0 && !d.Settings.MailNotificationsEnabled && !d.Settings.ReminderNotificationsEnabled {
+		return reviewInvalid("notify", "nothing would be posted: enable settings.mailNotificationsEnabled or settings.reminderNotificationsEnabled")
+	}
+	return nil
 }
 
 func (s *ReviewScope) normalize() error {
@@ -385,6 +411,11 @@ func (s *ReviewSettings) normalize() error {
 		return reviewInvalid("settings.defaultDecision", "Recommendation needs recommendationsEnabled")
 	}
 	return nil
+}
+
+// reminderAt is when an instance's reminder falls due: half-way through.
+func (inst *ReviewInstance) reminderAt() time.Time {
+	return inst.StartDateTime.Add(inst.EndDateTime.Sub(inst.StartDateTime) / 2)
 }
 
 // instanceID names occurrence k of a definition.

@@ -110,9 +110,14 @@ func (rv *Reviews) Create(ctx context.Context, actor Identity, d ReviewDefinitio
 		if err := writeInstance(ctx, tx, &first, 0); err != nil {
 			return nil, err
 		}
-		return &reviewRecord{target: "/accessReviews/definitions/" + d.ID, details: map[string]any{
-			"displayName": d.DisplayName, "scope": d.Scope, "reviewers": d.Reviewers, "selfReview": d.SelfReview,
-			"fallbackReviewers": d.FallbackReviewers, "settings": d.Settings, "firstInstance": first.ID, "startDateTime": first.StartDateTime}}, nil
+		details := map[string]any{"displayName": d.DisplayName, "scope": d.Scope, "reviewers": d.Reviewers, "selfReview": d.SelfReview,
+			"fallbackReviewers": d.FallbackReviewers, "settings": d.Settings, "firstInstance": first.ID, "startDateTime": first.StartDateTime}
+		if len(d.Notify) > 0 {
+			// By scheme, host and digest, as pim.setPolicy records them: a
+			// URL's path or query may carry the receiver's token.
+			details["notify"] = auditedWebhooks(d.Notify)
+		}
+		return &reviewRecord{target: "/accessReviews/definitions/" + d.ID, details: details}, nil
 	})
 	if err != nil {
 		return d, err
@@ -164,6 +169,9 @@ func (rv *Reviews) Delete(ctx context.Context, actor, id string) error {
 			if err := tx.Delete(ctx, ReviewInstanceKind, inst.ID); err != nil {
 				return nil, err
 			}
+			if err := tx.Delete(ctx, ReviewReminderKind, inst.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
 		}
 		if err := tx.Delete(ctx, ReviewDefinitionKind, id); err != nil {
 			return nil, err
@@ -187,13 +195,23 @@ func (rv *Reviews) groups(id string) []string {
 // listed reviewers (or members of listed groups) decide — never about
 // their own access, nor a group's they belong to.
 func (rv *Reviews) mayDecide(callerID string, d *ReviewDefinition, it *ReviewItem) error {
+	var groups []string
+	if !d.SelfReview || it.Principal.Type != PrincipalUser {
+		groups = rv.groups(callerID) // a user's own item in a self-review needs none
+	}
+	return decides(callerID, groups, d, it)
+}
+
+// decides is mayDecide for a caller in groups (transitively): the one
+// rule of who decides an item, which the notifier applies too when it
+// counts each reviewer's items.
+func decides(callerID string, groups []string, d *ReviewDefinition, it *ReviewItem) error {
 	if d.SelfReview && it.Principal.Type == PrincipalUser {
 		if it.Principal.ID == callerID {
 			return nil
 		}
 		return ErrNotReviewer
 	}
-	groups := rv.groups(callerID)
 	reviewers := d.Reviewers
 	if d.SelfReview {
 		reviewers = d.FallbackReviewers

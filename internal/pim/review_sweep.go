@@ -15,13 +15,15 @@ import (
 
 // ReviewSweep counts what one sweep did.
 type ReviewSweep struct {
-	Scheduled, Started, Missed, Completed, Applied int
+	Scheduled, Started, Reminded, Missed, Completed, Applied int
 }
 
 // Sweep does what time does to access reviews: it schedules each
 // definition's next instance, starts those whose start has come
-// (snapshotting their items), completes those whose end has passed
-// (default decisions), and applies completed ones whose settings say so.
+// (snapshotting their items), records the reminder of those half-way
+// through whose settings ask for one, completes those whose end has
+// passed (default decisions), and applies completed ones whose settings
+// say so.
 // Every step re-reads what it changes in its transaction and writes only
 // if it still has to, so a sweep run twice, or on several nodes at once,
 // does each thing once.
@@ -61,9 +63,14 @@ func (rv *Reviews) sweepDefinition(ctx context.Context, d *ReviewDefinition, out
 		last = max(last, inst.Occurrence)
 		var n int
 		switch {
-		case inst.Status == ReviewNotStarted && now.Before(inst.StartDateTime),
-			inst.Status == ReviewInProgress && now.Before(inst.EndDateTime):
+		case inst.Status == ReviewNotStarted && now.Before(inst.StartDateTime):
 			live = true
+		case inst.Status == ReviewInProgress && now.Before(inst.EndDateTime):
+			live = true
+			if d.reminds() && !now.Before(inst.reminderAt()) {
+				n, err = rv.remind(ctx, inst.ID)
+				out.Reminded += n
+			}
 		case inst.Status == ReviewNotStarted && now.Before(inst.EndDateTime):
 			live = true
 			n, err = rv.start(ctx, d, inst.ID)
@@ -122,6 +129,54 @@ func (rv *Reviews) schedule(ctx context.Context, d *ReviewDefinition, inst Revie
 		n = 1
 		return &reviewRecord{target: "/accessReviews/instances/" + inst.ID,
 			details: map[string]any{"definitionId": d.ID, "startDateTime": inst.StartDateTime, "endDateTime": inst.EndDateTime}}, nil
+	})
+	return n, err
+}
+
+// reminds reports whether d's instances are to be reminded of: reminders
+// are enabled and there are webhooks to tell (otherwise the record would
+// announce a reminder nobody gets).
+func (d *ReviewDefinition) reminds() bool {
+	return d.Settings.ReminderNotificationsEnabled && len(d.Notify) > 0
+}
+
+// remind records that an instance in progress is half-way through
+// (accessReview.remind, with how many items are not reviewed yet): the
+// notifier reminds its reviewers from that record. The mark it creates
+// with the record keeps every later sweep, on any node, from recording it
+// again.
+func (rv *Reviews) remind(ctx context.Context, id string) (int, error) {
+	if _, err := rv.svc.st.Get(ctx, ReviewReminderKind, id); err == nil {
+		return 0, nil // recorded already: no write transaction every sweep
+	}
+	n := 0
+	err := rv.update(ctx, ReviewActor, "accessReview.remind", func(ctx context.Context, tx store.Tx) (*reviewRecord, error) {
+		if _, err := tx.Get(ctx, ReviewReminderKind, id); !errors.Is(err, store.ErrNotFound) {
+			return nil, err // recorded already (err nil), or the store failed
+		}
+		inst, _, err := getInstance(ctx, tx, id)
+		if err != nil {
+			return nil, ignoreGone(err)
+		}
+		now := rv.svc.now()
+		if inst.Status != ReviewInProgress || now.Before(inst.reminderAt()) || !now.Before(inst.EndDateTime) {
+			return nil, nil
+		}
+		items, err := itemsOf(ctx, tx, id)
+		if err != nil {
+			return nil, err
+		}
+		open := summarize(items).NotReviewed
+		body, err := json.Marshal(map[string]any{"instanceId": id, "dateTime": now})
+		if err != nil {
+			return nil, err
+		}
+		if err := tx.Create(ctx, store.Object{Kind: ReviewReminderKind, ID: id, Body: body}); err != nil {
+			return nil, err
+		}
+		n = 1
+		return &reviewRecord{target: "/accessReviews/instances/" + id, details: map[string]any{"definitionId": inst.DefinitionID,
+			"status": inst.Status, "notReviewed": open, "endDateTime": inst.EndDateTime}}, nil
 	})
 	return n, err
 }
