@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/verityhq/verity/internal/store"
@@ -99,38 +98,10 @@ func writeItem(ctx context.Context, tx store.Tx, it *ReviewItem, revision int64)
 	return tx.Update(ctx, obj, revision)
 }
 
-// eachPrefixed calls fn for the objects of kind whose id starts with
-// prefix, in id order, from just after after ("" for the first).
-func eachPrefixed(ctx context.Context, r store.Reader, kind, prefix, after string, fn func(store.Object) (bool, error)) error {
-	cursor := prefix
-	if after > cursor {
-		cursor = after
-	}
-	for {
-		page, err := r.List(ctx, kind, store.ListOptions{AfterID: cursor, Limit: 1000})
-		if err != nil {
-			return fmt.Errorf("list %s: %w", kind, err)
-		}
-		for _, o := range page {
-			if !strings.HasPrefix(o.ID, prefix) {
-				return nil
-			}
-			more, err := fn(o)
-			if err != nil || !more {
-				return err
-			}
-		}
-		if len(page) < 1000 {
-			return nil
-		}
-		cursor = page[len(page)-1].ID
-	}
-}
-
 // eachItem calls fn with every item of an instance (and its revision), in
 // id order after after; fn returns false to stop.
 func eachItem(ctx context.Context, r store.Reader, instanceID, after string, fn func(*ReviewItem, int64) (bool, error)) error {
-	return eachPrefixed(ctx, r, ReviewItemKind, instanceID+".", after, func(o store.Object) (bool, error) {
+	return store.EachPrefixed(ctx, r, ReviewItemKind, instanceID+".", after, func(o store.Object) (bool, error) {
 		var it ReviewItem
 		if err := json.Unmarshal(o.Body, &it); err != nil {
 			return false, fmt.Errorf("access review item %s: %w", o.ID, err)
@@ -195,7 +166,7 @@ func ListReviews(ctx context.Context, r store.Reader, now time.Time) ([]ReviewDe
 // ReviewInstances lists a definition's instances, oldest first.
 func ReviewInstances(ctx context.Context, r store.Reader, definitionID string) ([]ReviewInstance, error) {
 	var out []ReviewInstance
-	err := eachPrefixed(ctx, r, ReviewInstanceKind, definitionID+".", "", func(o store.Object) (bool, error) {
+	err := store.EachPrefixed(ctx, r, ReviewInstanceKind, definitionID+".", "", func(o store.Object) (bool, error) {
 		var inst ReviewInstance
 		if err := json.Unmarshal(o.Body, &inst); err != nil {
 			return false, fmt.Errorf("access review instance %s: %w", o.ID, err)
