@@ -312,16 +312,22 @@ func decisionFilter(qs url.Values) (string, error) {
 	return "", &Problem{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "must be NotReviewed, Approve, Deny or DontKnow", Target: "decision"}
 }
 
+// decisionQuery reads the paging and the decision filter of a listing of
+// decision items.
+func decisionQuery(qs url.Values) (top int, after, decision string, err error) {
+	if top, after, err = reviewPaging(qs); err != nil {
+		return 0, "", "", err
+	}
+	decision, err = decisionFilter(qs)
+	return top, after, decision, err
+}
+
 // listReviewDecisions: GET /accessReviews/instances/{id}/decisions
 // [?filter=mine&decision=]. An administrator of the scope sees every
 // item, anyone else (and ?filter=mine) the items they may decide.
 func (s *Server) listReviewDecisions(w http.ResponseWriter, r *http.Request, c *call) error {
 	qs := r.URL.Query()
-	top, after, err := reviewPaging(qs)
-	if err != nil {
-		return err
-	}
-	decision, err := decisionFilter(qs)
+	top, after, decision, err := decisionQuery(qs)
 	if err != nil {
 		return err
 	}
@@ -360,11 +366,7 @@ func (s *Server) listReviewDecisions(w http.ResponseWriter, r *http.Request, c *
 // — the items the caller may decide in every instance in progress.
 func (s *Server) myReviewDecisions(w http.ResponseWriter, r *http.Request, c *call) error {
 	qs := r.URL.Query()
-	top, after, err := reviewPaging(qs)
-	if err != nil {
-		return err
-	}
-	decision, err := decisionFilter(qs)
+	top, after, decision, err := decisionQuery(qs)
 	if err != nil {
 		return err
 	}
