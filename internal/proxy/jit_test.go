@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/verityhq/verity/internal/directory"
 	"github.com/verityhq/verity/internal/jit"
 	"github.com/verityhq/verity/internal/proxy"
 	"github.com/verityhq/verity/internal/schedule"
@@ -118,4 +120,52 @@ func TestJITThroughTheProxy(t *testing.T) {
 	if got, _ := jit.GetRequest(ctx, e.st, q.ID, clock.Now()); got.VirtualMachines[0].Ports[0].StatusReason != jit.ReasonExpired {
 		t.Errorf("the request after the sweep: %+v", got)
 	}
+}
+
+// TestJITClosesUpgradedConnections: an upgraded connection opened while
+// the port is open to the client is closed when the request's window
+// ends, with the session still live, and the closing is audited.
+func TestJITClosesUpgradedConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := &pimClock{t: time.Now().UTC()}
+	echo := echoUpstream(t)
+	e := newNode(t, nodeOptions{tune: func(o *proxy.Options) { o.Now = clock.Now }}, func(r *directory.AppRoute) { r.To = []string{echo.URL} })
+	_, portText, _ := net.SplitHostPort(e.proxy.Listener.Addr().String())
+	port, _ := strconv.Atoi(portText)
+	svc := jit.New(e.st)
+	svc.Now = clock.Now
+	resource := "/apps/" + appID
+	all := func(string, string) bool { return true }
+	if _, _, _, err := svc.PutPolicy(ctx, jit.Caller{ID: "admin", May: all}, jit.Policy{Name: "payroll", Properties: jit.Properties{
+		VirtualMachines: []jit.Resource{{ID: resource, Ports: []jit.Port{{Number: port, Protocol: "*", AllowedSourceAddressPrefix: "*",
+			MaxRequestAccessDuration: schedule.Duration(time.Hour)}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, rev, err := svc.Initiate(ctx, jit.Caller{ID: aliceID, Address: netip.MustParseAddr("127.0.0.1"), May: all}, "payroll", jit.InitiateRequest{
+		VirtualMachines: []jit.InitiateResource{{ID: resource, Ports: []jit.InitiatePort{{Number: port, EndTimeUtc: clock.Now().Add(time.Hour)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.live.WaitFor(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	c := e.browser()
+	if resp, body := e.signIn(c, e.base+"/payroll/"); resp.Request.URL.String() != e.base+"/payroll/" {
+		t.Fatalf("sign-in ended at %s: %d %s", resp.Request.URL, resp.StatusCode, body)
+	}
+	conn, br := e.upgrade(c)
+	clock.Add(time.Hour)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var ne net.Error
+	if line, err := br.ReadString('\n'); err == nil {
+		t.Fatalf("the connection carried %q after the window ended", line)
+	} else if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the connection stayed open after the window ended")
+	}
+	// The closing is audited (decisionMatching fails the test otherwise).
+	e.decisionMatching(func(ev map[string]any) bool {
+		reason, _ := ev["reason"].(string)
+		return ev["code"] == float64(900410) && strings.Contains(reason, "just-in-time")
+	})
 }
