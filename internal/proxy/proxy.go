@@ -203,9 +203,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // networkOpen applies just-in-time network access before anything else
-// — public paths included, as a closed port admits nothing: a port a
-// policy guards takes requests only from the sources an open request
-// names, until its end. A refusal is audited and answered here.
+// that reaches an application — public paths included, as a closed port
+// admits nothing (the proxy's own /.verity/ endpoints, which reach no
+// upstream, are served before it): a port a policy guards takes requests
+// only from the sources an open request names, until its end. A refusal
+// is audited and answered here.
 func (p *Proxy) networkOpen(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string) bool {
 	ip := remoteAddr(r)
 	res := snap.NetworkAccess().App(route.AppID, route.Port(), ip, p.opts.Now())
