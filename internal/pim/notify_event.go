@@ -31,6 +31,8 @@ const (
 	EventEligibilityRenewed  = "pim.eligibility.renewed"
 	EventAssignmentCreated   = "pim.assignment.created"
 	EventAssignmentRemoved   = "pim.assignment.removed"
+	EventEligibilityExpiring = "pim.eligibility.expiring"
+	EventAssignmentExpiring  = "pim.assignment.expiring"
 )
 
 // eventRule says what an audit record is as a notification: the record of
@@ -66,6 +68,8 @@ var eventRules = []eventRule{
 	{action: "pim.adminRemove", typ: EventEligibilityRemoved, to: []string{RecipientRequestor, RecipientAdmin}},
 	{action: "pim.adminExtend", typ: EventEligibilityExtended, to: []string{RecipientRequestor, RecipientAdmin}},
 	{action: "pim.adminRenew", typ: EventEligibilityRenewed, to: []string{RecipientRequestor, RecipientAdmin}},
+	{action: ExpiringAction, target: TargetEligibility, typ: EventEligibilityExpiring, to: []string{RecipientRequestor, RecipientAdmin}},
+	{action: ExpiringAction, target: TargetAssignment, typ: EventAssignmentExpiring, to: []string{RecipientRequestor, RecipientAdmin}},
 }
 
 // notifiable reports whether records of action may be events.
@@ -95,13 +99,13 @@ func ruleFor(action, target, status string) (*eventRule, bool) {
 
 // ruleGroup is the group of notification rules that governs a request:
 // activations (and their end), an administrator's eligibilities (and the
-// requests to extend or renew one), or an administrator's active
-// assignments.
+// requests to extend or renew one, and the reminders of their end), or an
+// administrator's active assignments (and the reminders of their end).
 func ruleGroup(requestType, target string) string {
 	switch requestType {
 	case SelfActivate, SelfDeactivate, expireRecord:
 		return GroupEndUserAssignment
-	case AdminAssign, AdminRemove:
+	case AdminAssign, AdminRemove, expiringRecord:
 		if target == TargetAssignment {
 			return GroupAdminAssignment
 		}
@@ -176,8 +180,11 @@ type Recipients struct {
 const maxRecipients = 1000
 
 // auditDetails are the fields of PIM's audit records a notification uses.
+// Target is in the records of what time does to a schedule; a request's
+// is read from the stored request.
 type auditDetails struct {
 	RequestType      string      `json:"requestType"`
+	Target           string      `json:"target"`
 	Status           string      `json:"status"`
 	PrincipalID      string      `json:"principalId"`
 	RoleDefinitionID string      `json:"roleDefinitionId"`
@@ -227,7 +234,7 @@ func (n *Notifier) requestNotification(ctx context.Context, ev *store.AuditEvent
 			req = r
 		}
 	}
-	target := ""
+	target := d.Target
 	if req != nil {
 		target = req.Target
 	}
@@ -251,7 +258,7 @@ func (n *Notifier) requestNotification(ctx context.Context, ev *store.AuditEvent
 	if !n.address(note, rule, &p, ruleGroup(d.RequestType, target), dir) {
 		return nil, nil, nil
 	}
-	note.Summary = summary(note)
+	note.Summary = summary(note, dir)
 	return note, p.Notify, nil
 }
 
@@ -398,8 +405,8 @@ func eventID(ev *store.AuditEvent) string {
 }
 
 // summary says what happened in a line, without links (the receiver adds
-// its own).
-func summary(note *Notification) string {
+// its own); dir tells a group from a user.
+func summary(note *Notification, dir *directory.Snapshot) string {
 	r := note.Request
 	who, actor := name(r.Principal), name(note.Actor)
 	role := r.RoleName
@@ -447,6 +454,18 @@ func summary(note *Notification) string {
 		return actor + " assigned " + what + " to " + who + until
 	case EventAssignmentRemoved:
 		return actor + " removed " + who + "'s active assignment of " + what
+	case EventEligibilityExpiring:
+		// A member cannot extend a group's eligibility: the request is
+		// the principal's own (SelfExtend).
+		next := who + " can ask to extend it (SelfExtend)"
+		if dir != nil && dir.PrincipalKind(r.Principal.ID) == directory.KindGroup {
+			next = "an administrator can extend it (AdminExtend)"
+		}
+		return who + "'s eligibility for " + what + strings.Replace(until, " until ", " ends at ", 1) + "; " + next
+	case EventAssignmentExpiring:
+		// Extending applies to eligibilities only: an active assignment
+		// is kept by assigning it again.
+		return who + "'s active assignment of " + what + strings.Replace(until, " until ", " ends at ", 1) + "; an administrator can assign it again"
 	}
 	return note.Type + ": " + who + ", " + what
 }

@@ -337,28 +337,37 @@ func activations(ctx context.Context, r store.Reader, roleKind string) ([]activa
 	}
 	var out []activation
 	err := store.Each(ctx, r, kind, func(o store.Object) error {
-		var a activation
-		if roleKind == RoleKindDirectory {
-			v, err := directory.RoleAssignments.FromObject(o)
-			if err != nil {
-				return err
-			}
-			a = activation{principal: v.PrincipalID, role: v.RoleDefinitionID, scope: v.DirectoryScopeID, Schedule: v.Schedule}
-		} else {
-			var v rbac.Assignment
-			if err := json.Unmarshal(o.Body, &v); err != nil {
-				return fmt.Errorf("%s %s: %w", kind, o.ID, err)
-			}
-			a = activation{principal: v.PrincipalID, role: v.RoleDefinitionID, scope: v.Scope, Schedule: v.Schedule}
+		a, err := readActivation(roleKind, o)
+		if err != nil {
+			return err
 		}
 		if a.AssignmentType == "" && a.EndDateTime == nil {
 			return nil // a standing assignment, not PIM's
 		}
-		a.kind, a.id = kind, o.ID
 		out = append(out, a)
 		return nil
 	})
 	return out, err
+}
+
+// readActivation reads an active assignment of a role kind (o is of that
+// kind's store kind).
+func readActivation(roleKind string, o store.Object) (activation, error) {
+	a := activation{kind: o.Kind, id: o.ID}
+	if roleKind == RoleKindDirectory {
+		v, err := directory.RoleAssignments.FromObject(o)
+		if err != nil {
+			return a, err
+		}
+		a.principal, a.role, a.scope, a.Schedule = v.PrincipalID, v.RoleDefinitionID, v.DirectoryScopeID, v.Schedule
+		return a, nil
+	}
+	var v rbac.Assignment
+	if err := json.Unmarshal(o.Body, &v); err != nil {
+		return a, fmt.Errorf("%s %s: %w", o.Kind, o.ID, err)
+	}
+	a.principal, a.role, a.scope, a.Schedule = v.PrincipalID, v.RoleDefinitionID, v.Scope, v.Schedule
+	return a, nil
 }
 
 // activeActivation is the principal's activation of the role at the
@@ -731,7 +740,9 @@ func (s *Service) Cancel(ctx context.Context, caller Caller, requestID string) (
 // Sweep does what time does: pending requests past their deadline time
 // out, and activations past their end are removed (the decision engine
 // stopped honouring them at their end already; this takes them out of
-// listings and records it). It returns how many of each.
+// listings and records it). It returns how many of each. It also records,
+// once, that an eligibility or an administrator's time-bound active
+// assignment has entered its last 14 days (remindExpiring).
 func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) {
 	now := s.now()
 	var pending []string
@@ -761,12 +772,16 @@ func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) 
 		}
 		timedOut++
 	}
+	var ending []expiring // administrators' active assignments near their end
 	for _, kind := range []string{RoleKindRBAC, RoleKindDirectory} {
 		list, err := activations(ctx, s.st, kind)
 		if err != nil {
 			return timedOut, expired, err
 		}
 		for _, a := range list {
+			if a.AssignmentType == schedule.Assigned && endsSoon(a.EndDateTime, now) {
+				ending = append(ending, a.expiring(kind))
+			}
 			if a.EndDateTime == nil || now.Before(*a.EndDateTime) {
 				continue
 			}
@@ -783,6 +798,9 @@ func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) 
 			}
 			expired++
 		}
+	}
+	if err := s.remindExpiring(ctx, now, ending); err != nil {
+		return timedOut, expired, err
 	}
 	return timedOut, expired, nil
 }
@@ -807,7 +825,8 @@ func (s *Service) Run(ctx context.Context, interval time.Duration, onError func(
 // time ended (no request of anyone's).
 const expireRecord = "Expire"
 
-// AuditActor is the actor of what time does (timeouts, expiries).
+// AuditActor is the actor of what time does (timeouts, expiries,
+// reminders of an end).
 const AuditActor = "verity-pim"
 
 // update runs fn in a store transaction that carries its audit record:
@@ -819,8 +838,15 @@ func (s *Service) update(ctx context.Context, actor, action string, fn func(ctx 
 		target := "/pim"
 		if rec != nil {
 			target = "/pim/requests/" + rec.ID
-			if rec.RequestType == expireRecord {
-				target = "/pim/assignments/" + rec.TargetID // what time ended, not a request
+			if rec.RequestType == expireRecord || rec.RequestType == expiringRecord {
+				// What time ended or is about to end, not a request.
+				target = "/pim/assignments/" + rec.TargetID
+				if rec.Target == TargetEligibility {
+					target = "/pim/eligibilities/" + rec.TargetID
+				}
+				if rec.Target != "" {
+					details["target"] = rec.Target
+				}
 			}
 			details["requestType"], details["status"], details["principalId"] = rec.RequestType, rec.Status, rec.PrincipalID
 			details["roleDefinitionId"], details["scope"], details["roleKind"] = rec.RoleDefinitionID, rec.Scope, rec.RoleKind
