@@ -117,6 +117,110 @@ func TestPIMOverAPI(t *testing.T) {
 	}
 }
 
+// TestPIMExtendAssignmentOverAPI: an administrator's time-bound active
+// assignment (target assignment) is extended on its principal's request
+// once an administrator approves, and by an administrator directly; the
+// permissions listing shows each new end. Refusals name the field at
+// fault: target for a renewal (an ended assignment is removed, so it is
+// assigned again) or for an assignment there is not, scheduleInfo.expiration
+// for an end past the settings' maximum, justification where the settings
+// ask for one.
+func TestPIMExtendAssignmentOverAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	bob, carol := e.createUser("bob@contoso.com"), e.createUser("carol@contoso.com")
+	e.admin("POST", "/api/v1/users/bob@contoso.com/password", map[string]any{"password": "correct horse battery staple 7"}).want(http.StatusNoContent)
+	bobTok, _ := e.login("bob@contoso.com", "correct horse battery staple 7")
+	const scope = "/apps/payroll"
+	request := func(typ, principal, duration string) map[string]any {
+		r := map[string]any{"requestType": typ, "target": "assignment", "roleDefinitionId": "Contributor", "scope": scope, "justification": "payroll migration"}
+		if principal != "" {
+			r["principalId"] = principal
+		}
+		if duration != "" {
+			r["scheduleInfo"] = map[string]any{"expiration": map[string]any{"type": "AfterDuration", "duration": duration}}
+		}
+		return r
+	}
+	type pimRequest struct {
+		ID, Status, Target, TargetScheduleID string
+		ScheduleInfo                         struct {
+			Expiration struct{ EndDateTime *time.Time }
+		}
+	}
+	var made pimRequest
+	e.admin("POST", "/api/v1/pim/requests", request("AdminAssign", bob, "P10D")).want(http.StatusCreated).decode(&made)
+	if made.Target != "assignment" || made.TargetScheduleID == "" || made.ScheduleInfo.Expiration.EndDateTime == nil {
+		t.Fatalf("assignment %+v", made)
+	}
+	end := *made.ScheduleInfo.Expiration.EndDateTime
+	permEnd := func() time.Time {
+		t.Helper()
+		e.caughtUp()
+		var perms struct {
+			Value []struct {
+				RoleDefinitionName string
+				EndDateTime        *time.Time
+			}
+		}
+		e.admin("GET", "/api/v1/authorization/permissions?principalId="+bob+"&scope="+scope, nil).want(http.StatusOK).decode(&perms)
+		if len(perms.Value) != 1 || perms.Value[0].RoleDefinitionName != "Contributor" || perms.Value[0].EndDateTime == nil {
+			t.Fatalf("bob's permissions %+v", perms.Value)
+		}
+		return *perms.Value[0].EndDateTime
+	}
+	if got := permEnd(); !got.Equal(end) {
+		t.Fatalf("permissions end at %v; the assignment at %v", got, end)
+	}
+
+	e.call(bobTok, "POST", "/api/v1/pim/requests", request("SelfRenew", "", "P10D")).problem(http.StatusBadRequest, "InvalidRoleAssignmentRequest", "target")
+	e.admin("POST", "/api/v1/pim/requests", request("AdminRenew", bob, "P10D")).problem(http.StatusBadRequest, "InvalidRoleAssignmentRequest", "target")
+	e.call(bobTok, "POST", "/api/v1/pim/requests", request("SelfExtend", "", "P200D")).
+		problem(http.StatusBadRequest, "InvalidRoleAssignmentRequest", "scheduleInfo.expiration")
+	e.admin("POST", "/api/v1/pim/requests", request("AdminExtend", carol, "P5D")).problem(http.StatusBadRequest, "RoleAssignmentDoesNotExist", "target")
+	e.call(bobTok, "POST", "/api/v1/pim/requests", request("AdminExtend", bob, "P5D")).problem(http.StatusForbidden, "AuthorizationFailed", "")
+
+	var ask pimRequest
+	e.call(bobTok, "POST", "/api/v1/pim/requests", request("SelfExtend", "", "P5D")).want(http.StatusCreated).decode(&ask)
+	if ask.Status != "PendingApproval" || ask.Target != "assignment" || ask.TargetScheduleID != made.TargetScheduleID {
+		t.Fatalf("SelfExtend %+v", ask)
+	}
+	if got := permEnd(); !got.Equal(end) {
+		t.Fatalf("the end moved before the approval: %v", got)
+	}
+	e.call(bobTok, "POST", "/api/v1/pim/requests/"+ask.ID+"/approve", map[string]any{"justification": "mine"}).problem(http.StatusForbidden, "SelfApprovalNotAllowed", "")
+	var approved pimRequest
+	e.admin("POST", "/api/v1/pim/requests/"+ask.ID+"/approve", map[string]any{"justification": "migration runs late"}).want(http.StatusOK).decode(&approved)
+	if approved.Status != "Provisioned" || approved.ScheduleInfo.Expiration.EndDateTime == nil || !approved.ScheduleInfo.Expiration.EndDateTime.Equal(end.Add(5*24*time.Hour)) {
+		t.Fatalf("approved %+v", approved)
+	}
+	if got := permEnd(); !got.Equal(end.Add(5 * 24 * time.Hour)) {
+		t.Fatalf("permissions end at %v after the approval", got)
+	}
+
+	noWhy := request("AdminExtend", bob, "P5D")
+	delete(noWhy, "justification")
+	e.admin("POST", "/api/v1/pim/requests", noWhy).problem(http.StatusBadRequest, "InvalidRoleAssignmentRequest", "justification")
+	var extended pimRequest
+	e.admin("POST", "/api/v1/pim/requests", request("AdminExtend", bob, "P5D")).want(http.StatusCreated).decode(&extended)
+	if extended.Status != "Provisioned" || extended.TargetScheduleID != made.TargetScheduleID ||
+		!extended.ScheduleInfo.Expiration.EndDateTime.Equal(end.Add(10*24*time.Hour)) {
+		t.Fatalf("AdminExtend %+v", extended)
+	}
+	if got := permEnd(); !got.Equal(end.Add(10 * 24 * time.Hour)) {
+		t.Fatalf("permissions end at %v after AdminExtend", got)
+	}
+	actions := map[string]int{}
+	for _, ev := range e.audit() {
+		actions[ev.Action]++
+	}
+	for _, a := range []string{"pim.adminAssign", "pim.selfExtend", "pim.approve", "pim.adminExtend"} {
+		if actions[a] != 1 {
+			t.Errorf("%d %s records in the audit log; want 1", actions[a], a)
+		}
+	}
+}
+
 // TestPIMAuthenticationContext: a role whose settings ask for the
 // authentication context c1. With no conditional access policy naming c1,
 // PIM's fallback asks for a second factor: a password-only token is

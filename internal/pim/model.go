@@ -82,10 +82,12 @@ const (
 type Request struct {
 	ID          string `json:"id"`
 	RequestType string `json:"requestType"`
-	// Target says what an admin request makes or ends: an eligibility
-	// (default) or an active assignment. Self requests are about
-	// activations (SelfActivate, SelfDeactivate) or the requester's
-	// eligibility (SelfExtend, SelfRenew).
+	// Target says what a request makes, ends or extends: an eligibility
+	// (default) or an active assignment. SelfActivate and SelfDeactivate
+	// are about activations; SelfExtend, SelfRenew, AdminExtend and
+	// AdminRenew about an eligibility or an administrator's time-bound
+	// active assignment (which is extended, never renewed: it is removed
+	// when it ends).
 	Target           string      `json:"target,omitempty"`
 	Status           string      `json:"status"`
 	PrincipalID      string      `json:"principalId"`
@@ -96,8 +98,10 @@ type Request struct {
 	Justification    string      `json:"justification,omitempty"`
 	TicketInfo       *TicketInfo `json:"ticketInfo,omitempty"`
 	ScheduleInfo     Schedule    `json:"scheduleInfo"`
-	// LinkedEligibilityID is the eligibility an activation uses;
-	// TargetID the assignment or eligibility the request made or ended.
+	// LinkedEligibilityID is the eligibility an activation uses (or an
+	// extension of an eligibility moves); TargetID the assignment or
+	// eligibility the request made, ended or extended — for a pending
+	// extension of an assignment, the one it asks about.
 	LinkedEligibilityID string     `json:"linkedRoleEligibilityScheduleId,omitempty"`
 	TargetID            string     `json:"targetScheduleId,omitempty"`
 	Approvals           []Approval `json:"approvals,omitempty"`
@@ -165,6 +169,16 @@ var (
 	ErrNotFound           = &Error{Code: "NotFound", Message: "no such request"}
 	ErrNothingToExtend    = &Error{Code: "RoleAssignmentDoesNotExist", Message: "there is no eligibility of this role to extend or renew"}
 	errMissingApproverWhy = &Error{Code: "JustificationRule", Message: "the approver must justify the decision"}
+)
+
+// Errors of extending an active assignment (target assignment).
+var (
+	// ErrNoAssignmentToExtend: no administrator's time-bound active
+	// assignment to extend (target assignment).
+	ErrNoAssignmentToExtend = &Error{Code: "RoleAssignmentDoesNotExist", Field: "target",
+		Message: "the principal has no time-bound active assignment of this role at this scope, made by an administrator, to extend"}
+	errRenewAssignment = &Error{Code: "InvalidRoleAssignmentRequest", Field: "target",
+		Message: "an active assignment is removed when it ends, so none is left to renew: an administrator assigns the role again (AdminAssign)"}
 )
 
 // Error is a request refused, with a code and a message that say why;

@@ -31,6 +31,7 @@ const (
 	EventEligibilityRenewed  = "pim.eligibility.renewed"
 	EventAssignmentCreated   = "pim.assignment.created"
 	EventAssignmentRemoved   = "pim.assignment.removed"
+	EventAssignmentExtended  = "pim.assignment.extended"
 	EventEligibilityExpiring = "pim.eligibility.expiring"
 	EventAssignmentExpiring  = "pim.assignment.expiring"
 )
@@ -66,6 +67,7 @@ var eventRules = []eventRule{
 	{action: "pim.adminAssign", typ: EventEligibilityCreated, to: []string{RecipientRequestor, RecipientAdmin}},
 	{action: "pim.adminRemove", target: TargetAssignment, typ: EventAssignmentRemoved, to: []string{RecipientRequestor, RecipientAdmin}},
 	{action: "pim.adminRemove", typ: EventEligibilityRemoved, to: []string{RecipientRequestor, RecipientAdmin}},
+	{action: "pim.adminExtend", target: TargetAssignment, typ: EventAssignmentExtended, to: []string{RecipientRequestor, RecipientAdmin}},
 	{action: "pim.adminExtend", typ: EventEligibilityExtended, to: []string{RecipientRequestor, RecipientAdmin}},
 	{action: "pim.adminRenew", typ: EventEligibilityRenewed, to: []string{RecipientRequestor, RecipientAdmin}},
 	{action: ExpiringAction, target: TargetEligibility, typ: EventEligibilityExpiring, to: []string{RecipientRequestor, RecipientAdmin}},
@@ -100,15 +102,15 @@ func ruleFor(action, target, status string) (*eventRule, bool) {
 // ruleGroup is the group of notification rules that governs a request:
 // activations (and their end), an administrator's eligibilities (and the
 // requests to extend or renew one, and the reminders of their end), or an
-// administrator's active assignments (and the reminders of their end).
+// administrator's active assignments (and the requests to extend one, and
+// the reminders of their end).
 func ruleGroup(requestType, target string) string {
 	switch requestType {
 	case SelfActivate, SelfDeactivate, expireRecord:
 		return GroupEndUserAssignment
-	case AdminAssign, AdminRemove, expiringRecord:
-		if target == TargetAssignment {
-			return GroupAdminAssignment
-		}
+	}
+	if target == TargetAssignment {
+		return GroupAdminAssignment
 	}
 	return GroupAdminEligibility
 }
@@ -419,11 +421,15 @@ func summary(note *Notification, dir *directory.Snapshot) string {
 		until = " until " + r.EndDateTime.UTC().Format(time.RFC3339)
 	}
 	asked := "activate " + what
+	held := "eligibility for " // what a request to extend or renew is about
+	if r.Target == TargetAssignment {
+		held = "active assignment of "
+	}
 	switch r.RequestType {
 	case SelfExtend:
-		asked = "extend their eligibility for " + what
+		asked = "extend their " + held + what
 	case SelfRenew:
-		asked = "renew their eligibility for " + what
+		asked = "renew their " + held + what
 	}
 	switch note.Type {
 	case EventApprovalRequired:
@@ -454,18 +460,25 @@ func summary(note *Notification, dir *directory.Snapshot) string {
 		return actor + " assigned " + what + " to " + who + until
 	case EventAssignmentRemoved:
 		return actor + " removed " + who + "'s active assignment of " + what
-	case EventEligibilityExpiring:
-		// A member cannot extend a group's eligibility: the request is
-		// the principal's own (SelfExtend).
-		next := who + " can ask to extend it (SelfExtend)"
-		if dir != nil && dir.PrincipalKind(r.Principal.ID) == directory.KindGroup {
-			next = "an administrator can extend it (AdminExtend)"
+	case EventAssignmentExtended:
+		return actor + " extended " + who + "'s active assignment of " + what + until
+	case EventEligibilityExpiring, EventAssignmentExpiring:
+		// A member cannot extend a group's eligibility or assignment: the
+		// request is the principal's own (SelfExtend).
+		ends := strings.Replace(until, " until ", " ends at ", 1)
+		group := dir != nil && dir.PrincipalKind(r.Principal.ID) == directory.KindGroup
+		if note.Type == EventEligibilityExpiring {
+			next := who + " can ask to extend it (SelfExtend)"
+			if group {
+				next = "an administrator can extend it (AdminExtend)"
+			}
+			return who + "'s eligibility for " + what + ends + "; " + next
 		}
-		return who + "'s eligibility for " + what + strings.Replace(until, " until ", " ends at ", 1) + "; " + next
-	case EventAssignmentExpiring:
-		// Extending applies to eligibilities only: an active assignment
-		// is kept by assigning it again.
-		return who + "'s active assignment of " + what + strings.Replace(until, " until ", " ends at ", 1) + "; an administrator can assign it again"
+		next := who + " can ask to extend it (SelfExtend with target assignment)"
+		if group {
+			next = "an administrator can extend it (AdminExtend with target assignment)"
+		}
+		return who + "'s active assignment of " + what + ends + "; " + next
 	}
 	return note.Type + ": " + who + ", " + what
 }

@@ -330,10 +330,15 @@ func TestExpiringAssignment(t *testing.T) {
 		!slices.Equal(personKeys(e.Recipients.Requestor), []string{"bob|bob@contoso.com|bob@contoso.com"}) ||
 		!slices.Equal(personKeys(e.Recipients.Admins), []string{"root|root@contoso.com|root@contoso.com"}) ||
 		e.Summary != "bob@contoso.com's active assignment of Contributor at /apps/payroll ends at "+end.Format(time.RFC3339)+
-			"; an administrator can assign it again" {
+			"; bob@contoso.com can ask to extend it (SelfExtend with target assignment)" {
 		t.Fatalf("event %+v", e)
 	}
 	verifySignatures(t, secret, ds)
+	// bob asks to extend it, as the event says he can.
+	if x, err := s.Submit(context.Background(), pim.Caller{ID: "bob"}, pim.Request{RequestType: pim.SelfExtend, Target: pim.TargetAssignment,
+		RoleDefinitionID: contributor, Scope: scope}); err != nil || x.Status != pim.StatusPendingApproval || x.TargetID != as.TargetID {
+		t.Fatalf("SelfExtend: %+v %v", x, err)
+	}
 
 	c.Add(2 * time.Hour)
 	if _, expired, err := s.Sweep(context.Background()); err != nil || expired != 1 {
@@ -356,7 +361,8 @@ func TestExpiringAssignment(t *testing.T) {
 
 // TestExpiringRules: reminders follow Graph's notification rules of
 // their rule group — Admin_Eligibility for an eligibility, Admin_Assignment
-// for an active assignment — and a group's reminder names its members.
+// for an active assignment — and a group's reminder names its members and
+// says that an administrator extends it.
 func TestExpiringRules(t *testing.T) {
 	t.Parallel()
 	s, st, c := setup(t)
@@ -372,7 +378,7 @@ func TestExpiringRules(t *testing.T) {
 	}
 	setRoleNotify(t, s, p, recv.srv.URL)
 	eligible(t, s, "g-approvers", 20)
-	as := assign(t, s, "carol", 20)
+	as := assign(t, s, "g-approvers", 20)
 	n := startNotifier(t, st, dir, newWebhookSecret(t), nil)
 	c.Add(7 * day)
 	sweep(t, s)
@@ -394,7 +400,9 @@ func TestExpiringRules(t *testing.T) {
 	}
 	a, ok := byType[pim.EventAssignmentExpiring]
 	if !ok || a.Recipients.Requestor != nil || a.Request.TargetScheduleID != as.TargetID ||
-		!slices.Equal(personKeys(a.Recipients.Admins), []string{"root|root@contoso.com|root@contoso.com"}) {
+		!slices.Equal(personKeys(a.Recipients.Admins), []string{"root|root@contoso.com|root@contoso.com"}) ||
+		a.Summary != "g-approvers's active assignment of Contributor at /apps/payroll ends at "+a.Request.EndDateTime.Format(time.RFC3339)+
+			"; an administrator can extend it (AdminExtend with target assignment)" {
 		t.Fatalf("assignment %+v", a)
 	}
 }

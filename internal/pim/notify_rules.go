@@ -19,8 +19,8 @@ const (
 
 // Rule groups — the end of a notification rule's id: what happened, done
 // by whom. An administrator's eligibilities (and principals' requests to
-// extend or renew theirs), an administrator's active assignments, and
-// principals' activations.
+// extend or renew theirs), an administrator's active assignments (and
+// principals' requests to extend theirs), and principals' activations.
 const (
 	GroupAdminEligibility  = "Admin_Eligibility"
 	GroupAdminAssignment   = "Admin_Assignment"

@@ -148,6 +148,9 @@ func (s *Service) normalise(r *Request, caller Caller, now time.Time) error {
 	if r.Target != TargetEligibility && r.Target != TargetAssignment {
 		return invalid("target", `must be "eligibility" or "assignment"`)
 	}
+	if r.Target == TargetAssignment && (r.RequestType == SelfRenew || r.RequestType == AdminRenew) {
+		return errRenewAssignment
+	}
 	r.ID, r.RequestorID, r.CreatedDateTime, r.Status = uuid.NewString(), caller.ID, now, ""
 	r.MFA, r.Approvals, r.CompletedDateTime, r.ApprovalDeadline, r.TargetID = caller.MFA, nil, nil, nil, ""
 	return nil
@@ -431,16 +434,31 @@ func (s *Service) eligibilityFor(ctx context.Context, tx store.Reader, r *Reques
 	return found, nil
 }
 
-// askToExtend files a SelfExtend (an eligibility in its last 14 days) or
-// SelfRenew (one ended within 90 days) for an administrator's approval.
+// askToExtend files a SelfExtend (an eligibility, or an administrator's
+// active assignment, in its last 14 days) or SelfRenew (an eligibility
+// ended within 90 days) for an administrator's approval.
 func (s *Service) askToExtend(ctx context.Context, tx store.Tx, r *Request, p Policy, now time.Time) error {
-	e, err := s.ownEligibility(ctx, tx, r, now)
-	if err != nil {
-		return err
-	}
-	r.LinkedEligibilityID = e.ID
-	if _, _, err := r.window(now, p.EligibilityMaxDuration.D()); err != nil {
-		return err
+	if r.Target == TargetAssignment {
+		a, err := ownAssignment(ctx, tx, r, now)
+		if err != nil {
+			return err
+		}
+		// The assignment asked about: Decide extends this one. The end is
+		// checked now, so that the requester learns of a wrong one before
+		// anyone is asked.
+		r.TargetID, r.LinkedEligibilityID = a.id, ""
+		if _, err := assignmentEnd(r, a, p, now); err != nil {
+			return err
+		}
+	} else {
+		e, err := s.ownEligibility(ctx, tx, r, now)
+		if err != nil {
+			return err
+		}
+		r.LinkedEligibilityID = e.ID
+		if _, _, err := r.window(now, p.EligibilityMaxDuration.D()); err != nil {
+			return err
+		}
 	}
 	if pending, err := pendingFor(ctx, tx, r); err != nil {
 		return err
@@ -576,8 +594,19 @@ func (s *Service) adminRemove(ctx context.Context, tx store.Tx, r *Request, now 
 }
 
 // adminExtend moves an eligibility's end (AdminExtend: one in force;
-// AdminRenew: one ended within 90 days), within the role's settings.
+// AdminRenew: one ended within 90 days), or an administrator's active
+// assignment's (AdminExtend: one in force), within the role's settings.
 func (s *Service) adminExtend(ctx context.Context, tx store.Tx, r *Request, p Policy, now time.Time) error {
+	if r.Target == TargetAssignment {
+		if p.AssignmentRequireJustification && strings.TrimSpace(r.Justification) == "" {
+			return invalid("justification", "the role's settings require a justification for an active assignment")
+		}
+		a, err := ownAssignment(ctx, tx, r, now)
+		if err != nil {
+			return err
+		}
+		return extendAssignment(ctx, tx, a, r, p, now)
+	}
 	e, err := s.ownEligibility(ctx, tx, r, now)
 	if err != nil {
 		return err
@@ -585,24 +614,51 @@ func (s *Service) adminExtend(ctx context.Context, tx store.Tx, r *Request, p Po
 	return extendEligibility(ctx, tx, e, r, p, now)
 }
 
-func extendEligibility(ctx context.Context, tx store.Tx, e *Eligibility, r *Request, p Policy, now time.Time) error {
+// bounds are the role's settings for what an extension moves the end of.
+type bounds struct {
+	what, plural string // "eligibility", "eligibilities"
+	required     bool
+	max          time.Duration
+}
+
+func eligibilityBounds(p Policy) bounds {
+	return bounds{"eligibility", "eligibilities", p.EligibilityExpirationRequired, p.EligibilityMaxDuration.D()}
+}
+
+func assignmentBounds(p Policy) bounds {
+	return bounds{"active assignment", "active assignments", p.AssignmentExpirationRequired, p.AssignmentMaxDuration.D()}
+}
+
+// extendedEnd is the end an extension or renewal asks for (nil: none):
+// the request's end, or its duration counted from the current end (from
+// now when that has passed), or the maximum from now — at most the
+// maximum from now, and an end when the settings require one.
+func extendedEnd(r *Request, current *time.Time, b bounds, now time.Time) (*time.Time, error) {
 	from := now
-	if e.EndDateTime != nil && e.EndDateTime.After(now) {
-		from = *e.EndDateTime
+	if current != nil && current.After(now) {
+		from = *current
 	}
-	_, end, err := r.window(now, p.EligibilityMaxDuration.D())
+	_, end, err := r.window(now, b.max)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if end != nil && r.ScheduleInfo.Expiration.Duration != nil {
 		e := from.Add(r.ScheduleInfo.Expiration.Duration.D())
 		end = &e
 	}
-	if end != nil && end.Sub(now) > p.EligibilityMaxDuration.D() {
-		return invalid("scheduleInfo.expiration", "longer than the role's maximum eligibility of "+FormatISODuration(p.EligibilityMaxDuration.D()))
+	if end != nil && end.Sub(now) > b.max {
+		return nil, invalid("scheduleInfo.expiration", "longer than the role's maximum "+b.what+" of "+FormatISODuration(b.max))
 	}
-	if end == nil && p.EligibilityExpirationRequired {
-		return invalid("scheduleInfo.expiration", "the role's settings require eligibilities to end")
+	if end == nil && b.required {
+		return nil, invalid("scheduleInfo.expiration", "the role's settings require "+b.plural+" to end")
+	}
+	return end, nil
+}
+
+func extendEligibility(ctx context.Context, tx store.Tx, e *Eligibility, r *Request, p Policy, now time.Time) error {
+	end, err := extendedEnd(r, e.EndDateTime, eligibilityBounds(p), now)
+	if err != nil {
+		return err
 	}
 	e.EndDateTime = end
 	if !e.StartDateTime.Before(now) || r.RequestType == AdminRenew || r.RequestType == SelfRenew {
@@ -678,6 +734,15 @@ func (s *Service) Decide(ctx context.Context, approver Caller, requestID string,
 				return nil, ErrAlreadyActive
 			}
 			if err := s.provision(ctx, tx, r, now); err != nil {
+				return nil, err
+			}
+		} else if r.Target == TargetAssignment {
+			// The assignment asked about, still in its window now.
+			a, err := ownAssignment(ctx, tx, r, now)
+			if err != nil {
+				return nil, err
+			}
+			if err := extendAssignment(ctx, tx, a, r, p, now); err != nil {
 				return nil, err
 			}
 		} else {

@@ -67,9 +67,16 @@ func putRequest(ctx context.Context, tx store.Tx, r *Request) error {
 	return err
 }
 
-// pendingKey is the natural key of a pending request.
+// pendingKey is the natural key of a pending request. A request to
+// extend an active assignment is apart from one to extend the
+// eligibility of the same role; the other keys leave the target out, so
+// that pending requests stored before keep theirs.
 func pendingKey(r *Request) string {
-	sum := sha256.Sum256([]byte(r.RequestType + "\x00" + key(r.RoleKind, r.PrincipalID, r.RoleDefinitionID, r.Scope)))
+	k := r.RequestType + "\x00" + key(r.RoleKind, r.PrincipalID, r.RoleDefinitionID, r.Scope)
+	if r.Target == TargetAssignment && (r.RequestType == SelfExtend || r.RequestType == SelfRenew) {
+		k += "\x00" + TargetAssignment
+	}
+	sum := sha256.Sum256([]byte(k))
 	return "pending:" + hex.EncodeToString(sum[:16])
 }
 
