@@ -2,12 +2,14 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/verityhq/verity/internal/authn"
+	"github.com/verityhq/verity/internal/pim"
 	"github.com/verityhq/verity/internal/store"
 )
 
@@ -281,5 +283,57 @@ func (e *env) caughtUp() {
 	}
 	if _, err := e.live.WaitFor(context.Background(), rev); err != nil {
 		e.t.Fatal(err)
+	}
+}
+
+// TestPIMOneEligibilityOverAPI: a principal holds at most one eligibility
+// for a role at a scope. A second AdminAssign is refused with 409
+// RoleAssignmentExists naming the one there is; one that has ended is
+// replaced, and the record of the AdminAssign names it.
+func TestPIMOneEligibilityOverAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, storeSQLite(t))
+	alice, bob := e.createUser("alice@contoso.com"), e.createUser("bob@contoso.com")
+	const scope = "/apps/payroll"
+	assign := func(principal string) map[string]any {
+		return map[string]any{"requestType": "AdminAssign", "principalId": principal, "roleDefinitionId": "Contributor", "scope": scope,
+			"scheduleInfo": map[string]any{"expiration": map[string]any{"type": "AfterDuration", "duration": "P30D"}}}
+	}
+	var first, again struct {
+		TargetScheduleID string `json:"targetScheduleId"`
+	}
+	e.admin("POST", "/api/v1/pim/requests", assign(alice)).want(http.StatusCreated).decode(&first)
+	msg := e.admin("POST", "/api/v1/pim/requests", assign(alice)).problem(http.StatusConflict, "RoleAssignmentExists", "")
+	if first.TargetScheduleID == "" || !strings.Contains(msg, first.TargetScheduleID) {
+		t.Fatalf("the refusal %q does not name eligibility %q", msg, first.TargetScheduleID)
+	}
+
+	// Bob's ended yesterday (made with a clock two days back).
+	past := pim.New(e.st)
+	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	day := pim.Duration(24 * time.Hour)
+	ended, err := past.Submit(context.Background(), pim.Caller{ID: e.adminID, Admin: true}, pim.Request{RequestType: pim.AdminAssign,
+		PrincipalID: bob, RoleDefinitionID: "Contributor", Scope: scope, ScheduleInfo: pim.Schedule{Expiration: pim.Expiration{Duration: &day}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.admin("POST", "/api/v1/pim/requests", assign(bob)).want(http.StatusCreated).decode(&again)
+	var els struct{ Value []struct{ ID string } }
+	e.admin("GET", "/api/v1/pim/eligibilities?principalId="+bob, nil).want(http.StatusOK).decode(&els)
+	if len(els.Value) != 1 || els.Value[0].ID != again.TargetScheduleID || again.TargetScheduleID == ended.TargetID {
+		t.Fatalf("bob's eligibilities %+v; the new one %s, the ended one %s", els.Value, again.TargetScheduleID, ended.TargetID)
+	}
+	var replaced []string
+	for _, ev := range e.audit() {
+		var d struct {
+			TargetScheduleID string   `json:"targetScheduleId"`
+			Replaced         []string `json:"replacedScheduleIds"`
+		}
+		if ev.Action == "pim.adminAssign" && json.Unmarshal(ev.Details, &d) == nil && d.TargetScheduleID == again.TargetScheduleID {
+			replaced = d.Replaced
+		}
+	}
+	if len(replaced) != 1 || replaced[0] != ended.TargetID {
+		t.Fatalf("the AdminAssign's record names %v as replaced; want %s", replaced, ended.TargetID)
 	}
 }

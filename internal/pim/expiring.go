@@ -76,22 +76,12 @@ func (a *activation) expiring(roleKind string) expiring {
 	return x
 }
 
-// remindExpiring records a reminder (pim.expiring) for each eligibility,
-// and each of the administrators' active assignments in assignments, that
-// is in its last extendWindow — once per schedule and end, and only when
-// its role's settings have webhooks: a reminder nobody is sent would be
-// noise in the audit log. Then it removes the marks of ends that have
-// passed.
-func (s *Service) remindExpiring(ctx context.Context, now time.Time, assignments []expiring) error {
-	due := assignments
-	if err := eachEligibility(ctx, s.st, func(e *Eligibility) error {
-		if endsSoon(e.EndDateTime, now) {
-			due = append(due, e.expiring())
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
+// remindExpiring records a reminder (pim.expiring) for each eligibility
+// and administrator's active assignment in due (those in their last
+// extendWindow) — once per schedule and end, and only when its role's
+// settings have webhooks: a reminder nobody is sent would be noise in the
+// audit log. Then it removes the marks of ends that have passed.
+func (s *Service) remindExpiring(ctx context.Context, now time.Time, due []expiring) error {
 	notify := map[string]bool{} // whether a role's settings have webhooks, by policyID; read once a sweep
 	for i := range due {
 		e := &due[i]

@@ -111,6 +111,10 @@ type Request struct {
 	CompletedDateTime *time.Time `json:"completedDateTime,omitempty"`
 	// ApprovalDeadline is when a pending request times out.
 	ApprovalDeadline *time.Time `json:"approvalDeadline,omitempty"`
+
+	// auditDetails are what the request's audit record says beyond the
+	// request (an eligibility an AdminAssign replaced); never stored.
+	auditDetails map[string]any
 }
 
 // TicketInfo is the change ticket an activation cites (free text).
@@ -157,6 +161,7 @@ type Caller struct {
 var (
 	ErrNotEligible        = &Error{Code: "RoleAssignmentRequestPolicyValidationFailed", Message: "the principal is not eligible for this role at this scope now"}
 	ErrAlreadyActive      = &Error{Code: "RoleAssignmentExists", Message: "the role is already active for the principal at this scope"}
+	ErrEligibilityExists  = &Error{Code: "RoleAssignmentExists", Message: "the principal already has an eligibility for this role at this scope"}
 	ErrPending            = &Error{Code: "PendingRoleAssignmentRequest", Message: "a request for this role and scope is already waiting for approval"}
 	ErrMFARequired        = &Error{Code: "MfaRequired", Message: "activating this role needs a sign-in with a second factor"}
 	ErrAuthContext        = &Error{Code: "AuthenticationContextRequired", Message: "activating this role needs the authentication context its settings name"}

@@ -411,27 +411,30 @@ func (s *Service) deactivate(ctx context.Context, tx store.Tx, r *Request, now t
 }
 
 // eligibilityFor finds the eligibility a request of the principal (or of
-// one of its groups) for the role at the scope uses, in force at now.
+// one of its groups) for the role at the scope uses, in force at now: one
+// keyed read for the principal and one for each group.
 func (s *Service) eligibilityFor(ctx context.Context, tx store.Reader, r *Request, now time.Time) (*Eligibility, error) {
 	principals := []string{r.PrincipalID}
 	if s.Groups != nil {
 		principals = append(principals, s.Groups(r.PrincipalID)...)
 	}
-	var found *Eligibility
-	err := eachEligibility(ctx, tx, func(e *Eligibility) error {
-		if found == nil && e.RoleKind == r.RoleKind && strings.EqualFold(e.RoleDefinitionID, r.RoleDefinitionID) &&
-			strings.EqualFold(e.Scope, r.Scope) && slices.Contains(principals, e.PrincipalID) && e.InForce(now) {
-			found = e
-		}
-		return nil
-	})
+	x, err := indexEligibilities(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	if found == nil {
-		return nil, ErrNotEligible
+	for _, p := range principals {
+		list, err := x.of(ctx, r.RoleKind, p, r.RoleDefinitionID, r.Scope)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range list {
+			if e.RoleKind == r.RoleKind && strings.EqualFold(e.RoleDefinitionID, r.RoleDefinitionID) &&
+				strings.EqualFold(e.Scope, r.Scope) && e.PrincipalID == p && e.InForce(now) {
+				return e, nil
+			}
+		}
 	}
-	return found, nil
+	return nil, ErrNotEligible
 }
 
 // askToExtend files a SelfExtend (an eligibility, or an administrator's
@@ -473,33 +476,33 @@ func (s *Service) askToExtend(ctx context.Context, tx store.Tx, r *Request, p Po
 // ownEligibility is the principal's own eligibility a SelfExtend or
 // SelfRenew is about (by id when the request links one).
 func (s *Service) ownEligibility(ctx context.Context, tx store.Reader, r *Request, now time.Time) (*Eligibility, error) {
-	var found *Eligibility
-	err := eachEligibility(ctx, tx, func(e *Eligibility) error {
-		if found != nil || e.PrincipalID != r.PrincipalID || e.RoleKind != r.RoleKind ||
+	x, err := indexEligibilities(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	list, err := x.of(ctx, r.RoleKind, r.PrincipalID, r.RoleDefinitionID, r.Scope)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range list {
+		if e.PrincipalID != r.PrincipalID || e.RoleKind != r.RoleKind ||
 			!strings.EqualFold(e.RoleDefinitionID, r.RoleDefinitionID) || !strings.EqualFold(e.Scope, r.Scope) ||
 			(r.LinkedEligibilityID != "" && e.ID != r.LinkedEligibilityID) || e.EndDateTime == nil {
-			return nil
+			continue
 		}
 		end := *e.EndDateTime
 		switch r.RequestType {
 		case SelfExtend, AdminExtend:
 			if now.Before(end) && end.Sub(now) <= extendWindow || r.RequestType == AdminExtend && now.Before(end) {
-				found = e
+				return e, nil
 			}
 		case SelfRenew, AdminRenew:
 			if !now.Before(end) && now.Sub(end) <= renewWindow {
-				found = e
+				return e, nil
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	if found == nil {
-		return nil, ErrNothingToExtend
-	}
-	return found, nil
+	return nil, ErrNothingToExtend
 }
 
 // adminAssign makes an eligibility, or an active assignment, within the
@@ -529,6 +532,32 @@ func (s *Service) adminAssign(ctx context.Context, tx store.Tx, caller Caller, r
 	if r.Target == TargetAssignment {
 		return s.provision(ctx, tx, r, now)
 	}
+	// One eligibility per role kind, principal, role and scope, as in ARM:
+	// one in force or to start refuses another; one that has ended is
+	// replaced.
+	x, err := indexEligibilities(ctx, tx)
+	if err != nil {
+		return err
+	}
+	existing, err := x.of(ctx, r.RoleKind, r.PrincipalID, r.RoleDefinitionID, r.Scope)
+	if err != nil {
+		return err
+	}
+	for _, old := range existing {
+		if old.EndDateTime == nil || now.Before(*old.EndDateTime) {
+			return errEligibilityExists(old, now)
+		}
+	}
+	var replaced []string
+	for _, old := range existing {
+		if err := tx.Delete(ctx, EligibilityKind, old.ID); err != nil {
+			return fmt.Errorf("replace ended eligibility %s: %w", old.ID, err)
+		}
+		replaced = append(replaced, old.ID)
+	}
+	if len(replaced) > 0 {
+		r.auditDetails = map[string]any{"replacedScheduleIds": replaced}
+	}
 	e := Eligibility{ID: uuid.NewString(), PrincipalID: r.PrincipalID, RoleDefinitionID: r.RoleDefinitionID, Scope: r.Scope,
 		RoleKind: r.RoleKind, StartDateTime: start, EndDateTime: end, CreatedBy: caller.ID, CreatedDateTime: now, Justification: r.Justification}
 	if err := putEligibility(ctx, tx, &e, true); err != nil {
@@ -556,16 +585,21 @@ func (s *Service) adminRemove(ctx context.Context, tx store.Tx, r *Request, now 
 			}
 		}
 	} else {
-		var ids []string
-		err := eachEligibility(ctx, tx, func(e *Eligibility) error {
-			if e.PrincipalID == r.PrincipalID && e.RoleKind == r.RoleKind && strings.EqualFold(e.RoleDefinitionID, r.RoleDefinitionID) &&
-				strings.EqualFold(e.Scope, r.Scope) {
-				ids = append(ids, e.ID)
-			}
-			return nil
-		})
+		x, err := indexEligibilities(ctx, tx)
 		if err != nil {
 			return err
+		}
+		found, err := x.of(ctx, r.RoleKind, r.PrincipalID, r.RoleDefinitionID, r.Scope)
+		if err != nil {
+			return err
+		}
+		// The one the request links, when it links one: of duplicates made
+		// before they were refused, the one the sweep reported.
+		var ids []string
+		for _, e := range found {
+			if e.PrincipalID == r.PrincipalID && (r.LinkedEligibilityID == "" || e.ID == r.LinkedEligibilityID) {
+				ids = append(ids, e.ID)
+			}
 		}
 		for _, id := range ids {
 			if err := tx.Delete(ctx, EligibilityKind, id); err != nil {
@@ -807,7 +841,8 @@ func (s *Service) Cancel(ctx context.Context, caller Caller, requestID string) (
 // stopped honouring them at their end already; this takes them out of
 // listings and records it). It returns how many of each. It also records,
 // once, that an eligibility or an administrator's time-bound active
-// assignment has entered its last 14 days (remindExpiring).
+// assignment has entered its last 14 days (remindExpiring), and gives
+// eligibilities stored before natural keys theirs (sweepEligibilities).
 func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) {
 	now := s.now()
 	var pending []string
@@ -864,7 +899,11 @@ func (s *Service) Sweep(ctx context.Context) (timedOut, expired int, err error) 
 			expired++
 		}
 	}
-	if err := s.remindExpiring(ctx, now, ending); err != nil {
+	due, err := s.sweepEligibilities(ctx, now)
+	if err != nil {
+		return timedOut, expired, err
+	}
+	if err := s.remindExpiring(ctx, now, append(ending, due...)); err != nil {
 		return timedOut, expired, err
 	}
 	return timedOut, expired, nil
@@ -903,8 +942,9 @@ func (s *Service) update(ctx context.Context, actor, action string, fn func(ctx 
 		target := "/pim"
 		if rec != nil {
 			target = "/pim/requests/" + rec.ID
-			if rec.RequestType == expireRecord || rec.RequestType == expiringRecord {
-				// What time ended or is about to end, not a request.
+			if rec.RequestType == expireRecord || rec.RequestType == expiringRecord || rec.RequestType == duplicateRecord {
+				// What time ended or is about to end, or what the sweep
+				// found: not a request.
 				target = "/pim/assignments/" + rec.TargetID
 				if rec.Target == TargetEligibility {
 					target = "/pim/eligibilities/" + rec.TargetID
@@ -929,6 +969,9 @@ func (s *Service) update(ctx context.Context, actor, action string, fn func(ctx 
 			}
 			if n := len(rec.Approvals); n > 0 {
 				details["approval"] = rec.Approvals[n-1]
+			}
+			for k, v := range rec.auditDetails {
+				details[k] = v
 			}
 		}
 		b, _ := json.Marshal(details)

@@ -15,12 +15,11 @@ import (
 
 func eachEligibility(ctx context.Context, r store.Reader, fn func(*Eligibility) error) error {
 	return store.Each(ctx, r, EligibilityKind, func(o store.Object) error {
-		var e Eligibility
-		if err := json.Unmarshal(o.Body, &e); err != nil {
-			return fmt.Errorf("eligibility %s: %w", o.ID, err)
+		e, err := readEligibility(o)
+		if err != nil {
+			return err
 		}
-		e.ID = o.ID
-		return fn(&e)
+		return fn(e)
 	})
 }
 
@@ -36,14 +35,26 @@ func Eligibilities(ctx context.Context, r store.Reader, principalID string) ([]E
 	return out, err
 }
 
+// putEligibility stores an eligibility under its natural key (creating
+// it, or replacing it by id). A duplicate made before duplicates were
+// refused, whose key the other holds, is replaced without one.
 func putEligibility(ctx context.Context, tx store.Tx, e *Eligibility, create bool) error {
 	body, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	obj := store.Object{Kind: EligibilityKind, ID: e.ID, Body: body}
+	obj := store.Object{Kind: EligibilityKind, ID: e.ID, Key: e.naturalKey(), Body: body}
 	if create {
-		return tx.Create(ctx, obj)
+		err := tx.Create(ctx, obj)
+		if errors.Is(err, store.ErrConflict) {
+			return ErrEligibilityExists
+		}
+		return err
+	}
+	if o, err := tx.GetByKey(ctx, EligibilityKind, obj.Key); err == nil && o.ID != e.ID {
+		obj.Key = ""
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	return tx.Put(ctx, obj)
 }
