@@ -177,8 +177,11 @@ func runNode(ctx context.Context, cfg config.Config, opts nodeOptions, logOut io
 	pimSweeper := pim.New(st)
 	go pimSweeper.Run(feedCtx, 30*time.Second, func(err error) { log.Error("pim: sweep", "err", err) })
 	// Access reviews: instances start and end on time; denials are applied
-	// under the admin API's own rule for deletes (docs/access-reviews.md).
-	go pim.NewReviews(pimSweeper, api.RemovalGuard).Run(feedCtx, 30*time.Second, func(err error) { log.Error("access reviews: sweep", "err", err) })
+	// under the admin API's own rule for deletes; ended instances go after
+	// the retention (docs/access-reviews.md).
+	reviews := pim.NewReviews(pimSweeper, api.RemovalGuard)
+	reviews.Retention = cfg.PIM.ReviewRetention.D()
+	go reviews.Run(feedCtx, 30*time.Second, func(err error) { log.Error("access reviews: sweep", "err", err) })
 	// PIM events go to the webhooks roles' settings name, with the people
 	// to tell: the administrators are who may manage the role's
 	// assignments, as the API checks it.

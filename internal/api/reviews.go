@@ -113,7 +113,7 @@ func (s *Server) createReview(w http.ResponseWriter, r *http.Request, c *call) e
 	for _, f := range []struct {
 		set  bool
 		name string
-	}{{d.ID != "", "id"}, {d.Status != "", "status"}, {d.CreatedBy != (pim.Identity{}), "createdBy"}, {!d.CreatedDateTime.IsZero(), "createdDateTime"}} {
+	}{{d.ID != "", "id"}, {d.Status != "", "status"}, {d.CreatedBy != (pim.Identity{}), "createdBy"}, {!d.CreatedDateTime.IsZero(), "createdDateTime"}, {d.Pruned != nil, "pruned"}} {
 		if f.set {
 			return invalid(strictjson.Errorf(f.name, "is the service's to set"))
 		}

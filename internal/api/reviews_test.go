@@ -79,6 +79,9 @@ func TestReviewsOverAPI(t *testing.T) {
 	withID := def(scope)
 	withID["id"] = "mine"
 	e.admin("POST", defs, withID).problem(http.StatusBadRequest, "InvalidRequest", "id")
+	withPruned := def(scope)
+	withPruned["pruned"] = map[string]any{"instances": 3}
+	e.admin("POST", defs, withPruned).problem(http.StatusBadRequest, "InvalidRequest", "pruned")
 	noReviewers := def(scope)
 	delete(noReviewers, "reviewers")
 	e.admin("POST", defs, noReviewers).problem(http.StatusBadRequest, "InvalidAccessReview", "reviewers")

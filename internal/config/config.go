@@ -59,6 +59,10 @@ type PIM struct {
 	// Notifications configures the webhooks that roles' settings name
 	// (notify) for their PIM events.
 	Notifications PIMNotifications `json:"notifications,omitempty"`
+	// ReviewRetention is how long access review instances that ended,
+	// with their decision items, are kept (docs/access-reviews.md#retention);
+	// 0 keeps them for good. The default is a year (pim.DefaultReviewRetention).
+	ReviewRetention Duration `json:"reviewRetention,omitempty"`
 }
 
 // PIMNotifications configures how PIM events are posted.
@@ -522,7 +526,8 @@ func Default() Config {
 		Auth:    Auth{TokenTTL: Duration(8 * time.Hour), MaxFailedLogins: 10, LockoutDuration: Duration(5 * time.Minute)},
 		Signing: Signing{Algorithm: "ES256", RotateEvery: Duration(30 * 24 * time.Hour)},
 		Audit:   Audit{CheckpointInterval: Duration(time.Minute)},
-		PIM:     PIM{Notifications: PIMNotifications{Timeout: Duration(10 * time.Second), Attempts: 3}},
+		PIM: PIM{Notifications: PIMNotifications{Timeout: Duration(10 * time.Second), Attempts: 3},
+			ReviewRetention: Duration(365 * 24 * time.Hour)},
 		Proxy: Proxy{Addr: "127.0.0.1:9443", ShutdownTimeout: Duration(20 * time.Second), ReadHeaderTimeout: Duration(10 * time.Second),
 			MaxHeaderBytes: 64 << 10, MaxBodyBytes: 64 << 20},
 	}
@@ -734,6 +739,9 @@ func (c Config) Validate() error {
 	}
 	if a := c.PIM.Notifications.Attempts; a < 1 || a > 10 {
 		return strictjson.Errorf("pim.notifications.attempts", "must be between 1 and 10")
+	}
+	if d := c.PIM.ReviewRetention.D(); d != 0 && d < 24*time.Hour {
+		return strictjson.Errorf("pim.reviewRetention", "must be 0 (keep everything) or at least 24h")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -81,6 +81,7 @@ func TestLoadErrorsNameThePath(t *testing.T) {
 		{"pim too many attempts", "pim:\n  notifications:\n    attempts: 50\n", "pim.notifications.attempts: must be between 1 and 10"},
 		{"pim timeout", "pim:\n  notifications:\n    timeout: 2m\n", "pim.notifications.timeout: must be between 1s and 1m"},
 		{"pim attempts type", "pim:\n  notifications:\n    attempts: three\n", "pim.notifications.attempts: must be an integer"},
+		{"pim review retention too short", "pim:\n  reviewRetention: 1h\n", "pim.reviewRetention: must be 0 (keep everything) or at least 24h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,5 +205,21 @@ func TestPIMNotifications(t *testing.T) {
 	_, err = Load("", []string{"VERITY_PIM_NOTIFICATIONS_WEBHOOK_SECRET_FILE=" + secret})
 	if err == nil || !strings.Contains(err.Error(), "pim.notifications.webhookSecretFile: must name the file") || strings.Contains(err.Error(), "MfKQ9r8") {
 		t.Fatalf("a secret in place of its file: %v", err)
+	}
+}
+
+func TestPIMReviewRetention(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("", nil)
+	if err != nil || cfg.PIM.ReviewRetention.D() != 365*24*time.Hour {
+		t.Fatalf("default %v %v", cfg.PIM.ReviewRetention.D(), err)
+	}
+	cfg, err = Load(writeFile(t, "pim:\n  reviewRetention: 2160h\n"), nil)
+	if err != nil || cfg.PIM.ReviewRetention.D() != 90*24*time.Hour {
+		t.Fatalf("from the file %v %v", cfg.PIM.ReviewRetention.D(), err)
+	}
+	cfg, err = Load("", []string{"VERITY_PIM_REVIEW_RETENTION=0s"})
+	if err != nil || cfg.PIM.ReviewRetention.D() != 0 {
+		t.Fatalf("keep everything from the environment %v %v", cfg.PIM.ReviewRetention.D(), err)
 	}
 }

@@ -122,6 +122,20 @@ const (
 	maxReviewItems = 50000
 )
 
+// DefaultReviewRetention is how long an ended instance and its decision
+// items are kept (Reviews.Retention): a year after it ended, the sweep
+// removes them. The audit log keeps every decision and removal.
+const DefaultReviewRetention = 365 * 24 * time.Hour
+
+// Bounds of retention: the decision items one pruning transaction
+// deletes, and one sweep in all — so that neither a transaction nor a
+// sweep grows with the history left to prune (the rest waits for the
+// next sweep).
+const (
+	reviewPruneBatch = 1000
+	reviewPruneSweep = maxReviewItems
+)
+
 // RecommendationLookBack is how far back a successful sign-in makes the
 // recommendation Approve (Entra's default, 30 days).
 const RecommendationLookBack = 30 * 24 * time.Hour
@@ -140,8 +154,9 @@ type Identity struct {
 // ReviewDefinition is an access review's definition: what is reviewed
 // (Scope), by whom (Reviewers, or each principal itself with SelfReview)
 // and when (Settings) — Graph's accessReviewScheduleDefinition, with the
-// scope in Verity's terms. It does not change once created; Status is
-// worked out from its instances when read.
+// scope in Verity's terms. It does not change once created — but for
+// Pruned, which retention keeps up to date; Status is worked out from its
+// instances (and Pruned) when read.
 type ReviewDefinition struct {
 	ID                      string      `json:"id"`
 	DisplayName             string      `json:"displayName"`
@@ -166,6 +181,26 @@ type ReviewDefinition struct {
 	Status          string    `json:"status,omitempty"`
 	CreatedBy       Identity  `json:"createdBy"`
 	CreatedDateTime time.Time `json:"createdDateTime"`
+	// Pruned is what retention removed of its instances; the sweep alone
+	// sets it, in the transaction that removes an instance.
+	Pruned *ReviewPruned `json:"pruned,omitempty"`
+}
+
+// ReviewPruned is what a definition keeps of the instances retention
+// removed: enough for its status and for the numbering of its next
+// instances once no instance of its past is left.
+type ReviewPruned struct {
+	// Instances and Items count what was removed.
+	Instances int `json:"instances"`
+	Items     int `json:"items"`
+	// LastOccurrence is the highest occurrence number removed: the next
+	// instance is numbered after it, as if the instance were still there.
+	LastOccurrence int `json:"lastOccurrence"`
+	// Started says one of them had started (it was not Stopped): the
+	// definition is not NotStarted again.
+	Started bool `json:"started"`
+	// LastDateTime is when the last of them was removed.
+	LastDateTime time.Time `json:"lastDateTime"`
 }
 
 // ReviewScope is what a review covers: role assignments of a role kind at
@@ -411,6 +446,43 @@ func (s *ReviewSettings) normalize() error {
 		return reviewInvalid("settings.defaultDecision", "Recommendation needs recommendationsEnabled")
 	}
 	return nil
+}
+
+// closedAt is when an ended instance was last changed: its end (which a
+// stop moves earlier), its stop (before it started: its window may still
+// be ahead), or its application, whichever is last. Retention counts from
+// it.
+func (inst *ReviewInstance) closedAt() time.Time {
+	at := inst.EndDateTime
+	for _, t := range []*time.Time{inst.StoppedDateTime, inst.AppliedDateTime} {
+		if t != nil && t.After(at) {
+			at = *t
+		}
+	}
+	return at
+}
+
+// expired reports whether retention removes inst at now: it ended —
+// Applied, Stopped, or Completed with no denial to apply — and was closed
+// at least retention ago. A Completed instance whose denials still wait
+// for an administrator stays: retention never drops a decision nobody has
+// carried out. A retention of 0 keeps everything.
+func (inst *ReviewInstance) expired(now time.Time, retention time.Duration) bool {
+	if retention <= 0 {
+		return false
+	}
+	switch inst.Status {
+	case ReviewApplied, ReviewStopped:
+	case ReviewCompleted:
+		// Decisions do not change once completed, so the summary's
+		// denials are final; applying each marks the instance Applied.
+		if inst.Summary == nil || inst.Summary.Denied > 0 {
+			return false
+		}
+	default:
+		return false
+	}
+	return !now.Before(inst.closedAt().Add(retention))
 }
 
 // reminderAt is when an instance's reminder falls due: half-way through.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -27,11 +28,18 @@ type RemovalGuard func(ctx context.Context, tx store.Reader, kind string) error
 type Reviews struct {
 	svc   *Service
 	guard RemovalGuard
+	// Retention is how long the sweep keeps an ended instance and its
+	// decision items (see ReviewInstance.expired); 0 keeps them for good.
+	// NewReviews sets DefaultReviewRetention.
+	Retention time.Duration
 }
 
-// NewReviews returns the access reviews of s. Denials are applied only
-// under guard; without one, applying fails.
-func NewReviews(s *Service, guard RemovalGuard) *Reviews { return &Reviews{svc: s, guard: guard} }
+// NewReviews returns the access reviews of s, with the default
+// retention. Denials are applied only under guard; without one, applying
+// fails.
+func NewReviews(s *Service, guard RemovalGuard) *Reviews {
+	return &Reviews{svc: s, guard: guard, Retention: DefaultReviewRetention}
+}
 
 // reviewRecord is what a review transaction's audit record says.
 type reviewRecord struct {
@@ -78,7 +86,7 @@ func (rv *Reviews) Create(ctx context.Context, actor Identity, d ReviewDefinitio
 	if err := d.Validate(); err != nil {
 		return d, err
 	}
-	d.ID, d.Status, d.CreatedBy, d.CreatedDateTime = uuid.NewString(), "", actor, now
+	d.ID, d.Status, d.CreatedBy, d.CreatedDateTime, d.Pruned = uuid.NewString(), "", actor, now, nil
 	k, start, end, ok := d.nextOccurrence(-1, now)
 	if !ok {
 		return d, reviewInvalid("settings.recurrence", "every occurrence has already ended")
@@ -104,7 +112,7 @@ func (rv *Reviews) Create(ctx context.Context, actor Identity, d ReviewDefinitio
 				}
 			}
 		}
-		if err := putDefinition(ctx, tx, &d); err != nil {
+		if err := writeDefinition(ctx, tx, &d, 0); err != nil {
 			return nil, err
 		}
 		if err := writeInstance(ctx, tx, &first, 0); err != nil {

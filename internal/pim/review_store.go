@@ -30,14 +30,20 @@ func getDefinition(ctx context.Context, r store.Reader, id string) (*ReviewDefin
 	return &d, o.Revision, nil
 }
 
-func putDefinition(ctx context.Context, tx store.Tx, d *ReviewDefinition) error {
+// writeDefinition creates d (revision 0) or replaces it if it is still at
+// revision: only retention rewrites a definition, to note what it pruned.
+func writeDefinition(ctx context.Context, tx store.Tx, d *ReviewDefinition, revision int64) error {
 	stored := *d
 	stored.Status = "" // worked out from the instances when read
 	body, err := json.Marshal(stored)
 	if err != nil {
 		return err
 	}
-	return tx.Create(ctx, store.Object{Kind: ReviewDefinitionKind, ID: d.ID, Body: body})
+	obj := store.Object{Kind: ReviewDefinitionKind, ID: d.ID, Body: body}
+	if revision == 0 {
+		return tx.Create(ctx, obj)
+	}
+	return tx.Update(ctx, obj, revision)
 }
 
 func getInstance(ctx context.Context, r store.Reader, id string) (*ReviewInstance, int64, error) {
@@ -126,12 +132,17 @@ func itemsOf(ctx context.Context, r store.Reader, instanceID string) ([]revisedI
 }
 
 // GetReview returns a definition with its status at now.
+//
+// The instances are read before the definition: retention removes an
+// instance and notes it on the definition in one transaction, so a
+// pruning that commits between the two reads is seen twice (harmless to
+// the status) rather than not at all.
 func GetReview(ctx context.Context, r store.Reader, id string, now time.Time) (ReviewDefinition, error) {
-	d, _, err := getDefinition(ctx, r, id)
+	insts, err := ReviewInstances(ctx, r, id)
 	if err != nil {
 		return ReviewDefinition{}, err
 	}
-	insts, err := ReviewInstances(ctx, r, d.ID)
+	d, _, err := getDefinition(ctx, r, id)
 	if err != nil {
 		return ReviewDefinition{}, err
 	}
@@ -139,26 +150,34 @@ func GetReview(ctx context.Context, r store.Reader, id string, now time.Time) (R
 	return *d, nil
 }
 
-// ListReviews lists every definition, with its status at now.
+// ListReviews lists every definition, with its status at now. As
+// GetReview does, it reads the instances — every definition's, in one
+// pass — before the definitions.
 func ListReviews(ctx context.Context, r store.Reader, now time.Time) ([]ReviewDefinition, error) {
-	var out []ReviewDefinition
-	err := store.Each(ctx, r, ReviewDefinitionKind, func(o store.Object) error {
-		var d ReviewDefinition
-		if err := json.Unmarshal(o.Body, &d); err != nil {
-			return fmt.Errorf("access review %s: %w", o.ID, err)
+	insts := map[string][]ReviewInstance{}
+	err := store.Each(ctx, r, ReviewInstanceKind, func(o store.Object) error {
+		var inst ReviewInstance
+		if err := json.Unmarshal(o.Body, &inst); err != nil {
+			return fmt.Errorf("access review instance %s: %w", o.ID, err)
 		}
-		out = append(out, d)
+		insts[inst.DefinitionID] = append(insts[inst.DefinitionID], inst)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for i := range out {
-		insts, err := ReviewInstances(ctx, r, out[i].ID)
-		if err != nil {
-			return nil, err
+	var out []ReviewDefinition
+	err = store.Each(ctx, r, ReviewDefinitionKind, func(o store.Object) error {
+		var d ReviewDefinition
+		if err := json.Unmarshal(o.Body, &d); err != nil {
+			return fmt.Errorf("access review %s: %w", o.ID, err)
 		}
-		out[i].Status = out[i].status(insts, now)
+		d.Status = d.status(insts[d.ID], now)
+		out = append(out, d)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -206,9 +225,13 @@ func ReviewItems(ctx context.Context, r store.Reader, instanceID, after string, 
 
 // status is a definition's status given its instances: Completed when no
 // instance is waiting or running and no occurrence is left, InProgress
-// once one has started, else NotStarted.
+// once one has started, else NotStarted. Instances retention removed
+// count through d.Pruned.
 func (d *ReviewDefinition) status(insts []ReviewInstance, now time.Time) string {
-	started, live, last := false, false, -1
+	started, live, last := false, false, d.lastPruned()
+	if d.Pruned != nil {
+		started = d.Pruned.Started
+	}
 	for _, inst := range insts {
 		last = max(last, inst.Occurrence)
 		switch inst.Status {
@@ -227,4 +250,14 @@ func (d *ReviewDefinition) status(insts []ReviewInstance, now time.Time) string 
 		return ReviewInProgress
 	}
 	return ReviewNotStarted
+}
+
+// lastPruned is the highest occurrence number retention removed, -1 when
+// none: the sweep numbers the next instance after it, so that removing
+// old instances never makes an occurrence run again.
+func (d *ReviewDefinition) lastPruned() int {
+	if d.Pruned == nil {
+		return -1
+	}
+	return d.Pruned.LastOccurrence
 }

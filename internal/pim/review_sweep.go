@@ -13,9 +13,10 @@ import (
 	"github.com/verityhq/verity/internal/store"
 )
 
-// ReviewSweep counts what one sweep did.
+// ReviewSweep counts what one sweep did. Pruned counts the instances
+// retention removed.
 type ReviewSweep struct {
-	Scheduled, Started, Reminded, Missed, Completed, Applied int
+	Scheduled, Started, Reminded, Missed, Completed, Applied, Pruned int
 }
 
 // Sweep does what time does to access reviews: it schedules each
@@ -23,7 +24,8 @@ type ReviewSweep struct {
 // (snapshotting their items), records the reminder of those half-way
 // through whose settings ask for one, completes those whose end has
 // passed (default decisions), and applies completed ones whose settings
-// say so.
+// say so. Last, it removes the instances that ended longer than the
+// retention ago, with their items (prune).
 // Every step re-reads what it changes in its transaction and writes only
 // if it still has to, so a sweep run twice, or on several nodes at once,
 // does each thing once.
@@ -41,26 +43,49 @@ func (rv *Reviews) Sweep(ctx context.Context) (ReviewSweep, error) {
 		return out, err
 	}
 	var errs []error
+	var expired []string
 	for i := range defs {
-		if err := rv.sweepDefinition(ctx, &defs[i], &out); err != nil {
+		if err := rv.sweepDefinition(ctx, &defs[i], &out, &expired); err != nil {
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
 			errs = append(errs, fmt.Errorf("access review %s: %w", defs[i].ID, err))
 		}
 	}
+	// Retention comes after what is due at its time, within a budget: a
+	// backlog of history delays nothing, and is worked off sweep by sweep.
+	budget := reviewPruneSweep
+	for _, id := range expired {
+		if budget < reviewPruneBatch {
+			break
+		}
+		n, err := rv.prune(ctx, id, &budget)
+		out.Pruned += n
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("access review instance %s: prune: %w", id, err))
+		}
+	}
 	return out, errors.Join(errs...)
 }
 
-func (rv *Reviews) sweepDefinition(ctx context.Context, d *ReviewDefinition, out *ReviewSweep) error {
+// sweepDefinition takes d's instances through their steps, and adds to
+// expired those retention is to remove.
+func (rv *Reviews) sweepDefinition(ctx context.Context, d *ReviewDefinition, out *ReviewSweep, expired *[]string) error {
 	insts, err := ReviewInstances(ctx, rv.svc.st, d.ID)
 	if err != nil {
 		return err
 	}
-	live, last := false, -1
+	live, last := false, d.lastPruned()
 	for _, inst := range insts {
 		now := rv.svc.now()
 		last = max(last, inst.Occurrence)
+		if inst.expired(now, rv.Retention) {
+			*expired = append(*expired, inst.ID)
+			continue
+		}
 		var n int
 		switch {
 		case inst.Status == ReviewNotStarted && now.Before(inst.StartDateTime):
@@ -120,8 +145,14 @@ func (rv *Reviews) schedule(ctx context.Context, d *ReviewDefinition, inst Revie
 		if _, _, err := getInstance(ctx, tx, inst.ID); !errors.Is(err, ErrReviewNotFound) {
 			return nil, err // there already (err nil), or the store failed
 		}
-		if _, _, err := getDefinition(ctx, tx, d.ID); err != nil {
+		current, _, err := getDefinition(ctx, tx, d.ID)
+		if err != nil {
 			return nil, ignoreGone(err)
+		}
+		if inst.Occurrence <= current.lastPruned() {
+			// Read before retention removed the last instance, d did not
+			// know it was there: the occurrence ran already.
+			return nil, nil
 		}
 		if err := writeInstance(ctx, tx, &inst, 0); err != nil {
 			return nil, err
