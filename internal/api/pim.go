@@ -99,7 +99,8 @@ func (s *Server) may(r *http.Request, c *call, action, scope string) bool {
 	return s.opts.Live.Current().Authorize(c.principal, action, scope, time.Now(), &d) == nil && d.Allowed
 }
 
-// pimProblem turns PIM's refusals into problems with their codes.
+// pimProblem turns PIM's refusals — of requests and of access reviews —
+// into problems with their codes.
 func pimProblem(err error) error {
 	var pe *pim.Error
 	if !errors.As(err, &pe) {
@@ -107,11 +108,12 @@ func pimProblem(err error) error {
 	}
 	status := http.StatusBadRequest
 	switch pe.Code {
-	case pim.ErrForbidden.Code, pim.ErrNotApprover.Code, pim.ErrOwnRequest.Code:
+	case pim.ErrForbidden.Code, pim.ErrNotApprover.Code, pim.ErrOwnRequest.Code, pim.ErrNotReviewer.Code, pim.ErrOwnAccess.Code:
 		status = http.StatusForbidden
-	case pim.ErrNotFound.Code:
+	case pim.ErrNotFound.Code, pim.ErrReviewNotFound.Code:
 		status = http.StatusNotFound
-	case pim.ErrAlreadyActive.Code, pim.ErrPending.Code, pim.ErrNotPending.Code:
+	case pim.ErrAlreadyActive.Code, pim.ErrPending.Code, pim.ErrNotPending.Code,
+		pim.ErrReviewNotActive.Code, pim.ErrReviewNotCompleted.Code, pim.ErrTooManyReviews.Code:
 		status = http.StatusConflict
 	case pim.ErrMFARequired.Code, pim.ErrAuthContext.Code:
 		status = http.StatusUnauthorized

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -86,24 +85,6 @@ func (s *Server) identityOf(id string) pim.Identity {
 	return out
 }
 
-// reviewProblem turns the service's refusals into problems.
-func reviewProblem(err error) error {
-	var pe *pim.Error
-	if !errors.As(err, &pe) {
-		return err
-	}
-	status := http.StatusBadRequest
-	switch pe.Code {
-	case pim.ErrNotReviewer.Code, pim.ErrOwnAccess.Code:
-		status = http.StatusForbidden
-	case pim.ErrReviewNotFound.Code:
-		status = http.StatusNotFound
-	case pim.ErrReviewNotActive.Code, pim.ErrReviewNotCompleted.Code, pim.ErrTooManyReviews.Code:
-		status = http.StatusConflict
-	}
-	return &Problem{Status: status, Code: pe.Code, Message: pe.Message, Target: pe.Field}
-}
-
 // createReview: POST /accessReviews/definitions with a definition.
 func (s *Server) createReview(w http.ResponseWriter, r *http.Request, c *call) error {
 	var d pim.ReviewDefinition
@@ -119,14 +100,14 @@ func (s *Server) createReview(w http.ResponseWriter, r *http.Request, c *call) e
 		}
 	}
 	if err := d.Validate(); err != nil {
-		return reviewProblem(err)
+		return pimProblem(err)
 	}
 	if err := s.require(r.Context(), s.opts.Live.Current(), c, pimWrite, reviewScope(&d)); err != nil {
 		return err
 	}
 	out, err := s.reviews().Create(r.Context(), s.identityOf(c.principal), d)
 	if err != nil {
-		return reviewProblem(err)
+		return pimProblem(err)
 	}
 	c.recorded = true // the transaction carried its audit record
 	w.Header().Set("Location", v1+"/accessReviews/definitions/"+out.ID)
@@ -155,10 +136,10 @@ func (s *Server) listReviews(w http.ResponseWriter, r *http.Request, c *call) er
 func (s *Server) visibleReview(r *http.Request, c *call, rv *pim.Reviews, id string) (*pim.ReviewDefinition, error) {
 	d, err := pim.GetReview(r.Context(), s.opts.Store, id, time.Now())
 	if err != nil {
-		return nil, reviewProblem(err)
+		return nil, pimProblem(err)
 	}
 	if !s.reviewVisible(r, c, rv, &d) {
-		return nil, reviewProblem(pim.ErrReviewNotFound)
+		return nil, pimProblem(pim.ErrReviewNotFound)
 	}
 	return &d, nil
 }
@@ -183,7 +164,7 @@ func (s *Server) deleteReview(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	if err := rv.Delete(r.Context(), c.principal, d.ID); err != nil {
-		return reviewProblem(err)
+		return pimProblem(err)
 	}
 	c.recorded = true
 	w.WriteHeader(http.StatusNoContent)
@@ -261,7 +242,7 @@ func (s *Server) listReviewInstances(w http.ResponseWriter, r *http.Request, c *
 func (s *Server) reviewInstance(r *http.Request, c *call, rv *pim.Reviews) (*pim.ReviewInstance, *pim.ReviewDefinition, error) {
 	inst, err := pim.GetReviewInstance(r.Context(), s.opts.Store, r.PathValue("id"))
 	if err != nil {
-		return nil, nil, reviewProblem(err)
+		return nil, nil, pimProblem(err)
 	}
 	d, err := s.visibleReview(r, c, rv, inst.DefinitionID)
 	if err != nil {
@@ -295,7 +276,7 @@ func (s *Server) manageReviewInstance(step func(rv *pim.Reviews, ctx context.Con
 		}
 		out, err := step(rv, r.Context(), s.identityOf(c.principal), inst.ID)
 		if err != nil {
-			return reviewProblem(err)
+			return pimProblem(err)
 		}
 		c.recorded = true
 		return writeJSON(w, http.StatusOK, out)
@@ -342,11 +323,11 @@ func (s *Server) listReviewDecisions(w http.ResponseWriter, r *http.Request, c *
 	rv := s.reviews()
 	inst, err := pim.GetReviewInstance(r.Context(), s.opts.Store, r.PathValue("id"))
 	if err != nil {
-		return reviewProblem(err)
+		return pimProblem(err)
 	}
 	d, err := pim.GetReview(r.Context(), s.opts.Store, inst.DefinitionID, time.Now())
 	if err != nil {
-		return reviewProblem(err)
+		return pimProblem(err)
 	}
 	all := !mine && s.may(r, c, pimRead, reviewScope(&d))
 	items, more, err := pim.ReviewItems(r.Context(), s.opts.Store, inst.ID, after, top, func(it *pim.ReviewItem) bool {
@@ -424,7 +405,7 @@ func (s *Server) recordReviewDecision(w http.ResponseWriter, r *http.Request, c 
 	}
 	out, err := s.reviews().RecordDecision(r.Context(), s.identityOf(c.principal), r.PathValue("id"), body.Decision, body.Justification)
 	if err != nil {
-		return reviewProblem(err)
+		return pimProblem(err)
 	}
 	c.recorded = true
 	return writeJSON(w, http.StatusOK, out)

@@ -1,14 +1,12 @@
 package detect
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -18,6 +16,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/webhook"
 )
 
 // Response actions a playbook can take.
@@ -360,31 +359,12 @@ func (r *Responder) post(ctx context.Context, p *Playbook, id string, a *StoredA
 			case <-time.After(time.Duration(attempt) * 2 * time.Second):
 			}
 		}
-		now := r.Now()
-		sig, err := wh.Sign(id, now, body)
-		if err != nil {
-			return err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.WebhookURL, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("webhook-id", id)
-		req.Header.Set("webhook-timestamp", fmt.Sprint(now.Unix()))
-		req.Header.Set("webhook-signature", sig)
-		res, err := r.client.Do(req)
-		if err != nil {
-			last = err
-			continue
-		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-		res.Body.Close()
-		if res.StatusCode/100 == 2 {
+		retry, err := webhook.Send(ctx, r.client, wh, p.WebhookURL, id, r.Now(), body, "Verity-Detect")
+		if err == nil {
 			return nil
 		}
-		last = fmt.Errorf("webhook answered %s", res.Status)
-		if res.StatusCode/100 == 4 && res.StatusCode != http.StatusTooManyRequests && res.StatusCode != http.StatusRequestTimeout {
+		last = err
+		if !retry {
 			return last // the receiver refuses it: retrying will not help
 		}
 	}

@@ -296,21 +296,31 @@ func (s *Service) reportDuplicate(ctx context.Context, id string, now time.Time)
 }
 
 // pruneDuplicateMarks removes the marks of duplicates no longer among
-// left (removed, or keyed once the other went). It records nothing: a
-// mark is the sweep's own bookkeeping.
+// left (removed, or keyed once the other went).
 func (s *Service) pruneDuplicateMarks(ctx context.Context, left []string) error {
-	var done []string
-	if err := store.Each(ctx, s.st, DuplicateEligibilityKind, func(o store.Object) error {
-		if !slices.Contains(left, o.ID) {
-			done = append(done, o.ID)
+	return s.pruneMarks(ctx, DuplicateEligibilityKind, func(o store.Object) (bool, error) {
+		return !slices.Contains(left, o.ID), nil
+	})
+}
+
+// pruneMarks deletes, in one transaction, the objects of kind that done
+// says are done with. It records nothing: marks are the sweep's own
+// bookkeeping, and removing one changes no access and tells nobody
+// anything.
+func (s *Service) pruneMarks(ctx context.Context, kind string, done func(store.Object) (bool, error)) error {
+	var ids []string
+	if err := store.Each(ctx, s.st, kind, func(o store.Object) error {
+		ok, err := done(o)
+		if ok {
+			ids = append(ids, o.ID)
 		}
-		return nil
-	}); err != nil || len(done) == 0 {
+		return err
+	}); err != nil || len(ids) == 0 {
 		return err
 	}
 	_, err := s.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
-		for _, id := range done {
-			if err := tx.Delete(ctx, DuplicateEligibilityKind, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		for _, id := range ids {
+			if err := tx.Delete(ctx, kind, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 		}

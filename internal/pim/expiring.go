@@ -176,30 +176,13 @@ func reread(ctx context.Context, r store.Reader, e *expiring) (*expiring, error)
 
 // pruneReminders removes the marks whose end has passed — the schedule
 // ended, or was removed or moved its end before — so that they do not pile
-// up: at most one per schedule and end within extendWindow remains. It
-// records nothing: a mark is the sweep's own bookkeeping, and removing one
-// changes no access and tells nobody anything.
+// up: at most one per schedule and end within extendWindow remains.
 func (s *Service) pruneReminders(ctx context.Context, now time.Time) error {
-	var done []string
-	if err := store.Each(ctx, s.st, ExpiryReminderKind, func(o store.Object) error {
+	return s.pruneMarks(ctx, ExpiryReminderKind, func(o store.Object) (bool, error) {
 		var m expiryMarker
 		if err := json.Unmarshal(o.Body, &m); err != nil {
-			return fmt.Errorf("expiry reminder %s: %w", o.ID, err)
+			return false, fmt.Errorf("expiry reminder %s: %w", o.ID, err)
 		}
-		if !now.Before(m.EndDateTime) {
-			done = append(done, o.ID)
-		}
-		return nil
-	}); err != nil || len(done) == 0 {
-		return err
-	}
-	_, err := s.st.Update(ctx, func(ctx context.Context, tx store.Tx) error {
-		for _, id := range done {
-			if err := tx.Delete(ctx, ExpiryReminderKind, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-		}
-		return nil
+		return !now.Before(m.EndDateTime), nil
 	})
-	return err
 }

@@ -1,21 +1,18 @@
 package pim
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/verityhq/verity/internal/store"
+	"github.com/verityhq/verity/internal/webhook"
 )
 
 // errNoSecret: nothing is posted unsigned.
@@ -125,43 +122,11 @@ func (n *Notifier) setFailing(u string, failing bool) {
 func (n *Notifier) attempt(ctx context.Context, u, id string, body []byte) (retry bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, n.opts.Timeout)
 	defer cancel()
-	at := n.now()
-	sig, err := n.hook.Sign(id, at, body)
-	if err != nil {
-		return false, errors.New("sign the notification")
+	retry, err = webhook.Send(actx, n.client, n.hook, u, id, n.now(), body, "Verity-PIM")
+	if errors.Is(err, webhook.ErrNoAnswer) {
+		err = fmt.Errorf("no answer within %s", n.opts.Timeout)
 	}
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return false, errors.New("the URL cannot be requested")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Verity-PIM")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set("webhook-signature", sig)
-	res, err := n.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			if ue.Timeout() {
-				return true, fmt.Errorf("no answer within %s", n.opts.Timeout)
-			}
-			err = ue.Err
-		}
-		return true, err
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
-	res.Body.Close()
-	switch s := res.StatusCode; {
-	case s/100 == 2:
-		return false, nil
-	case s/100 == 5 || s == http.StatusRequestTimeout || s == http.StatusTooManyRequests:
-		return true, fmt.Errorf("the receiver answered %s", res.Status)
-	default:
-		// The receiver refuses it (or redirects, which is not followed):
-		// the same request will not fare better.
-		return false, fmt.Errorf("the receiver answered %s", res.Status)
-	}
+	return retry, err
 }
 
 // webhookID is the delivery's webhook-id: one event to one URL, the same

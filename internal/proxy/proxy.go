@@ -191,7 +191,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, http.StatusNotFound, "NoRoute", "No application is published at this path.", "")
 		return
 	}
-	if !p.networkOpen(w, r, snap, route, path) {
+	if !p.networkOpen(w, r, snap, route, path, start) {
 		return
 	}
 	if route.IsPublic(path) || (route.AllowPreflight && isPreflight(r)) {
@@ -207,10 +207,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admits nothing (the proxy's own /.verity/ endpoints, which reach no
 // upstream, are served before it): a port a policy guards takes requests
 // only from the sources an open request names, until its end. A refusal
-// is audited and answered here.
-func (p *Proxy) networkOpen(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string) bool {
+// is audited and answered here. now is the request's arrival.
+func (p *Proxy) networkOpen(w http.ResponseWriter, r *http.Request, snap *decision.Snapshot, route *directory.AppRoute, path string, now time.Time) bool {
 	ip := remoteAddr(r)
-	res := snap.NetworkAccess().App(route.AppID, route.Port(), ip, p.opts.Now())
+	res := snap.NetworkAccess().App(route.AppID, route.Port(), ip, now)
 	if res.Open {
 		return true
 	}
